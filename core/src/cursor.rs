@@ -1,0 +1,182 @@
+//! Where a container's log was read up to, and how to resume from there exactly once.
+//!
+//! The API's `sinceTime` has one-second precision, and several lines can share one timestamp.
+//! A cursor therefore keeps the full-precision timestamp of the last line delivered plus how
+//! many delivered lines carried exactly that timestamp. Resuming asks for `sinceTime` floored to
+//! the second and drops, with a [`ResumeFilter`], every line the cursor already covers.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::line::LogLine;
+
+/// The position reached in one container instance's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// Timestamp of the last line delivered.
+    pub timestamp: Timestamp,
+    /// How many delivered lines (fragments count one each) carried exactly `timestamp`.
+    pub lines_at_timestamp: u64,
+}
+
+impl Cursor {
+    /// The cursor after delivering `line`, starting from `cursor` (`None`: nothing delivered).
+    ///
+    /// Lines without a timestamp leave the cursor where it is.
+    pub fn advance(cursor: Option<Cursor>, line: &LogLine) -> Option<Cursor> {
+        let Some(timestamp) = line.timestamp() else {
+            return cursor;
+        };
+        Some(match cursor {
+            Some(c) if c.timestamp == timestamp => Cursor {
+                timestamp,
+                lines_at_timestamp: c.lines_at_timestamp + 1,
+            },
+            _ => Cursor {
+                timestamp,
+                lines_at_timestamp: 1,
+            },
+        })
+    }
+
+    /// The `sinceTime` to resume with: the cursor's timestamp floored to the whole second.
+    ///
+    /// Never round: rounding up skips the lines logged in the rest of the second.
+    pub fn since_time(&self) -> Timestamp {
+        let seconds = self.timestamp.as_second();
+        // A timestamp before 1970 with a fraction floors one second lower.
+        let floored = if self.timestamp.subsec_nanosecond() < 0 {
+            seconds - 1
+        } else {
+            seconds
+        };
+        Timestamp::from_second(floored).unwrap_or(self.timestamp)
+    }
+}
+
+/// Drops the lines a resumed stream repeats from before its cursor.
+#[derive(Debug, Clone)]
+pub struct ResumeFilter {
+    cursor: Option<Cursor>,
+    /// Lines with the cursor's timestamp seen so far in the resumed stream.
+    seen_at_timestamp: u64,
+    /// Set once a line newer than the cursor passed: everything after passes too.
+    caught_up: bool,
+}
+
+/// What [`ResumeFilter::check`] says of a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Already delivered before the cursor: drop it.
+    Duplicate,
+    /// New: deliver it.
+    New,
+}
+
+impl ResumeFilter {
+    /// A filter for a stream resumed at `cursor` (`None` lets everything through).
+    pub fn new(cursor: Option<Cursor>) -> Self {
+        Self {
+            cursor,
+            seen_at_timestamp: 0,
+            caught_up: cursor.is_none(),
+        }
+    }
+
+    /// Judges the next line of the resumed stream.
+    pub fn check(&mut self, line: &LogLine) -> Verdict {
+        if self.caught_up {
+            return Verdict::New;
+        }
+        let (Some(cursor), Some(timestamp)) = (self.cursor, line.timestamp()) else {
+            // A line without a timestamp cannot be placed: it is only ever repeated if the
+            // lines around it are, so follow the previous decision (drop while not caught up).
+            return Verdict::Duplicate;
+        };
+        if timestamp < cursor.timestamp {
+            return Verdict::Duplicate;
+        }
+        if timestamp == cursor.timestamp && self.seen_at_timestamp < cursor.lines_at_timestamp {
+            self.seen_at_timestamp += 1;
+            return Verdict::Duplicate;
+        }
+        self.caught_up = true;
+        Verdict::New
+    }
+
+    /// Whether the stream has passed the cursor.
+    pub fn caught_up(&self) -> bool {
+        self.caught_up
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::line::LineKind;
+
+    fn line(ts: &str, msg: &str) -> LogLine {
+        LogLine::parse(Bytes::from(format!("{ts} {msg}")), LineKind::Full)
+    }
+
+    #[test]
+    fn counts_lines_at_same_timestamp() {
+        let a = line("2026-01-01T00:00:01.5Z", "a");
+        let b = line("2026-01-01T00:00:01.5Z", "b");
+        let c = line("2026-01-01T00:00:02Z", "c");
+        let mut cursor = None;
+        for l in [&a, &b] {
+            cursor = Cursor::advance(cursor, l);
+        }
+        assert_eq!(cursor.map(|c| c.lines_at_timestamp), Some(2));
+        cursor = Cursor::advance(cursor, &c);
+        assert_eq!(cursor.map(|c| c.lines_at_timestamp), Some(1));
+    }
+
+    #[test]
+    fn since_time_floors_never_rounds_up() {
+        let cursor = Cursor {
+            timestamp: "2026-01-01T00:00:01.999999999Z".parse().unwrap(),
+            lines_at_timestamp: 1,
+        };
+        assert_eq!(cursor.since_time().to_string(), "2026-01-01T00:00:01Z");
+        let whole = Cursor {
+            timestamp: "2026-01-01T00:00:07Z".parse().unwrap(),
+            lines_at_timestamp: 1,
+        };
+        assert_eq!(whole.since_time().to_string(), "2026-01-01T00:00:07Z");
+    }
+
+    #[test]
+    fn resume_drops_exactly_what_was_delivered() {
+        // The stream resumed at the floored second repeats lines from that second.
+        let stream = [
+            line("2026-01-01T00:00:01.1Z", "old"),
+            line("2026-01-01T00:00:01.5Z", "dup1"),
+            line("2026-01-01T00:00:01.5Z", "dup2"),
+            line("2026-01-01T00:00:01.5Z", "new-same-ts"),
+            line("2026-01-01T00:00:01.7Z", "new"),
+            line("2026-01-01T00:00:01.1Z", "clock-skew-after-catch-up"),
+        ];
+        let cursor = Some(Cursor {
+            timestamp: "2026-01-01T00:00:01.5Z".parse().unwrap(),
+            lines_at_timestamp: 2,
+        });
+        let mut filter = ResumeFilter::new(cursor);
+        let kept: Vec<_> = stream
+            .iter()
+            .filter(|l| filter.check(l) == Verdict::New)
+            .map(|l| String::from_utf8_lossy(l.message()).into_owned())
+            .collect();
+        assert_eq!(kept, ["new-same-ts", "new", "clock-skew-after-catch-up"]);
+    }
+
+    #[test]
+    fn no_cursor_keeps_everything() {
+        let mut filter = ResumeFilter::new(None);
+        assert_eq!(filter.check(&line("2026-01-01T00:00:01Z", "x")), Verdict::New);
+        assert!(filter.caught_up());
+    }
+}

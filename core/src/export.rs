@@ -1,0 +1,445 @@
+//! Running an export: discovery plus one stream per container, under a stream budget.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::watcher::Event;
+use kube::Client;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::container::{Container, ContainerKey, ContainerState};
+use crate::cursor::Cursor;
+use crate::discovery::{list_pods, watch_pods};
+use crate::error::{Error, Permission};
+use crate::line::LogBatch;
+use crate::selection::{Namespaces, Selection};
+use crate::stream::{stream_container, Retry, StreamEnd, StreamOptions, StreamReport};
+
+/// What an export run reports while it goes.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ExportEvent {
+    /// A container was selected; its stream starts when the stream budget allows.
+    Matched(Arc<Container>),
+    /// A container's log stream connected.
+    Started(Arc<Container>),
+    /// Lines from one container.
+    Lines(LogBatch),
+    /// A container's stream ended; the report holds its final cursor.
+    Ended(StreamReport),
+}
+
+/// Options of an export run.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// How logs are read; `stream.follow` selects follow mode (watch pods, never exit by itself).
+    pub stream: StreamOptions,
+    /// Streams open at once; further containers wait in a queue (never refused).
+    pub max_streams: usize,
+    /// Batches buffered between the streams and the consumer.
+    pub buffer: usize,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        Self {
+            stream: StreamOptions::default(),
+            max_streams: 64,
+            buffer: 256,
+        }
+    }
+}
+
+/// Totals of a finished run.
+#[derive(Debug, Default, Clone)]
+pub struct RunSummary {
+    /// Container instances selected.
+    pub matched: usize,
+    /// Streams that ended with their log read (completed or limit reached).
+    pub completed: usize,
+    /// Lines delivered.
+    pub lines: u64,
+    /// Bytes delivered.
+    pub bytes: u64,
+    /// Containers that had not started (no log yet).
+    pub not_started: usize,
+    /// Containers whose pod was deleted before its log was read to the end.
+    pub pod_deleted: usize,
+    /// Containers with no previous instance when `previous` was asked.
+    pub no_previous: usize,
+    /// Permissions refused while streaming, de-duplicated.
+    pub forbidden: Vec<(Permission, String)>,
+    /// Containers whose stream failed for another reason, with the reason.
+    pub failed: Vec<(String, String)>,
+}
+
+impl RunSummary {
+    fn record(&mut self, report: &StreamReport) {
+        self.lines += report.lines;
+        self.bytes += report.bytes;
+        match &report.end {
+            StreamEnd::Completed | StreamEnd::LimitReached => self.completed += 1,
+            StreamEnd::NotStarted => self.not_started += 1,
+            StreamEnd::PodDeleted => self.pod_deleted += 1,
+            StreamEnd::NoPreviousInstance => self.no_previous += 1,
+            StreamEnd::Cancelled => {}
+            StreamEnd::Failed(Error::Forbidden { permission, message }) => {
+                if !self.forbidden.iter().any(|(p, _)| p == permission) {
+                    self.forbidden.push((permission.clone(), message.clone()));
+                }
+            }
+            StreamEnd::Failed(other) => self.failed.push((report.container.to_string(), other.to_string())),
+        }
+    }
+}
+
+/// Discovers the selected containers and streams their logs.
+///
+/// ```no_run
+/// # async fn demo(client: kube::Client) -> Result<(), kle_core::Error> {
+/// use kle_core::{ExportEvent, Exporter, Selection};
+///
+/// let selection = Selection::builder().with_label_selector("app=web").build()?;
+/// let mut run = Exporter::new(client, selection).start();
+/// while let Some(event) = run.next_event().await {
+///     if let ExportEvent::Lines(batch) = event {
+///         for line in &batch.lines {
+///             println!("{} {}", batch.container, String::from_utf8_lossy(line.message()));
+///         }
+///     }
+/// }
+/// let summary = run.finish().await?;
+/// println!("{} lines from {} containers", summary.lines, summary.matched);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Exporter {
+    client: Client,
+    selection: Selection,
+    options: ExportOptions,
+    cursors: HashMap<ContainerKey, Cursor>,
+}
+
+impl Exporter {
+    /// An exporter with default options (one-shot, 64 streams).
+    pub fn new(client: Client, selection: Selection) -> Self {
+        Self {
+            client,
+            selection,
+            options: ExportOptions::default(),
+            cursors: HashMap::new(),
+        }
+    }
+
+    /// Sets the options.
+    #[must_use]
+    pub fn with_options(mut self, options: ExportOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Resumes container instances from positions delivered earlier.
+    #[must_use]
+    pub fn with_cursors(mut self, cursors: HashMap<ContainerKey, Cursor>) -> Self {
+        self.cursors = cursors;
+        self
+    }
+
+    /// The permissions this export needs, per namespace (or cluster-wide for all namespaces).
+    pub fn required_permissions(&self) -> Vec<Permission> {
+        required_permissions(&self.selection, self.options.stream.follow)
+    }
+
+    /// Starts the run in the background; read its events with [`ExportRun::next_event`].
+    pub fn start(self) -> ExportRun {
+        let (tx, rx) = mpsc::channel(self.options.buffer.max(1));
+        let cancel = CancellationToken::new();
+        let supervisor = Supervisor {
+            semaphore: Arc::new(Semaphore::new(self.options.max_streams.max(1))),
+            stream_options: Arc::new(self.options.stream.clone()),
+            exporter: self,
+            tx,
+            cancel: cancel.clone(),
+            tasks: JoinSet::new(),
+            summary: RunSummary::default(),
+        };
+        ExportRun {
+            events: rx,
+            supervisor: tokio::spawn(supervisor.run()),
+            cancel,
+        }
+    }
+}
+
+impl std::fmt::Debug for Exporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exporter")
+            .field("selection", &self.selection)
+            .field("options", &self.options)
+            .field("cursors", &self.cursors.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The permissions an export of `selection` needs.
+pub fn required_permissions(selection: &Selection, follow: bool) -> Vec<Permission> {
+    let scopes: Vec<Option<String>> = match selection.namespaces() {
+        Namespaces::All => vec![None],
+        Namespaces::Only(list) => list.iter().cloned().map(Some).collect(),
+    };
+    let mut needed = Vec::new();
+    for namespace in scopes {
+        let mut verbs = vec![("list", "pods"), ("get", "pods"), ("get", "pods/log")];
+        if follow {
+            verbs.insert(1, ("watch", "pods"));
+        }
+        needed.extend(verbs.into_iter().map(|(verb, resource)| Permission {
+            verb,
+            group: "",
+            resource,
+            namespace: namespace.clone(),
+        }));
+    }
+    needed
+}
+
+/// A running export.
+#[derive(Debug)]
+pub struct ExportRun {
+    events: mpsc::Receiver<ExportEvent>,
+    supervisor: tokio::task::JoinHandle<Result<RunSummary, Error>>,
+    cancel: CancellationToken,
+}
+
+impl ExportRun {
+    /// The next event; `None` once every stream has ended (or the run failed: see [`ExportRun::finish`]).
+    pub async fn next_event(&mut self) -> Option<ExportEvent> {
+        self.events.recv().await
+    }
+
+    /// A token that stops the run when cancelled: streams end with [`StreamEnd::Cancelled`].
+    pub fn cancellation(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Waits for the run to end and returns its totals, or the error that stopped it.
+    ///
+    /// # Errors
+    /// A discovery failure: [`Error::Forbidden`] for pods that may not be listed or watched,
+    /// [`Error::RejectedSelector`], [`Error::Api`].
+    pub async fn finish(self) -> Result<RunSummary, Error> {
+        // Streams blocked on a full channel must see it closed to end.
+        drop(self.events);
+        match self.supervisor.await {
+            Ok(result) => result,
+            Err(join) => Err(Error::Protocol {
+                action: "running the export".into(),
+                message: join.to_string(),
+            }),
+        }
+    }
+}
+
+/// Identifies a running container instance while following (pod UID, name, container ID).
+type InstanceId = (String, String, Option<String>);
+
+struct Supervisor {
+    exporter: Exporter,
+    semaphore: Arc<Semaphore>,
+    stream_options: Arc<StreamOptions>,
+    tx: mpsc::Sender<ExportEvent>,
+    cancel: CancellationToken,
+    tasks: JoinSet<StreamReport>,
+    summary: RunSummary,
+}
+
+impl Supervisor {
+    async fn run(mut self) -> Result<RunSummary, Error> {
+        let result = if self.stream_options.follow {
+            self.follow().await
+        } else {
+            self.export_once().await
+        };
+        if result.is_err() {
+            self.cancel.cancel();
+        }
+        while let Some(joined) = self.tasks.join_next().await {
+            self.finished(joined).await;
+        }
+        result.map(|()| self.summary)
+    }
+
+    async fn export_once(&mut self) -> Result<(), Error> {
+        let pods = list_pods(&self.exporter.client, &self.exporter.selection).await?;
+        for pod in &pods {
+            for container in self.exporter.selection.containers_of(pod) {
+                self.schedule(container, true).await;
+            }
+        }
+        loop {
+            tokio::select! {
+                joined = self.tasks.join_next() => match joined {
+                    Some(joined) => self.finished(joined).await,
+                    None => return Ok(()),
+                },
+                () = self.cancel.cancelled() => return Ok(()),
+            }
+        }
+    }
+
+    async fn follow(&mut self) -> Result<(), Error> {
+        let mut watch = watch_pods(&self.exporter.client, &self.exporter.selection);
+        let mut running: HashSet<InstanceId> = HashSet::new();
+        let mut done: HashSet<InstanceId> = HashSet::new();
+        // since/tail apply to the containers found at start; later ones are read from their beginning.
+        let mut initial = true;
+        let mut watch_errors = 0u32;
+        loop {
+            tokio::select! {
+                event = watch.next() => match event {
+                    Some(Ok(event)) => {
+                        watch_errors = 0;
+                        match event {
+                            Event::Init => {}
+                            Event::InitDone => initial = false,
+                            Event::InitApply(pod) | Event::Apply(pod) => {
+                                self.reconcile(&pod, initial, &mut running, &done).await;
+                            }
+                            Event::Delete(pod) => {
+                                let uid = pod.metadata.uid.unwrap_or_default();
+                                done.retain(|(pod_uid, _, _)| *pod_uid != uid);
+                            }
+                        }
+                    }
+                    Some(Err(err)) if fatal_watch_error(&err) => return Err(err),
+                    Some(Err(err)) => {
+                        watch_errors += 1;
+                        warn!(error = %err, attempt = watch_errors, "pod watch failed; retrying with back-off");
+                    }
+                    None => return Ok(()),
+                },
+                Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    if let Ok(report) = &joined {
+                        let c = &report.container;
+                        let id = (c.pod.uid.clone(), c.name.clone(), c.container_id.clone());
+                        running.remove(&id);
+                        if !matches!(report.end, StreamEnd::Cancelled) {
+                            done.insert(id);
+                        }
+                    }
+                    self.finished(joined).await;
+                }
+                () = self.cancel.cancelled() => return Ok(()),
+            }
+        }
+    }
+
+    async fn reconcile(&mut self, pod: &Pod, initial: bool, running: &mut HashSet<InstanceId>, done: &HashSet<InstanceId>) {
+        for container in self.exporter.selection.containers_of(pod) {
+            if container.state == ContainerState::Waiting {
+                continue;
+            }
+            let id = (container.pod.uid.clone(), container.name.clone(), container.container_id.clone());
+            if running.contains(&id) || done.contains(&id) {
+                continue;
+            }
+            running.insert(id);
+            self.schedule(container, initial).await;
+        }
+    }
+
+    /// Queues a container's stream; it starts when a stream slot is free.
+    async fn schedule(&mut self, container: Container, initial: bool) {
+        let mut container = container;
+        if self.stream_options.previous {
+            container.previous = true;
+        }
+        let container = Arc::new(container);
+        self.summary.matched += 1;
+        if self.tx.send(ExportEvent::Matched(Arc::clone(&container))).await.is_err() {
+            self.cancel.cancel();
+            return;
+        }
+        if container.state == ContainerState::Waiting && !container.previous {
+            debug!(%container, "container has not started; nothing to read");
+            let report = StreamReport {
+                container,
+                end: StreamEnd::NotStarted,
+                cursor: None,
+                lines: 0,
+                bytes: 0,
+                reconnects: 0,
+            };
+            self.summary.record(&report);
+            let _ = self.tx.send(ExportEvent::Ended(report)).await;
+            return;
+        }
+        let options = if initial {
+            Arc::clone(&self.stream_options)
+        } else {
+            Arc::new(StreamOptions {
+                since: None,
+                tail_lines: None,
+                ..(*self.stream_options).clone()
+            })
+        };
+        let options = if options.follow {
+            // A followed stream retries as long as its pod exists.
+            Arc::new(StreamOptions {
+                retry: Retry { max_attempts: None, ..options.retry },
+                ..(*options).clone()
+            })
+        } else {
+            options
+        };
+        let resume = self.exporter.cursors.get(&container.key()).copied();
+        let semaphore = Arc::clone(&self.semaphore);
+        let client = self.exporter.client.clone();
+        let tx = self.tx.clone();
+        let cancel = self.cancel.child_token();
+        if semaphore.available_permits() == 0 {
+            info!(%container, "stream budget (--max-streams) in use; queued");
+        }
+        self.tasks.spawn(async move {
+            let permit = tokio::select! {
+                permit = semaphore.acquire_owned() => permit.ok(),
+                () = cancel.cancelled() => None,
+            };
+            let Some(_permit) = permit else {
+                return StreamReport { container, end: StreamEnd::Cancelled, cursor: resume, lines: 0, bytes: 0, reconnects: 0 };
+            };
+            stream_container(client, container, options, resume, tx, cancel).await
+        });
+    }
+
+    async fn finished(&mut self, joined: Result<StreamReport, tokio::task::JoinError>) {
+        match joined {
+            Ok(report) => {
+                log_end(&report);
+                self.summary.record(&report);
+                let _ = self.tx.send(ExportEvent::Ended(report)).await;
+            }
+            Err(err) => {
+                self.summary.failed.push(("stream task".into(), err.to_string()));
+            }
+        }
+    }
+}
+
+fn fatal_watch_error(err: &Error) -> bool {
+    matches!(err, Error::Forbidden { .. } | Error::RejectedSelector { .. })
+}
+
+fn log_end(report: &StreamReport) {
+    let container = &report.container;
+    match &report.end {
+        StreamEnd::Failed(err) => warn!(%container, error = %err, "log stream failed"),
+        StreamEnd::PodDeleted => info!(%container, lines = report.lines, "pod deleted; stream ended"),
+        end => debug!(%container, lines = report.lines, bytes = report.bytes, reconnects = report.reconnects, ?end, "log stream ended"),
+    }
+}

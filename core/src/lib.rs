@@ -1,0 +1,56 @@
+//! Pod discovery and log streaming for kube-log-exporter.
+//!
+//! `kle-core` turns a [`Selection`] (namespaces, label and field selectors, pod and container
+//! name patterns) into log streams, one per container instance, and hands out the lines as
+//! [`LogBatch`]es of [`LogLine`]s: the exact bytes the API sent, with their parsed timestamps.
+//! It knows nothing of sinks or of the command line.
+//!
+//! - One-shot exports list pods once and read each log to its end; follow mode watches pods
+//!   (kube-runtime watcher with back-off) and starts streams as containers appear or restart.
+//! - A bounded number of streams run at once ([`ExportOptions::max_streams`]); the rest wait.
+//! - Lines are split on `\n` with a length cap ([`LineSplitter`]); invalid UTF-8 and huge lines
+//!   pass through unchanged or as explicit fragments.
+//! - Dropped streams resume from a [`Cursor`] without gaps or duplicates.
+//!
+//! ```no_run
+//! use kle_core::{ExportEvent, ExportOptions, Exporter, Namespaces, Selection, StreamOptions};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = kube::Client::try_default().await?;
+//! let selection = Selection::builder()
+//!     .with_namespaces(Namespaces::Only(vec!["shop".into()]))
+//!     .with_pod_query("^web-")
+//!     .build()?;
+//! let options = ExportOptions {
+//!     stream: StreamOptions { follow: true, tail_lines: Some(10), ..StreamOptions::default() },
+//!     ..ExportOptions::default()
+//! };
+//! let mut run = Exporter::new(client, selection).with_options(options).start();
+//! while let Some(event) = run.next_event().await {
+//!     if let ExportEvent::Lines(batch) = event {
+//!         for line in &batch.lines {
+//!             println!("[{}] {}", batch.container, String::from_utf8_lossy(line.message()));
+//!         }
+//!     }
+//! }
+//! run.finish().await?;
+//! # Ok(()) }
+//! ```
+
+mod container;
+mod cursor;
+mod discovery;
+mod error;
+mod export;
+mod line;
+mod selection;
+mod stream;
+
+pub use container::{Container, ContainerKey, ContainerKind, ContainerState, PodInfo};
+pub use cursor::{Cursor, ResumeFilter, Verdict};
+pub use discovery::{list_pods, watch_pods, WatchEvent};
+pub use error::{Error, Permission};
+pub use export::{required_permissions, ExportEvent, ExportOptions, ExportRun, Exporter, RunSummary};
+pub use line::{split_timestamp, LineKind, LineSplitter, LogBatch, LogLine, DEFAULT_MAX_LINE_BYTES};
+pub use selection::{Namespaces, Selection, SelectionBuilder};
+pub use stream::{Retry, Since, StreamEnd, StreamOptions, StreamReport};

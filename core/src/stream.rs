@@ -1,0 +1,486 @@
+//! Streaming one container instance's log: connect, split into lines, resume after drops.
+//!
+//! Every request asks for timestamps. After a dropped connection, a server-side close or an
+//! API server restart, the stream reconnects from its [`Cursor`] (`sinceTime` floored to the
+//! second, repeats dropped by a [`ResumeFilter`]), so lines are neither lost nor repeated. If
+//! the container was replaced meanwhile, the rest of the old instance is read with
+//! `previous=true`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+use http_body_util::BodyExt;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::LogParams;
+use kube::client::Body;
+use kube::Client;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::container::{Container, ContainerState};
+use crate::cursor::{Cursor, ResumeFilter, Verdict};
+use crate::error::{Error, Permission};
+use crate::line::{LineSplitter, LogBatch, LogLine, DEFAULT_MAX_LINE_BYTES};
+use crate::ExportEvent;
+
+/// Where a log starts when there is no cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// Lines newer than this long ago (`--since 5m`, `sinceSeconds`).
+    Ago(Duration),
+    /// Lines at or after this time (`--since-time`, `sinceTime`, floored to the second).
+    Time(Timestamp),
+}
+
+/// How containers' logs are read.
+#[derive(Debug, Clone)]
+pub struct StreamOptions {
+    /// Keep streams open and follow new lines.
+    pub follow: bool,
+    /// Where logs start (ignored when resuming from a cursor).
+    pub since: Option<Since>,
+    /// Only the last N lines (ignored when resuming from a cursor).
+    pub tail_lines: Option<u64>,
+    /// Stop after this many bytes per container instance.
+    pub limit_bytes: Option<u64>,
+    /// Read the previous, terminated instance instead of the current one.
+    pub previous: bool,
+    /// Lines longer than this are split into fragments.
+    pub max_line_bytes: usize,
+    /// Reconnection policy.
+    pub retry: Retry,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        Self {
+            follow: false,
+            since: None,
+            tail_lines: None,
+            limit_bytes: None,
+            previous: false,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            retry: Retry::default(),
+        }
+    }
+}
+
+/// Exponential back-off between reconnection attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// First delay.
+    pub initial: Duration,
+    /// Largest delay.
+    pub max: Duration,
+    /// Consecutive failed attempts before the stream gives up (`None`: never, while the pod exists).
+    pub max_attempts: Option<u32>,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_millis(200),
+            max: Duration::from_secs(30),
+            max_attempts: Some(8),
+        }
+    }
+}
+
+impl Retry {
+    fn delay(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// Why a container's stream ended.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StreamEnd {
+    /// The whole log was read (one-shot), or the instance terminated and its log was drained.
+    Completed,
+    /// The pod was deleted; its log is no longer readable.
+    PodDeleted,
+    /// The container has not started: there is no log yet.
+    NotStarted,
+    /// `previous` was asked but there is no previous instance.
+    NoPreviousInstance,
+    /// `limit_bytes` was reached.
+    LimitReached,
+    /// The export was cancelled (shutdown, or the pod stopped matching).
+    Cancelled,
+    /// The stream failed for good.
+    Failed(Error),
+}
+
+/// What a stream delivered and how it ended.
+#[derive(Debug)]
+pub struct StreamReport {
+    /// The container instance.
+    pub container: Arc<Container>,
+    /// How it ended.
+    pub end: StreamEnd,
+    /// Position of the last line delivered.
+    pub cursor: Option<Cursor>,
+    /// Lines delivered (fragments count one each).
+    pub lines: u64,
+    /// Bytes delivered, as received (timestamps and newlines included).
+    pub bytes: u64,
+    /// Reconnections made.
+    pub reconnects: u32,
+}
+
+/// How a request for the log failed.
+#[derive(Debug)]
+enum Failure {
+    /// Worth trying again (transport error, 429, 5xx, timeout).
+    Transient(String, Option<Duration>),
+    /// Final for this stream.
+    End(StreamEnd),
+}
+
+/// State of the instance found by looking the pod up again.
+enum Instance {
+    Same(ContainerState),
+    Replaced,
+    PodGone,
+}
+
+/// Streams one container instance into `out` until it ends; the cursor and counts are returned.
+///
+/// `resume` continues after a position delivered earlier (by a previous run, say).
+pub(crate) async fn stream_container(
+    client: Client,
+    container: Arc<Container>,
+    options: Arc<StreamOptions>,
+    resume: Option<Cursor>,
+    out: mpsc::Sender<ExportEvent>,
+    cancel: CancellationToken,
+) -> StreamReport {
+    let mut task = StreamTask {
+        client,
+        options,
+        splitter: LineSplitter::new(DEFAULT_MAX_LINE_BYTES),
+        report: StreamReport {
+            container,
+            end: StreamEnd::Completed,
+            cursor: resume,
+            lines: 0,
+            bytes: 0,
+            reconnects: 0,
+        },
+        previous: false,
+        started: false,
+        out,
+    };
+    task.splitter = LineSplitter::new(task.options.max_line_bytes);
+    task.previous = task.options.previous || task.report.container.previous;
+    let end = tokio::select! {
+        end = task.run() => end,
+        () = cancel.cancelled() => StreamEnd::Cancelled,
+    };
+    task.report.end = end;
+    task.report
+}
+
+struct StreamTask {
+    client: Client,
+    options: Arc<StreamOptions>,
+    splitter: LineSplitter,
+    report: StreamReport,
+    /// Read the previous instance (asked for, or the instance was replaced mid-stream).
+    previous: bool,
+    started: bool,
+    out: mpsc::Sender<ExportEvent>,
+}
+
+impl StreamTask {
+    async fn run(&mut self) -> StreamEnd {
+        let mut failures = 0u32;
+        loop {
+            let result = match self.connect().await {
+                Ok(body) => {
+                    if !self.started {
+                        self.started = true;
+                        let started = ExportEvent::Started(Arc::clone(&self.report.container));
+                        if self.out.send(started).await.is_err() {
+                            return StreamEnd::Cancelled;
+                        }
+                    }
+                    self.read(body).await
+                }
+                Err(failure) => Err(failure),
+            };
+            match result {
+                Ok(Some(end)) => return end,
+                // A clean end of a follow stream: finished, or closed by the server (idle or
+                // ~4 h cut-off, API server restart). Ask the pod which one.
+                Ok(None) => {
+                    failures = 0;
+                    match self.instance().await {
+                        Ok(Instance::Same(ContainerState::Running)) => {}
+                        Ok(Instance::Same(_)) | Ok(Instance::Replaced) => return self.finish(StreamEnd::Completed).await,
+                        Ok(Instance::PodGone) => return self.finish(StreamEnd::PodDeleted).await,
+                        Err(end) => return end,
+                    }
+                }
+                Err(Failure::End(end)) => return end,
+                Err(Failure::Transient(why, retry_after)) => {
+                    failures += 1;
+                    if self.options.retry.max_attempts.is_some_and(|max| failures > max) {
+                        let message = format!("gave up after {} attempts: {why}", failures - 1);
+                        return StreamEnd::Failed(self.protocol_error(message));
+                    }
+                    let delay = retry_after.unwrap_or_else(|| self.options.retry.delay(failures));
+                    debug!(container = %self.report.container, %why, ?delay, "log stream interrupted; resuming");
+                    tokio::time::sleep(delay).await;
+                    match self.instance().await {
+                        Ok(Instance::Same(_)) => {}
+                        Ok(Instance::Replaced) if !self.previous => {
+                            info!(container = %self.report.container, "container restarted while disconnected; reading the rest of the old instance");
+                            self.previous = true;
+                        }
+                        Ok(Instance::Replaced) => {
+                            warn!(container = %self.report.container, "previous instance replaced again while disconnected; its remaining lines are no longer readable");
+                            return StreamEnd::Completed;
+                        }
+                        Ok(Instance::PodGone) => return StreamEnd::PodDeleted,
+                        Err(end) => return end,
+                    }
+                }
+            }
+            self.splitter.reset();
+            self.report.reconnects += 1;
+        }
+    }
+
+    /// Emits a pending unterminated line once the log is known to be complete.
+    async fn finish(&mut self, end: StreamEnd) -> StreamEnd {
+        let mut lines = Vec::new();
+        self.splitter.finish(&mut lines);
+        if !lines.is_empty() && self.deliver(lines, &mut ResumeFilter::new(None)).await.is_err() {
+            return StreamEnd::Cancelled;
+        }
+        end
+    }
+
+    fn params(&self) -> LogParams {
+        let options = &self.options;
+        let mut params = LogParams {
+            container: Some(self.report.container.name.clone()),
+            follow: options.follow && !self.previous,
+            previous: self.previous,
+            timestamps: true,
+            limit_bytes: options
+                .limit_bytes
+                .map(|limit| i64::try_from(limit.saturating_sub(self.report.bytes).max(1)).unwrap_or(i64::MAX)),
+            ..LogParams::default()
+        };
+        match self.report.cursor {
+            // kube rounds sinceTime to the nearest second; a floored value passes unchanged.
+            Some(cursor) => params.since_time = Some(cursor.since_time()),
+            None => {
+                params.tail_lines = options.tail_lines.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+                match options.since {
+                    Some(Since::Ago(ago)) => {
+                        params.since_seconds = Some(i64::try_from(ago.as_secs().max(1)).unwrap_or(i64::MAX));
+                    }
+                    Some(Since::Time(time)) => {
+                        params.since_time = Some(Cursor { timestamp: time, lines_at_timestamp: 0 }.since_time());
+                    }
+                    None => {}
+                }
+            }
+        }
+        params
+    }
+
+    async fn connect(&self) -> Result<Body, Failure> {
+        let container = &self.report.container;
+        let path = format!("/api/v1/namespaces/{}/pods", container.namespace());
+        let request = kube::core::Request::new(path)
+            .logs(container.pod_name(), &self.params())
+            .map_err(|e| Failure::End(StreamEnd::Failed(self.protocol_error(e.to_string()))))?;
+        let response = self
+            .client
+            .send(request.map(Body::from))
+            .await
+            .map_err(|e| Failure::Transient(e.to_string(), None))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response.into_body());
+        }
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .map(Duration::from_secs);
+        let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let message = serde_json::from_slice::<kube::core::Status>(&body)
+            .map(|s| s.message)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&body).trim().to_owned());
+        Err(self.classify(status, message, retry_after))
+    }
+
+    fn classify(&self, status: StatusCode, message: String, retry_after: Option<Duration>) -> Failure {
+        let end = match status {
+            StatusCode::FORBIDDEN => StreamEnd::Failed(Error::Forbidden {
+                permission: log_permission(&self.report.container),
+                message,
+            }),
+            StatusCode::NOT_FOUND => StreamEnd::PodDeleted,
+            StatusCode::BAD_REQUEST if message.contains("previous terminated container") => {
+                StreamEnd::NoPreviousInstance
+            }
+            StatusCode::BAD_REQUEST if is_not_started(&message) => {
+                if self.options.follow {
+                    return Failure::Transient(message, None);
+                }
+                StreamEnd::NotStarted
+            }
+            s if s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
+                return Failure::Transient(format!("{s}: {message}"), retry_after);
+            }
+            s => StreamEnd::Failed(self.protocol_error(format!("{s}: {message}"))),
+        };
+        Failure::End(end)
+    }
+
+    /// Reads a response body to its end. `Ok(None)` is a clean end of a follow stream.
+    async fn read(&mut self, mut body: Body) -> Result<Option<StreamEnd>, Failure> {
+        let mut filter = ResumeFilter::new(self.report.cursor);
+        loop {
+            let frame = match body.frame().await {
+                None => break,
+                Some(Ok(frame)) => frame,
+                Some(Err(e)) => return Err(Failure::Transient(e.to_string(), None)),
+            };
+            let Ok(chunk) = frame.into_data() else { continue };
+            let mut lines = Vec::new();
+            self.splitter.push(chunk, &mut lines);
+            if self.deliver(lines, &mut filter).await.is_err() {
+                return Ok(Some(StreamEnd::Cancelled));
+            }
+            if self.options.limit_bytes.is_some_and(|limit| self.report.bytes >= limit) {
+                return Ok(Some(self.finish(StreamEnd::LimitReached).await));
+            }
+        }
+        if self.options.follow && !self.previous {
+            return Ok(None);
+        }
+        let end = if self.options.limit_bytes.is_some_and(|limit| self.report.bytes >= limit) {
+            StreamEnd::LimitReached
+        } else {
+            StreamEnd::Completed
+        };
+        Ok(Some(self.finish(end).await))
+    }
+
+    /// Sends the lines the filter lets through, advancing the cursor over them.
+    async fn deliver(&mut self, mut lines: Vec<LogLine>, filter: &mut ResumeFilter) -> Result<(), ()> {
+        if !filter.caught_up() {
+            lines.retain(|line| filter.check(line) == Verdict::New);
+        }
+        if lines.is_empty() {
+            return Ok(());
+        }
+        for line in &lines {
+            self.report.cursor = Cursor::advance(self.report.cursor, line);
+            self.report.bytes += (line.raw().len() + usize::from(line.ends_line())) as u64;
+        }
+        self.report.lines += lines.len() as u64;
+        let batch = LogBatch {
+            container: Arc::clone(&self.report.container),
+            lines,
+        };
+        self.out.send(ExportEvent::Lines(batch)).await.map_err(|_| ())
+    }
+
+    /// Looks the pod up to tell whether the instance being read still exists.
+    async fn instance(&self) -> Result<Instance, StreamEnd> {
+        let container = &self.report.container;
+        let api: kube::Api<Pod> = kube::Api::namespaced(self.client.clone(), container.namespace());
+        let pod = match api.get_opt(container.pod_name()).await {
+            Ok(Some(pod)) => pod,
+            Ok(None) => return Ok(Instance::PodGone),
+            Err(kube::Error::Api(status)) if status.code == 403 => {
+                return Err(StreamEnd::Failed(Error::Forbidden {
+                    permission: Permission {
+                        verb: "get",
+                        group: "",
+                        resource: "pods",
+                        namespace: Some(container.namespace().to_owned()),
+                    },
+                    message: status.message,
+                }));
+            }
+            // Cannot tell: assume the instance is unchanged and let the next attempt decide.
+            Err(_) => return Ok(Instance::Same(ContainerState::Running)),
+        };
+        if pod.metadata.uid.as_deref().unwrap_or_default() != container.pod.uid {
+            return Ok(Instance::PodGone);
+        }
+        let statuses = pod.status.iter().flat_map(|s| {
+            let lists = [&s.init_container_statuses, &s.container_statuses, &s.ephemeral_container_statuses];
+            lists.into_iter().flatten().flatten()
+        });
+        let Some(status) = statuses.into_iter().find(|s| s.name == container.name) else {
+            return Ok(Instance::PodGone);
+        };
+        if self.previous || status.container_id != container.container_id {
+            // A previous instance never changes state; only its replacement can go on.
+            return Ok(if self.previous || container.container_id.is_none() {
+                Instance::Same(ContainerState::Terminated)
+            } else {
+                Instance::Replaced
+            });
+        }
+        let running = status.state.as_ref().is_some_and(|s| s.running.is_some());
+        Ok(Instance::Same(if running { ContainerState::Running } else { ContainerState::Terminated }))
+    }
+
+    fn protocol_error(&self, message: String) -> Error {
+        Error::Protocol {
+            action: format!("reading the log of {}", self.report.container),
+            message,
+        }
+    }
+}
+
+fn is_not_started(message: &str) -> bool {
+    ["waiting to start", "ContainerCreating", "PodInitializing", "is not valid for pod"]
+        .iter()
+        .any(|needle| message.contains(needle))
+}
+
+/// The permission reading a container's log needs.
+pub(crate) fn log_permission(container: &Container) -> Permission {
+    Permission {
+        verb: "get",
+        group: "",
+        resource: "pods/log",
+        namespace: Some(container.namespace().to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_max() {
+        let retry = Retry { initial: Duration::from_millis(100), max: Duration::from_secs(1), max_attempts: None };
+        let delays: Vec<_> = (1..=6).map(|a| retry.delay(a).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(retry.delay(u32::MAX), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn not_started_messages() {
+        assert!(is_not_started(r#"container "app" in pod "p" is waiting to start: ContainerCreating"#));
+        assert!(!is_not_started("something else"));
+    }
+}
