@@ -1,1 +1,34 @@
-//! placeholder
+//! How kube-log-exporter reaches the API server and what it may do there.
+//!
+//! - [`connect`] builds a [`kube::Client`] from a kubeconfig (path, context, exec plugins and
+//!   client certificates as kube supports them) or from the in-cluster ServiceAccount, chosen
+//!   by [`AuthMode`]: explicitly, or automatically (in-cluster when running in a pod).
+//! - [`check_access`] asks the API server, with SelfSubjectAccessReviews, whether the current
+//!   identity holds each [`Permission`] an export needs.
+//! - [`Rbac`] renders the ServiceAccount, Role/ClusterRole and bindings that grant exactly
+//!   those permissions, as YAML ready for `kubectl apply -f -`.
+//!
+//! ```no_run
+//! use kle_auth::{check_access, connect, AuthMode, ClientOptions};
+//! use kle_core::{required_permissions, Namespaces, Selection};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let connection = connect(&ClientOptions::new(AuthMode::Auto).with_context("staging")).await?;
+//! println!("connected with {}", connection.source);
+//! let selection = Selection::builder().with_namespaces(Namespaces::Only(vec!["shop".into()])).build()?;
+//! for check in check_access(&connection.client, &required_permissions(&selection, true)).await? {
+//!     println!("{}: {}", check.permission, if check.allowed { "allowed" } else { "denied" });
+//! }
+//! # Ok(()) }
+//! ```
+
+mod access;
+mod client;
+mod error;
+mod rbac;
+
+pub use access::{check_access, AccessCheck};
+pub use client::{connect, install_crypto_provider, AuthMode, AuthSource, ClientOptions, Connection};
+pub use error::AuthError;
+pub use kle_core::Permission;
+pub use rbac::{Rbac, Subject};

@@ -1,0 +1,43 @@
+//! The error type of `kle-auth`.
+
+use std::path::PathBuf;
+
+/// Why a client could not be built or a check could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No kubeconfig was found where one was looked for.
+    #[error("no kubeconfig found ({looked_in}); pass --kubeconfig, set KUBECONFIG, or run inside a pod with --auth in-cluster")]
+    NoKubeconfig {
+        /// Where it was looked for.
+        looked_in: String,
+    },
+    /// The kubeconfig could not be read or parsed.
+    #[error("cannot use kubeconfig {path}: {reason}")]
+    BadKubeconfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The requested context does not exist in the kubeconfig.
+    #[error("context {context:?} not found in the kubeconfig; available contexts: {}", available.join(", "))]
+    UnknownContext {
+        /// The context asked for.
+        context: String,
+        /// The contexts the kubeconfig has.
+        available: Vec<String>,
+    },
+    /// In-cluster configuration was asked for, but this is not a pod (or its ServiceAccount files are missing).
+    #[error("cannot use the in-cluster ServiceAccount: {reason}")]
+    NotInCluster {
+        /// What is missing.
+        reason: String,
+    },
+    /// The client could not be built from a valid configuration (TLS material, URL).
+    #[error("cannot build a Kubernetes client: {0}")]
+    Client(#[source] Box<kube::Error>),
+    /// A SelfSubjectAccessReview failed.
+    #[error("cannot check permissions with SelfSubjectAccessReview: {0}")]
+    AccessReview(#[source] Box<kube::Error>),
+}
