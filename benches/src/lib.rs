@@ -1,1 +1,36 @@
-//! placeholder
+//! Shared inputs for kube-log-exporter's benchmarks: realistic log streams built in memory.
+
+use bytes::Bytes;
+
+/// A log stream of `lines` lines as the API sends it with `timestamps=true`: an RFC 3339
+/// nanosecond timestamp, a space, and a message of 80 to 200 bytes.
+pub fn api_log_stream(lines: usize) -> Bytes {
+    let mut out = Vec::with_capacity(lines * 170);
+    for i in 0..lines {
+        let seconds = i / 1000;
+        let (h, m, s) = (seconds / 3600 % 24, seconds / 60 % 60, seconds % 60);
+        let nanos = (i % 1000) * 1_000_000 + 123;
+        let len = 80 + (i * 7919) % 121;
+        out.extend_from_slice(format!("2026-11-23T{h:02}:{m:02}:{s:02}.{nanos:09}Z ").as_bytes());
+        let message = format!("level=info msg=\"request served\" seq={i} path=/api/v1/items/{i} ");
+        out.extend(message.bytes().cycle().take(len));
+        out.push(b'\n');
+    }
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_has_the_requested_lines() {
+        let stream = api_log_stream(100);
+        assert_eq!(stream.iter().filter(|&&b| b == b'\n').count(), 100);
+        let mut lines = Vec::new();
+        let mut splitter = kle_core::LineSplitter::new(1 << 20);
+        splitter.push(stream, &mut lines);
+        assert_eq!(lines.len(), 100);
+        assert!(lines.iter().all(|l| l.timestamp().is_some() && (80..=200).contains(&l.message().len())));
+    }
+}
