@@ -1,0 +1,9 @@
+//! Test support for kube-log-exporter.
+//!
+//! [`fake_api`] is a loopback fake Kubernetes API server for the streaming and failure cases that a real
+//! cluster cannot produce on demand; the integration tests in `tests/` build on it.
+
+// Test support: a failed expectation should stop the test with its message.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+pub mod fake_api;
