@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use http_body_util::channel::{Channel, Sender};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use serde_json::Value;
 
 use super::status::ApiError;
@@ -44,7 +44,11 @@ pub(crate) struct BodyWriter {
 
 impl BodyWriter {
     /// A chunked response with `status` and `content_type`, and the writer that feeds it.
-    pub(crate) fn response(status: StatusCode, content_type: &str, delivery: Delivery) -> (Response<Body>, Self) {
+    pub(crate) fn response(
+        status: StatusCode,
+        content_type: &str,
+        delivery: Delivery,
+    ) -> (Response<Body>, Self) {
         let (sender, body) = Channel::new(4);
         let response = Response::builder()
             .status(status)
@@ -91,13 +95,22 @@ impl BodyWriter {
 }
 
 /// A JSON document: whole with a Content-Length, or streamed when it must be cut short.
-pub(crate) fn json_response(status: StatusCode, value: &Value, delivery: Delivery) -> Response<Body> {
+pub(crate) fn json_response(
+    status: StatusCode,
+    value: &Value,
+    delivery: Delivery,
+) -> Response<Body> {
     let bytes = Bytes::from(serde_json::to_vec(value).expect("JSON values serialize"));
     bytes_response(status, "application/json", bytes, delivery)
 }
 
 /// A fixed body with `content_type`, cut after the budget if there is one.
-pub(crate) fn bytes_response(status: StatusCode, content_type: &str, bytes: Bytes, delivery: Delivery) -> Response<Body> {
+pub(crate) fn bytes_response(
+    status: StatusCode,
+    content_type: &str,
+    bytes: Bytes,
+    delivery: Delivery,
+) -> Response<Body> {
     if delivery.cut_after.is_none() {
         return Response::builder()
             .status(status)
@@ -117,7 +130,9 @@ pub(crate) fn error_response(error: &ApiError, delivery: Delivery) -> Response<B
     let status = StatusCode::from_u16(error.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = json_response(status, &error.to_status(), delivery);
     if let Some(seconds) = error.retry_after {
-        response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, seconds.into());
     }
     response
 }

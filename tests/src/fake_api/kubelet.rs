@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
-    ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStatus, Pod, PodSpec, PodStatus,
+    ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStatus, Pod, PodSpec,
+    PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -15,7 +16,9 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A process-wide unique number, mixed so IDs look random but stay reproducible in order.
 pub(crate) fn next_seed() -> u64 {
-    let mut z = NEXT_ID.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut z = NEXT_ID
+        .fetch_add(1, Ordering::Relaxed)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -33,14 +36,26 @@ pub(crate) fn hex64() -> String {
 /// A random-looking RFC 4122 UUID string.
 pub(crate) fn new_uid() -> String {
     let hex = format!("{:016x}{:016x}", next_seed(), next_seed());
-    format!("{}-{}-4{}-a{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32])
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
 }
 
 pub(crate) fn time(ts: Timestamp) -> Time {
     Time(Timestamp::from_second(ts.as_second()).unwrap_or(ts))
 }
 
-fn terminated(container_id: Option<String>, exit_code: i32, started: Option<Time>, now: Timestamp) -> ContainerState {
+fn terminated(
+    container_id: Option<String>,
+    exit_code: i32,
+    started: Option<Time>,
+    now: Timestamp,
+) -> ContainerState {
     ContainerState {
         terminated: Some(ContainerStateTerminated {
             container_id,
@@ -56,7 +71,9 @@ fn terminated(container_id: Option<String>, exit_code: i32, started: Option<Time
 
 fn running(now: Timestamp) -> ContainerState {
     ContainerState {
-        running: Some(ContainerStateRunning { started_at: Some(time(now)) }),
+        running: Some(ContainerStateRunning {
+            started_at: Some(time(now)),
+        }),
         ..ContainerState::default()
     }
 }
@@ -76,7 +93,10 @@ pub(crate) fn restart(status: &mut ContainerStatus, exit_code: i32, now: Timesta
     if let Some(old_id) = status.container_id.take() {
         let old_terminated = status.state.as_ref().and_then(|s| s.terminated.clone());
         status.last_state = Some(match old_terminated {
-            Some(done) => ContainerState { terminated: Some(done), ..ContainerState::default() },
+            Some(done) => ContainerState {
+                terminated: Some(done),
+                ..ContainerState::default()
+            },
             None => terminated(Some(old_id), exit_code, started_at(&status.state), now),
         });
     }
@@ -90,7 +110,12 @@ pub(crate) fn restart(status: &mut ContainerStatus, exit_code: i32, now: Timesta
 /// The container's current instance exits.
 pub(crate) fn terminate(status: &mut ContainerStatus, exit_code: i32, now: Timestamp) {
     let started = started_at(&status.state);
-    status.state = Some(terminated(status.container_id.clone(), exit_code, started, now));
+    status.state = Some(terminated(
+        status.container_id.clone(),
+        exit_code,
+        started,
+        now,
+    ));
     status.ready = false;
     status.started = Some(false);
 }
@@ -156,11 +181,17 @@ pub(crate) fn status_mut<'p>(pod: &'p mut Pod, container: &str) -> Option<&'p mu
 pub(crate) fn instances(pod: &Pod) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     for status in statuses(pod) {
-        let current_done = status.state.as_ref().is_some_and(|s| s.terminated.is_some());
+        let current_done = status
+            .state
+            .as_ref()
+            .is_some_and(|s| s.terminated.is_some());
         if let Some(id) = &status.container_id {
             out.push((id.clone(), current_done));
         }
-        let last = status.last_state.as_ref().and_then(|s| s.terminated.as_ref());
+        let last = status
+            .last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref());
         if let Some(id) = last.and_then(|t| t.container_id.clone()) {
             out.push((id, true));
         }
@@ -170,9 +201,17 @@ pub(crate) fn instances(pod: &Pod) -> Vec<(String, bool)> {
 
 /// Every container name in the order the API server lists them: init, regular, ephemeral.
 fn container_names(spec: &PodSpec) -> Vec<&str> {
-    let init = spec.init_containers.iter().flatten().map(|c| c.name.as_str());
+    let init = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str());
     let regular = spec.containers.iter().map(|c| c.name.as_str());
-    let ephemeral = spec.ephemeral_containers.iter().flatten().map(|c| c.name.as_str());
+    let ephemeral = spec
+        .ephemeral_containers
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str());
     init.chain(regular).chain(ephemeral).collect()
 }
 
@@ -182,10 +221,14 @@ pub(crate) fn resolve_container(pod: &Pod, requested: Option<&str>) -> Result<St
     let spec = pod.spec.clone().unwrap_or_default();
     match requested.filter(|c| !c.is_empty()) {
         Some(container) if container_names(&spec).contains(&container) => Ok(container.to_owned()),
-        Some(container) => Err(ApiError::bad_request(format!("container {container} is not valid for pod {name}"))),
+        Some(container) => Err(ApiError::bad_request(format!(
+            "container {container} is not valid for pod {name}"
+        ))),
         None => match spec.containers.as_slice() {
             [only] => Ok(only.name.clone()),
-            [] => Err(ApiError::bad_request(format!("a container name must be specified for pod {name}"))),
+            [] => Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {name}"
+            ))),
             _ => Err(ApiError::bad_request(format!(
                 "a container name must be specified for pod {name}, choose one of: [{}]",
                 container_names(&spec).join(" ")
@@ -199,23 +242,41 @@ pub(crate) fn log_source(pod: &Pod, container: &str, previous: bool) -> Result<S
     let pod_name = pod.metadata.name.as_deref().unwrap_or_default();
     let fail = |what: String| Err(ApiError::bad_request(what));
     let Some(status) = statuses(pod).find(|s| s.name == container) else {
-        return fail(format!("container \"{container}\" in pod \"{pod_name}\" is not available"));
+        return fail(format!(
+            "container \"{container}\" in pod \"{pod_name}\" is not available"
+        ));
     };
     let state = status.state.clone().unwrap_or_default();
-    let last = status.last_state.as_ref().and_then(|s| s.terminated.as_ref());
-    let last_id = last.and_then(|t| t.container_id.clone()).filter(|id| !id.is_empty());
-    let terminated_msg = || format!("container \"{container}\" in pod \"{pod_name}\" is terminated");
+    let last = status
+        .last_state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref());
+    let last_id = last
+        .and_then(|t| t.container_id.clone())
+        .filter(|id| !id.is_empty());
+    let terminated_msg =
+        || format!("container \"{container}\" in pod \"{pod_name}\" is terminated");
     if previous {
         return match last_id {
             Some(id) => Ok(id),
-            None => fail(format!("previous terminated container \"{container}\" in pod \"{pod_name}\" not found")),
+            None => fail(format!(
+                "previous terminated container \"{container}\" in pod \"{pod_name}\" not found"
+            )),
         };
     }
     if state.running.is_some() {
-        return status.container_id.clone().map_or_else(|| fail(terminated_msg()), Ok);
+        return status
+            .container_id
+            .clone()
+            .map_or_else(|| fail(terminated_msg()), Ok);
     }
     if let Some(done) = &state.terminated {
-        return match done.container_id.clone().filter(|id| !id.is_empty()).or(last_id) {
+        return match done
+            .container_id
+            .clone()
+            .filter(|id| !id.is_empty())
+            .or(last_id)
+        {
             Some(id) => Ok(id),
             None => fail(terminated_msg()),
         };
@@ -229,5 +290,7 @@ pub(crate) fn log_source(pod: &Pod, container: &str, previous: bool) -> Result<S
         "ImagePullBackOff" => "trying and failing to pull image".to_owned(),
         _ => reason,
     };
-    fail(format!("container \"{container}\" in pod \"{pod_name}\" is waiting to start: {why}"))
+    fail(format!(
+        "container \"{container}\" in pod \"{pod_name}\" is waiting to start: {why}"
+    ))
 }

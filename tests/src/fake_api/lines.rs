@@ -45,7 +45,10 @@ pub fn format_timestamp(ts: Timestamp) -> String {
 
 /// What a kubelet sends for `lines`, back to back (see [`LogLine::rendered`]).
 pub fn render(lines: &[LogLine], timestamps: bool) -> Vec<u8> {
-    lines.iter().flat_map(|line| line.rendered(timestamps)).collect()
+    lines
+        .iter()
+        .flat_map(|line| line.rendered(timestamps))
+        .collect()
 }
 
 /// `count` lines one second apart starting at `start`, the i-th (from 0) with the bytes `text(i)`.
@@ -57,7 +60,11 @@ pub fn render(lines: &[LogLine], timestamps: bool) -> Vec<u8> {
 /// assert_eq!(&lines[2].bytes[..], b"line 2");
 /// assert_eq!(lines[2].timestamp.to_string(), "2024-05-01T10:00:02Z");
 /// ```
-pub fn lines<B: Into<Bytes>>(start: Timestamp, count: usize, text: impl FnMut(usize) -> B) -> Vec<LogLine> {
+pub fn lines<B: Into<Bytes>>(
+    start: Timestamp,
+    count: usize,
+    text: impl FnMut(usize) -> B,
+) -> Vec<LogLine> {
     lines_every(start, SignedDuration::from_secs(1), count, text)
 }
 
@@ -71,7 +78,9 @@ pub fn lines_every<B: Into<Bytes>>(
     (0..count)
         .map(|i| {
             let offset = step * i32::try_from(i).expect("line count fits in i32");
-            let ts = start.checked_add(offset).expect("line timestamps stay within jiff's range");
+            let ts = start
+                .checked_add(offset)
+                .expect("line timestamps stay within jiff's range");
             LogLine::new(ts, text(i))
         })
         .collect()

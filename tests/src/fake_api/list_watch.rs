@@ -8,8 +8,9 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
 use super::body::{Body, BodyWriter, Delivery, json_response};
+use super::fields::FieldSelector;
+use super::labels::LabelSelector;
 use super::request::{query_flag, query_value};
-use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::{Change, ChangeKind, PodKey, Shared};
 
@@ -22,16 +23,25 @@ pub(crate) struct Selection {
 }
 
 impl Selection {
-    pub(crate) fn from_query(namespace: Option<String>, query: &[(String, String)]) -> Result<Self, ApiError> {
+    pub(crate) fn from_query(
+        namespace: Option<String>,
+        query: &[(String, String)],
+    ) -> Result<Self, ApiError> {
         let labels = LabelSelector::parse(query_value(query, "labelSelector").unwrap_or_default())
             .map_err(ApiError::bad_request)?;
         let fields = FieldSelector::parse(query_value(query, "fieldSelector").unwrap_or_default())
             .map_err(ApiError::bad_request)?;
-        Ok(Self { namespace, labels, fields })
+        Ok(Self {
+            namespace,
+            labels,
+            fields,
+        })
     }
 
     fn matches(&self, pod: &Pod) -> bool {
-        self.namespace.as_ref().is_none_or(|ns| pod.metadata.namespace.as_ref() == Some(ns))
+        self.namespace
+            .as_ref()
+            .is_none_or(|ns| pod.metadata.namespace.as_ref() == Some(ns))
             && self.labels.matches(pod.metadata.labels.as_ref())
             && self.fields.matches(pod)
     }
@@ -72,13 +82,20 @@ fn list_item(pod: &Pod) -> Value {
 }
 
 fn encode_continue(rv: u64, key: &PodKey) -> String {
-    format!("{rv}/{}/{}", key.0, key.1).bytes().map(|b| format!("{b:02x}")).collect()
+    format!("{rv}/{}/{}", key.0, key.1)
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn decode_continue(token: &str) -> Option<(u64, PodKey)> {
     let bytes: Option<Vec<u8>> = (0..token.len())
         .step_by(2)
-        .map(|i| token.get(i..i + 2).and_then(|hex| u8::from_str_radix(hex, 16).ok()))
+        .map(|i| {
+            token
+                .get(i..i + 2)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        })
         .collect();
     let text = String::from_utf8(bytes?).ok()?;
     let (rv, key) = text.split_once('/')?;
@@ -100,10 +117,11 @@ pub(crate) fn list(
     };
     let resume = match query_value(query, "continue").filter(|t| !t.is_empty()) {
         None => None,
-        Some(token) => Some(
-            decode_continue(token)
-                .ok_or_else(|| ApiError::bad_request("continue key is not valid: the token is not one this server issued"))?,
-        ),
+        Some(token) => Some(decode_continue(token).ok_or_else(|| {
+            ApiError::bad_request(
+                "continue key is not valid: the token is not one this server issued",
+            )
+        })?),
     };
     let state = shared.read();
     let (rv, pods) = match &resume {
@@ -138,18 +156,29 @@ pub(crate) fn list(
         }
     }
     let items: Vec<Value> = page.iter().map(|(_, pod)| list_item(pod)).collect();
-    let body = json!({ "kind": "PodList", "apiVersion": "v1", "metadata": metadata, "items": items });
+    let body =
+        json!({ "kind": "PodList", "apiVersion": "v1", "metadata": metadata, "items": items });
     Ok(json_response(StatusCode::OK, &body, delivery))
 }
 
-pub(crate) fn get(shared: &Shared, namespace: &str, name: &str, delivery: Delivery) -> Result<Response<Body>, ApiError> {
-    let pod = shared.read().pods.get(&(namespace.to_owned(), name.to_owned())).cloned();
+pub(crate) fn get(
+    shared: &Shared,
+    namespace: &str,
+    name: &str,
+    delivery: Delivery,
+) -> Result<Response<Body>, ApiError> {
+    let pod = shared
+        .read()
+        .pods
+        .get(&(namespace.to_owned(), name.to_owned()))
+        .cloned();
     let pod = pod.ok_or_else(|| ApiError::not_found("pods", name))?;
     Ok(json_response(StatusCode::OK, &pod_json(&pod), delivery))
 }
 
 fn event_line(kind: &str, object: Value) -> bytes::Bytes {
-    let mut line = serde_json::to_vec(&json!({ "type": kind, "object": object })).expect("events serialize");
+    let mut line =
+        serde_json::to_vec(&json!({ "type": kind, "object": object })).expect("events serialize");
     line.push(b'\n');
     line.into()
 }
@@ -159,7 +188,10 @@ fn bookmark(rv: u64, initial_events_end: bool) -> bytes::Bytes {
     if initial_events_end {
         metadata["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
     }
-    event_line("BOOKMARK", json!({ "kind": "Pod", "apiVersion": "v1", "metadata": metadata }))
+    event_line(
+        "BOOKMARK",
+        json!({ "kind": "Pod", "apiVersion": "v1", "metadata": metadata }),
+    )
 }
 
 /// Starts a watch stream. `expire` answers the way the API server does for a resource version it no longer
@@ -173,13 +205,18 @@ pub(crate) fn watch(
 ) -> Result<Response<Body>, ApiError> {
     let bookmarks = query_flag(query, "allowWatchBookmarks") == Some(true);
     let send_initial = query_flag(query, "sendInitialEvents") == Some(true);
-    let timeout = query_value(query, "timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).unwrap_or(1800);
-    let requested = match query_value(query, "resourceVersion").filter(|rv| !rv.is_empty() && *rv != "0") {
-        None => None,
-        Some(raw) => Some(raw.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!("resourceVersion: Invalid value: \"{raw}\": must be a number"))
-        })?),
-    };
+    let timeout = query_value(query, "timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or(1800);
+    let requested =
+        match query_value(query, "resourceVersion").filter(|rv| !rv.is_empty() && *rv != "0") {
+            None => None,
+            Some(raw) => Some(raw.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "resourceVersion: Invalid value: \"{raw}\": must be a number"
+                ))
+            })?),
+        };
 
     let mut opening = Vec::new();
     let state = shared.read();
@@ -205,7 +242,9 @@ pub(crate) fn watch(
         }
     }
     drop(state);
-    let ended = opening.first().is_some_and(|line| line.starts_with(br#"{"type":"ERROR""#));
+    let ended = opening
+        .first()
+        .is_some_and(|line| line.starts_with(br#"{"type":"ERROR""#));
 
     let (response, mut writer) = BodyWriter::response(StatusCode::OK, "application/json", delivery);
     tokio::spawn(async move {

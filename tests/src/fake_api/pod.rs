@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
-    Container, ContainerState, ContainerStateWaiting, ContainerStatus, EphemeralContainer, Pod, PodCondition, PodSpec,
-    PodStatus,
+    Container, ContainerState, ContainerStateWaiting, ContainerStatus, EphemeralContainer, Pod,
+    PodCondition, PodSpec, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -107,16 +107,29 @@ impl FakeContainer {
         let mut status = ContainerStatus {
             name: self.name.clone(),
             image: self.image.clone(),
-            image_id: format!("{}@sha256:{}", self.image.split(':').next().unwrap_or_default(), kubelet::hex64()),
+            image_id: format!(
+                "{}@sha256:{}",
+                self.image.split(':').next().unwrap_or_default(),
+                kubelet::hex64()
+            ),
             restart_count: 0,
             ..ContainerStatus::default()
         };
         if let Some(previous) = self.previous {
             kubelet::start(&mut status, created);
             kubelet::restart(&mut status, 1, created);
-            let last = status.last_state.as_ref().and_then(|s| s.terminated.as_ref());
-            let id = last.and_then(|t| t.container_id.clone()).expect("a restarted container has a previous ID");
-            instances.push(Instance { container_id: id, lines: previous, exited: true });
+            let last = status
+                .last_state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref());
+            let id = last
+                .and_then(|t| t.container_id.clone())
+                .expect("a restarted container has a previous ID");
+            instances.push(Instance {
+                container_id: id,
+                lines: previous,
+                exited: true,
+            });
         } else {
             kubelet::start(&mut status, created);
         }
@@ -124,19 +137,33 @@ impl FakeContainer {
             InitialState::Running => {}
             InitialState::Terminated(code) => kubelet::terminate(&mut status, code, created),
             InitialState::Waiting(reason) => {
-                assert!(self.logs.is_empty(), "container {} is waiting: it has no log yet", self.name);
+                assert!(
+                    self.logs.is_empty(),
+                    "container {} is waiting: it has no log yet",
+                    self.name
+                );
                 status.container_id = None;
                 status.ready = false;
                 status.started = Some(false);
                 status.state = Some(ContainerState {
-                    waiting: Some(ContainerStateWaiting { reason: Some(reason), message: None }),
+                    waiting: Some(ContainerStateWaiting {
+                        reason: Some(reason),
+                        message: None,
+                    }),
                     ..ContainerState::default()
                 });
             }
         }
         if let Some(id) = status.container_id.clone() {
-            let exited = status.state.as_ref().is_some_and(|s| s.terminated.is_some());
-            instances.push(Instance { container_id: id, lines: self.logs, exited });
+            let exited = status
+                .state
+                .as_ref()
+                .is_some_and(|s| s.terminated.is_some());
+            instances.push(Instance {
+                container_id: id,
+                lines: self.logs,
+                exited,
+            });
         }
         if let Some(count) = self.restart_count {
             status.restart_count = count;
@@ -282,7 +309,12 @@ impl FakePod {
         let seed = next_seed();
         let target = self.containers.first().map(|c| c.name.clone());
         let spec = PodSpec {
-            init_containers: non_empty(self.init_containers.iter().map(FakeContainer::spec).collect()),
+            init_containers: non_empty(
+                self.init_containers
+                    .iter()
+                    .map(FakeContainer::spec)
+                    .collect(),
+            ),
             containers: self.containers.iter().map(FakeContainer::spec).collect(),
             ephemeral_containers: non_empty(
                 self.ephemeral_containers
@@ -350,7 +382,10 @@ impl FakePod {
 pub(crate) fn conditions(status: &PodStatus, at: Timestamp, scheduled: bool) -> Vec<PodCondition> {
     let all_ready = |s: &Option<Vec<ContainerStatus>>| s.iter().flatten().all(|c| c.ready);
     let initialized = status.init_container_statuses.iter().flatten().all(|c| {
-        c.state.as_ref().and_then(|s| s.terminated.as_ref()).is_some_and(|t| t.exit_code == 0)
+        c.state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .is_some_and(|t| t.exit_code == 0)
     });
     let ready = scheduled && initialized && all_ready(&status.container_statuses);
     let condition = |kind: &str, ok: bool| PodCondition {

@@ -54,7 +54,9 @@ pub struct FakeApiServer {
 
 impl std::fmt::Debug for FakeApiServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeApiServer").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("FakeApiServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -65,11 +67,19 @@ impl FakeApiServer {
     /// Binds `127.0.0.1:0` and starts serving. Also installs the aws-lc-rs rustls provider that kube's client needs.
     pub async fn start() -> Self {
         install_crypto_provider();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding 127.0.0.1:0");
-        let addr = listener.local_addr().expect("a bound listener has an address");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding 127.0.0.1:0");
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let shared = Arc::new(Shared::new());
         let acceptor = tokio::spawn(accept(listener, shared.clone()));
-        Self { shared, addr, acceptor: Some(acceptor) }
+        Self {
+            shared,
+            addr,
+            acceptor: Some(acceptor),
+        }
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -90,7 +100,8 @@ impl FakeApiServer {
     /// A kube client for this server (see [`config`](Self::config)).
     pub fn client(&self) -> kube::Client {
         install_crypto_provider();
-        kube::Client::try_from(self.config()).expect("a client for a plain-HTTP loopback server builds")
+        kube::Client::try_from(self.config())
+            .expect("a client for a plain-HTTP loopback server builds")
     }
 
     /// Writes a kubeconfig whose only context, `context` (also the current one), points at this server with the
@@ -119,7 +130,8 @@ impl FakeApiServer {
 
     /// Changes a pod in place (a `MODIFIED` event). Panics if it does not exist.
     pub fn update_pod(&self, namespace: &str, name: &str, change: impl FnOnce(&mut Pod)) -> Pod {
-        self.shared.write(|state| state.update_pod(namespace, name, change))
+        self.shared
+            .write(|state| state.update_pod(namespace, name, change))
     }
 
     /// Deletes a pod (a `DELETED` event); its logs go and their followers' responses end.
@@ -130,7 +142,10 @@ impl FakeApiServer {
     /// The pod as stored now.
     pub fn pod(&self, namespace: &str, name: &str) -> Option<Pod> {
         let state = self.shared.read();
-        state.pods.get(&(namespace.to_owned(), name.to_owned())).map(|pod| Pod::clone(pod))
+        state
+            .pods
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map(|pod| Pod::clone(pod))
     }
 
     /// The current resource version (of the last change).
@@ -141,14 +156,22 @@ impl FakeApiServer {
     /// Forgets the history up to now, like an etcd compaction: watches and continue tokens from an older
     /// resource version get 410 Gone.
     pub fn compact(&self) {
-        self.shared.write(|state| state.compacted_before = state.resource_version);
+        self.shared
+            .write(|state| state.compacted_before = state.resource_version);
     }
 
     /// Appends lines to the log of the container's current instance, waking its followers. Panics if the pod or
     /// container does not exist or the container has not started.
-    pub fn append_log(&self, namespace: &str, pod: &str, container: &str, lines: impl IntoIterator<Item = LogLine>) {
+    pub fn append_log(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        lines: impl IntoIterator<Item = LogLine>,
+    ) {
         let lines = lines.into_iter().collect();
-        self.shared.write(|state| state.append_log(namespace, pod, container, lines));
+        self.shared
+            .write(|state| state.append_log(namespace, pod, container, lines));
     }
 
     /// The container crashes (exit code 1) and the kubelet starts it again: the current instance becomes the
@@ -156,13 +179,21 @@ impl FakeApiServer {
     /// `restartCount` goes up. A `MODIFIED` event.
     pub fn restart_container(&self, namespace: &str, pod: &str, container: &str) -> Pod {
         self.shared.write(|state| {
-            state.container_transition(namespace, pod, container, |status, now| kubelet::restart(status, 1, now))
+            state.container_transition(namespace, pod, container, |status, now| {
+                kubelet::restart(status, 1, now)
+            })
         })
     }
 
     /// The container's current instance exits with `exit_code` (followers end cleanly); the phase follows the
     /// restart policy. A `MODIFIED` event.
-    pub fn terminate_container(&self, namespace: &str, pod: &str, container: &str, exit_code: i32) -> Pod {
+    pub fn terminate_container(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        exit_code: i32,
+    ) -> Pod {
         self.shared.write(|state| {
             state.container_transition(namespace, pod, container, |status, now| {
                 kubelet::terminate(status, exit_code, now);
@@ -172,14 +203,18 @@ impl FakeApiServer {
 
     /// A waiting container starts: a new instance with an empty log. A `MODIFIED` event.
     pub fn start_container(&self, namespace: &str, pod: &str, container: &str) -> Pod {
-        self.shared.write(|state| state.container_transition(namespace, pod, container, kubelet::start))
+        self.shared
+            .write(|state| state.container_transition(namespace, pod, container, kubelet::start))
     }
 
     /// The container ID of the container's current instance (`containerd://...`), if it has started.
     pub fn container_id(&self, namespace: &str, pod: &str, container: &str) -> Option<String> {
         let state = self.shared.read();
         let pod = state.pods.get(&(namespace.to_owned(), pod.to_owned()))?;
-        kubelet::statuses(pod).find(|s| s.name == container)?.container_id.clone()
+        kubelet::statuses(pod)
+            .find(|s| s.name == container)?
+            .container_id
+            .clone()
     }
 
     /// Queues a fault for the next matching request(s).
@@ -204,7 +239,8 @@ impl FakeApiServer {
 
     /// Requires `Authorization: Bearer <token>` on every request (401 otherwise); `None` accepts anything.
     pub fn require_token(&self, token: Option<&str>) {
-        self.shared.write(|state| state.required_token = token.map(str::to_owned));
+        self.shared
+            .write(|state| state.required_token = token.map(str::to_owned));
     }
 
     /// Every request received so far, in order.
@@ -229,13 +265,24 @@ impl FakeApiServer {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             changes.borrow_and_update();
-            let found: Vec<RecordedRequest> = self.requests().into_iter().filter(|r| matches(r)).collect();
+            let found: Vec<RecordedRequest> =
+                self.requests().into_iter().filter(|r| matches(r)).collect();
             if found.len() >= count {
                 return found;
             }
-            if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
-                let seen: Vec<String> = self.requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
-                panic!("timed out after {timeout:?} waiting for {count} matching requests, found {}; received: {seen:#?}", found.len());
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_err()
+            {
+                let seen: Vec<String> = self
+                    .requests()
+                    .iter()
+                    .map(|r| format!("{} {}", r.method, r.path))
+                    .collect();
+                panic!(
+                    "timed out after {timeout:?} waiting for {count} matching requests, found {}; received: {seen:#?}",
+                    found.len()
+                );
             }
         }
     }

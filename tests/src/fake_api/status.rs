@@ -41,13 +41,21 @@ impl ApiError {
     }
 
     pub(crate) fn path_not_found() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
-            .with_details(json!({}))
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(json!({}))
     }
 
     pub(crate) fn method_not_allowed() -> Self {
-        Self::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
-            .with_details(json!({}))
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+        .with_details(json!({}))
     }
 
     pub(crate) fn unauthorized() -> Self {
@@ -83,8 +91,9 @@ impl ApiError {
         } else {
             format!("{qualified} \"{}\" is forbidden: {why}", attrs.name)
         };
-        Self::new(403, "Forbidden", message)
-            .with_details(json!({ "name": attrs.name, "group": attrs.group, "kind": attrs.resource }))
+        Self::new(403, "Forbidden", message).with_details(
+            json!({ "name": attrs.name, "group": attrs.group, "kind": attrs.resource }),
+        )
     }
 
     /// A failed validation of a request's options: `PodLogOptions "x" is invalid: tailLines: Invalid value: ...`.
@@ -118,18 +127,46 @@ impl ApiError {
             403 => Self::forbidden(attrs, user, ""),
             404 if !attrs.name.is_empty() => Self::not_found(&attrs.resource, &attrs.name),
             404 => Self::path_not_found(),
-            409 => Self::new(409, "Conflict", "the object has been modified; please apply your changes to the latest version and try again"),
-            410 => Self::expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."),
+            409 => Self::new(
+                409,
+                "Conflict",
+                "the object has been modified; please apply your changes to the latest version and try again",
+            ),
+            410 => Self::expired(
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+            ),
             429 => {
-                let mut error = Self::new(429, "TooManyRequests", "Too many requests, please try again later.");
+                let mut error = Self::new(
+                    429,
+                    "TooManyRequests",
+                    "Too many requests, please try again later.",
+                );
                 error.retry_after = Some(1);
                 error.with_details(json!({ "retryAfterSeconds": 1 }))
             }
-            500 => Self::new(500, "InternalError", "Internal error occurred: fault injected by the fake API server")
-                .with_details(json!({ "causes": [{ "message": "fault injected by the fake API server" }] })),
-            503 => Self::new(503, "ServiceUnavailable", "the server is currently unable to handle the request"),
-            504 => Self::new(504, "Timeout", "the server was unable to return a response in the time allotted, but may still be processing the request"),
-            _ => Self::new(code, "", format!("fault injected by the fake API server (HTTP {code})")),
+            500 => Self::new(
+                500,
+                "InternalError",
+                "Internal error occurred: fault injected by the fake API server",
+            )
+            .with_details(
+                json!({ "causes": [{ "message": "fault injected by the fake API server" }] }),
+            ),
+            503 => Self::new(
+                503,
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request",
+            ),
+            504 => Self::new(
+                504,
+                "Timeout",
+                "the server was unable to return a response in the time allotted, but may still be processing the request",
+            ),
+            _ => Self::new(
+                code,
+                "",
+                format!("fault injected by the fake API server (HTTP {code})"),
+            ),
         }
     }
 

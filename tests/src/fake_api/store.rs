@@ -88,7 +88,11 @@ impl State {
                 pod.metadata.resource_version = Some(rv.to_string());
                 let pod = Arc::new(pod);
                 self.pods.insert(key, pod.clone());
-                let kind = if old.is_some() { ChangeKind::Modified } else { ChangeKind::Added };
+                let kind = if old.is_some() {
+                    ChangeKind::Modified
+                } else {
+                    ChangeKind::Added
+                };
                 (kind, pod)
             }
             (None, Some(previous)) => {
@@ -104,7 +108,12 @@ impl State {
         };
         let live = (kind != ChangeKind::Deleted).then_some(stored.as_ref());
         self.reconcile_logs(old.as_deref(), live);
-        self.history.push(Change { rv, kind, old, new: stored.clone() });
+        self.history.push(Change {
+            rv,
+            kind,
+            old,
+            new: stored.clone(),
+        });
         Some(Pod::clone(&stored))
     }
 
@@ -126,7 +135,12 @@ impl State {
 
     pub(crate) fn add_pod(&mut self, pod: FakePod) -> Pod {
         let key = pod.key();
-        assert!(!self.pods.contains_key(&key), "pod {}/{} already exists", key.0, key.1);
+        assert!(
+            !self.pods.contains_key(&key),
+            "pod {}/{} already exists",
+            key.0,
+            key.1
+        );
         let (pod, instances) = pod.into_parts();
         let stored = self.commit(key, Some(pod)).expect("an added pod is stored");
         for instance in instances {
@@ -139,17 +153,33 @@ impl State {
 
     pub(crate) fn set_pod(&mut self, pod: Pod) -> Pod {
         let key = (
-            pod.metadata.namespace.clone().expect("the pod has metadata.namespace"),
-            pod.metadata.name.clone().expect("the pod has metadata.name"),
+            pod.metadata
+                .namespace
+                .clone()
+                .expect("the pod has metadata.namespace"),
+            pod.metadata
+                .name
+                .clone()
+                .expect("the pod has metadata.name"),
         );
         self.commit(key, Some(pod)).expect("a set pod is stored")
     }
 
-    pub(crate) fn update_pod(&mut self, namespace: &str, name: &str, change: impl FnOnce(&mut Pod)) -> Pod {
+    pub(crate) fn update_pod(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        change: impl FnOnce(&mut Pod),
+    ) -> Pod {
         let key = (namespace.to_owned(), name.to_owned());
-        let mut pod = Pod::clone(self.pods.get(&key).unwrap_or_else(|| panic!("no pod {namespace}/{name}")));
+        let mut pod = Pod::clone(
+            self.pods
+                .get(&key)
+                .unwrap_or_else(|| panic!("no pod {namespace}/{name}")),
+        );
         change(&mut pod);
-        self.commit(key, Some(pod)).expect("an updated pod is stored")
+        self.commit(key, Some(pod))
+            .expect("an updated pod is stored")
     }
 
     pub(crate) fn delete_pod(&mut self, namespace: &str, name: &str) -> Option<Pod> {
@@ -179,15 +209,21 @@ impl State {
     }
 
     /// Appends to the log of the container's current instance.
-    pub(crate) fn append_log(&mut self, namespace: &str, name: &str, container: &str, lines: Vec<LogLine>) {
+    pub(crate) fn append_log(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        container: &str,
+        lines: Vec<LogLine>,
+    ) {
         let pod = self.pods.get(&(namespace.to_owned(), name.to_owned()));
         let pod = pod.unwrap_or_else(|| panic!("no pod {namespace}/{name}"));
         let status = kubelet::statuses(pod).find(|s| s.name == container);
-        let status = status.unwrap_or_else(|| panic!("pod {namespace}/{name} has no container {container}"));
-        let id = status
-            .container_id
-            .clone()
-            .unwrap_or_else(|| panic!("container {container} of {namespace}/{name} has not started: no log yet"));
+        let status =
+            status.unwrap_or_else(|| panic!("pod {namespace}/{name} has no container {container}"));
+        let id = status.container_id.clone().unwrap_or_else(|| {
+            panic!("container {container} of {namespace}/{name} has not started: no log yet")
+        });
         self.logs.entry(id).or_default().lines.extend(lines);
     }
 
@@ -216,7 +252,11 @@ impl State {
     /// Takes one application of the first fault that matches the request.
     pub(crate) fn take_fault(&mut self, route: &Route, path: &str) -> Option<Fault> {
         let container = match route {
-            Route::PodLog { namespace, name, container } => container.clone().or_else(|| {
+            Route::PodLog {
+                namespace,
+                name,
+                container,
+            } => container.clone().or_else(|| {
                 let pod = self.pods.get(&(namespace.clone(), name.clone()))?;
                 kubelet::resolve_container(pod, None).ok()
             }),
@@ -256,7 +296,9 @@ impl Shared {
 
     /// Reads the state; a panicked test thread does not poison it for the others.
     pub(crate) fn read(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Changes the state and wakes everything that waits for changes.

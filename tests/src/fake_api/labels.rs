@@ -1,8 +1,6 @@
-//! Label and field selectors with the grammar, semantics and error messages of apimachinery's parsers.
+//! Label selectors with the grammar, semantics and error messages of apimachinery's parser.
 
 use std::collections::BTreeMap;
-
-use k8s_openapi::api::core::v1::Pod;
 
 /// A parsed `labelSelector`: every requirement must hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -70,7 +68,9 @@ fn lex(input: &str) -> Vec<Token> {
     let mut rest = input;
     loop {
         rest = rest.trim_start();
-        let Some(first) = rest.chars().next() else { break };
+        let Some(first) = rest.chars().next() else {
+            break;
+        };
         let (token, len) = match first {
             '!' if rest.starts_with("!=") => (Token::NotEquals, 2),
             '!' => (Token::Bang, 1),
@@ -82,7 +82,9 @@ fn lex(input: &str) -> Vec<Token> {
             '<' => (Token::LessThan, 1),
             '>' => (Token::GreaterThan, 1),
             _ => {
-                let len = rest.find(|c: char| c.is_whitespace() || SPECIAL.contains(&c)).unwrap_or(rest.len());
+                let len = rest
+                    .find(|c: char| c.is_whitespace() || SPECIAL.contains(&c))
+                    .unwrap_or(rest.len());
                 let word = &rest[..len];
                 let token = match word {
                     "in" => Token::In,
@@ -129,22 +131,35 @@ impl Parser {
         loop {
             match self.peek() {
                 Token::Identifier(_) | Token::Bang => {
-                    let requirement = self.requirement().map_err(|e| format!("unable to parse requirement: {e}"))?;
+                    let requirement = self
+                        .requirement()
+                        .map_err(|e| format!("unable to parse requirement: {e}"))?;
                     requirements.push(requirement);
                     match self.next() {
                         Token::End => return Ok(LabelSelector(requirements)),
                         Token::Comma => {
                             let after = self.peek();
                             if !matches!(after, Token::Identifier(_) | Token::Bang) {
-                                return Err(format!("found '{}', expected: identifier after ','", after.literal()));
+                                return Err(format!(
+                                    "found '{}', expected: identifier after ','",
+                                    after.literal()
+                                ));
                             }
                         }
-                        other => return Err(format!("found '{}', expected: ',' or 'end of string'", other.literal())),
+                        other => {
+                            return Err(format!(
+                                "found '{}', expected: ',' or 'end of string'",
+                                other.literal()
+                            ));
+                        }
                     }
                 }
                 Token::End => return Ok(LabelSelector(requirements)),
                 other => {
-                    return Err(format!("found '{}', expected: !, identifier, or 'end of string'", other.literal()));
+                    return Err(format!(
+                        "found '{}', expected: !, identifier, or 'end of string'",
+                        other.literal()
+                    ));
                 }
             }
         }
@@ -161,10 +176,18 @@ impl Parser {
         };
         validate_key(&key)?;
         if negated {
-            return Ok(Requirement { key, op: Op::DoesNotExist, values: Vec::new() });
+            return Ok(Requirement {
+                key,
+                op: Op::DoesNotExist,
+                values: Vec::new(),
+            });
         }
         if matches!(self.peek(), Token::Comma | Token::End) {
-            return Ok(Requirement { key, op: Op::Exists, values: Vec::new() });
+            return Ok(Requirement {
+                key,
+                op: Op::Exists,
+                values: Vec::new(),
+            });
         }
         let op = match self.next() {
             Token::Equals | Token::DoubleEquals => Op::Equals,
@@ -174,7 +197,10 @@ impl Parser {
             Token::GreaterThan => Op::GreaterThan,
             Token::LessThan => Op::LessThan,
             other => {
-                return Err(format!("found '{}', expected: in, notin, =, ==, !=, gt, lt", other.literal()));
+                return Err(format!(
+                    "found '{}', expected: in, notin, =, ==, !=, gt, lt",
+                    other.literal()
+                ));
             }
         };
         let values = match op {
@@ -182,7 +208,10 @@ impl Parser {
             _ => vec![self.exact_value()?],
         };
         if matches!(op, Op::In | Op::NotIn) && values.is_empty() {
-            return Err("values: Invalid value: []: for 'in', 'notin' operators, values set can't be empty".to_owned());
+            return Err(
+                "values: Invalid value: []: for 'in', 'notin' operators, values set can't be empty"
+                    .to_owned(),
+            );
         }
         if matches!(op, Op::GreaterThan | Op::LessThan) && values[0].parse::<i64>().is_err() {
             return Err(format!(
@@ -228,7 +257,12 @@ impl Parser {
                     values.push(String::new());
                     return Ok(values);
                 }
-                other => return Err(format!("found '{}', expected: ',', ')' or identifier", other.literal())),
+                other => {
+                    return Err(format!(
+                        "found '{}', expected: ',', ')' or identifier",
+                        other.literal()
+                    ));
+                }
             }
             match self.next() {
                 Token::Comma => {}
@@ -246,7 +280,8 @@ fn is_label_name(s: &str) -> bool {
     s.len() <= 63
         && alnum(s.chars().next())
         && alnum(s.chars().last())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn is_dns_subdomain(s: &str) -> bool {
@@ -254,7 +289,9 @@ fn is_dns_subdomain(s: &str) -> bool {
         && s.len() <= 253
         && s.split('.').all(|part| {
             !part.is_empty()
-                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
                 && !part.starts_with('-')
                 && !part.ends_with('-')
         })
@@ -297,7 +334,11 @@ fn validate_value(index: usize, key: &str, value: &str) -> Result<(), String> {
 impl LabelSelector {
     /// Parses a `labelSelector` query value; the error is the message the API server answers with (400).
     pub(crate) fn parse(input: &str) -> Result<Self, String> {
-        Parser { tokens: lex(input), position: 0 }.selector()
+        Parser {
+            tokens: lex(input),
+            position: 0,
+        }
+        .selector()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -324,136 +365,15 @@ impl LabelSelector {
     }
 }
 
-/// A parsed `fieldSelector` over the pod fields the API server supports.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct FieldSelector(Vec<FieldTerm>);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct FieldTerm {
-    field: String,
-    equal: bool,
-    value: String,
-}
-
-const POD_FIELDS: &[&str] = &[
-    "metadata.name",
-    "metadata.namespace",
-    "spec.nodeName",
-    "spec.restartPolicy",
-    "spec.schedulerName",
-    "spec.serviceAccountName",
-    "spec.hostNetwork",
-    "status.phase",
-    "status.podIP",
-    "status.nominatedNodeName",
-];
-
-impl FieldSelector {
-    /// Parses a `fieldSelector` query value for pods; the error is the message the API server answers with (400).
-    pub(crate) fn parse(input: &str) -> Result<Self, String> {
-        let mut terms = Vec::new();
-        for term in split_unescaped(input, ',') {
-            if term.is_empty() {
-                continue;
-            }
-            let (field, equal, value) = split_term(&term)
-                .ok_or_else(|| format!("invalid selector: '{input}'; can't understand '{term}'"))?;
-            let value = unescape_field_value(&value)?;
-            if !POD_FIELDS.contains(&field.as_str()) {
-                return Err(format!("field label not supported: {field}"));
-            }
-            terms.push(FieldTerm { field, equal, value });
-        }
-        Ok(Self(terms))
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub(crate) fn matches(&self, pod: &Pod) -> bool {
-        self.0.iter().all(|term| (pod_field(pod, &term.field) == term.value) == term.equal)
-    }
-}
-
-fn pod_field(pod: &Pod, field: &str) -> String {
-    let spec = pod.spec.as_ref();
-    let status = pod.status.as_ref();
-    let value = match field {
-        "metadata.name" => pod.metadata.name.clone(),
-        "metadata.namespace" => pod.metadata.namespace.clone(),
-        "spec.nodeName" => spec.and_then(|s| s.node_name.clone()),
-        "spec.restartPolicy" => spec.and_then(|s| s.restart_policy.clone()),
-        "spec.schedulerName" => spec.and_then(|s| s.scheduler_name.clone()),
-        "spec.serviceAccountName" => spec.and_then(|s| s.service_account_name.clone()),
-        "spec.hostNetwork" => Some(spec.and_then(|s| s.host_network).unwrap_or(false).to_string()),
-        "status.phase" => status.and_then(|s| s.phase.clone()),
-        "status.podIP" => status.and_then(|s| s.pod_ip.clone()),
-        "status.nominatedNodeName" => status.and_then(|s| s.nominated_node_name.clone()),
-        _ => None,
-    };
-    value.unwrap_or_default()
-}
-
-/// Splits on `separator` where it is not escaped by a backslash, keeping escapes for the next stage.
-fn split_unescaped(input: &str, separator: char) -> Vec<String> {
-    let mut parts = vec![String::new()];
-    let mut escaped = false;
-    for c in input.chars() {
-        if !escaped && c == separator {
-            parts.push(String::new());
-            continue;
-        }
-        escaped = !escaped && c == '\\';
-        if let Some(last) = parts.last_mut() {
-            last.push(c);
-        }
-    }
-    parts
-}
-
-/// Splits `field<op>value` at the first unescaped `!=`, `==` or `=`.
-fn split_term(term: &str) -> Option<(String, bool, String)> {
-    let mut escaped = false;
-    for (i, c) in term.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        let rest = &term[i..];
-        for (op, equal) in [("!=", false), ("==", true), ("=", true)] {
-            if rest.starts_with(op) {
-                return Some((term[..i].to_owned(), equal, rest[op.len()..].to_owned()));
-            }
-        }
-        escaped = c == '\\';
-    }
-    None
-}
-
-fn unescape_field_value(value: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(value.len());
-    let mut chars = value.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some(next @ ('\\' | ',' | '=')) => out.push(next),
-            Some(next) => return Err(format!("invalid field selector: invalid escape sequence: \\{next}")),
-            None => return Err("invalid field selector: unterminated escape sequence".to_owned()),
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     fn selects(selector: &str, pairs: &[(&str, &str)]) -> bool {
@@ -472,52 +392,30 @@ mod tests {
         assert!(!selects("app notin (web,api)", &[("app", "api")]));
         assert!(selects("app notin (web,api)", &[]));
         assert!(selects("rank>3,rank<10", &[("rank", "5")]));
-        assert!(selects("example.com/team=a-b_c.d", &[("example.com/team", "a-b_c.d")]));
+        assert!(selects(
+            "example.com/team=a-b_c.d",
+            &[("example.com/team", "a-b_c.d")]
+        ));
         assert!(selects("", &[]));
     }
 
     #[test]
     fn malformed_labels_are_rejected_with_the_servers_messages() {
         let error = |s: &str| LabelSelector::parse(s).expect_err("selector is malformed");
-        assert_eq!(error("a=b=c"), "found '=', expected: ',' or 'end of string'");
-        assert_eq!(error("a b"), "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt");
+        assert_eq!(
+            error("a=b=c"),
+            "found '=', expected: ',' or 'end of string'"
+        );
+        assert_eq!(
+            error("a b"),
+            "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt"
+        );
         assert!(error("a=b c").starts_with("found 'c'"));
-        assert!(error("a in b").starts_with("unable to parse requirement: found 'b', expected: '('"));
+        assert!(
+            error("a in b").starts_with("unable to parse requirement: found 'b', expected: '('")
+        );
         assert!(error("Bad Key!=x").starts_with("unable to parse requirement"));
         assert!(error("a=b,").starts_with("found '', expected: identifier after ','"));
         assert!(error("a=-bad-").contains("a valid label must be an empty string"));
-    }
-
-    fn pod(name: &str, node: &str, phase: &str) -> Pod {
-        let mut pod = Pod::default();
-        pod.metadata.name = Some(name.to_owned());
-        pod.metadata.namespace = Some("ns".to_owned());
-        pod.spec = Some(k8s_openapi::api::core::v1::PodSpec {
-            node_name: Some(node.to_owned()),
-            ..Default::default()
-        });
-        pod.status = Some(k8s_openapi::api::core::v1::PodStatus {
-            phase: Some(phase.to_owned()),
-            ..Default::default()
-        });
-        pod
-    }
-
-    #[test]
-    fn field_selectors_cover_pod_fields() {
-        let select = |s: &str, pod: &Pod| FieldSelector::parse(s).expect("field selector parses").matches(pod);
-        let running = pod("a", "node-1", "Running");
-        assert!(select("spec.nodeName=node-1,status.phase!=Succeeded", &running));
-        assert!(select("metadata.name==a,metadata.namespace=ns", &running));
-        assert!(!select("status.phase=Pending", &running));
-        assert!(select("spec.nodeName!=node\\,2", &running));
-        assert_eq!(
-            FieldSelector::parse("spec.foo=bar").expect_err("unknown field"),
-            "field label not supported: spec.foo"
-        );
-        assert_eq!(
-            FieldSelector::parse("nonsense").expect_err("no operator"),
-            "invalid selector: 'nonsense'; can't understand 'nonsense'"
-        );
     }
 }
