@@ -265,3 +265,20 @@ async fn raw_watch_streams_events_and_bookmarks() {
         "a clean end of the stream"
     );
 }
+
+#[tokio::test]
+async fn streaming_list_watcher_gets_initial_events_and_their_end_bookmark() {
+    let server = FakeApiServer::start().await;
+    server.add_pod(pod("web-0"));
+    let mut events = watch_pods(&server, watcher::Config::default().streaming_lists());
+    assert_eq!(
+        next_described(&mut events, 3).await,
+        ["Init", "InitApply(web-0)", "InitDone"]
+    );
+    server.add_pod(pod("web-1"));
+    assert_eq!(next_described(&mut events, 1).await, ["Apply(web-1)"]);
+    assert_eq!(
+        server.requests().iter().filter(|r| r.is_pod_list()).count(),
+        0
+    );
+}
