@@ -80,7 +80,8 @@ impl Fault {
     }
 
     /// Pod watch requests. A `status(410)` here is sent the way the API server reports an expired resource
-    /// version: HTTP 200 and one `ERROR` watch event with a 410 `Expired` Status, which makes a watcher relist.
+    /// version from its watch cache: HTTP 200 and one `ERROR` watch event with a 410 `Expired` Status, which makes
+    /// a kube watcher relist. (For an HTTP-level 410 instead, script it with [`respond`](Self::respond).)
     pub fn pod_watch() -> Self {
         Self::on(Target::PodWatch)
     }
@@ -235,15 +236,10 @@ impl Fault {
         }
     }
 
-    /// Uses up one application; `false` once it has none left.
-    pub(crate) fn consume(&mut self) -> bool {
-        match &mut self.remaining {
-            None => true,
-            Some(0) => false,
-            Some(left) => {
-                *left -= 1;
-                true
-            }
+    /// Uses up one application.
+    pub(crate) fn consume(&mut self) {
+        if let Some(left) = &mut self.remaining {
+            *left = left.saturating_sub(1);
         }
     }
 
