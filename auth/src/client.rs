@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use kube::config::{Kubeconfig, KubeconfigError, KubeConfigOptions};
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Client, Config};
 use tracing::debug;
 
@@ -63,13 +63,17 @@ impl ClientOptions {
     }
 
     fn service_account_dir(&self) -> &Path {
-        self.service_account_dir.as_deref().unwrap_or(Path::new(SERVICE_ACCOUNT_DIR))
+        self.service_account_dir
+            .as_deref()
+            .unwrap_or(Path::new(SERVICE_ACCOUNT_DIR))
     }
 
     /// The mode `Auto` resolves to here.
     pub fn resolved_mode(&self) -> AuthMode {
         match self.mode {
-            AuthMode::Auto if self.kubeconfig.is_some() || self.context.is_some() => AuthMode::Kubeconfig,
+            AuthMode::Auto if self.kubeconfig.is_some() || self.context.is_some() => {
+                AuthMode::Kubeconfig
+            }
             AuthMode::Auto if running_in_pod(self.service_account_dir()) => AuthMode::InCluster,
             AuthMode::Auto => AuthMode::Kubeconfig,
             explicit => explicit,
@@ -78,7 +82,8 @@ impl ClientOptions {
 }
 
 fn running_in_pod(service_account_dir: &Path) -> bool {
-    std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() && service_account_dir.join("token").is_file()
+    std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+        && service_account_dir.join("token").is_file()
 }
 
 /// Which credentials a client uses.
@@ -101,8 +106,12 @@ pub enum AuthSource {
 impl fmt::Display for AuthSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AuthSource::Kubeconfig { path, context } => write!(f, "kubeconfig {path} (context {context})"),
-            AuthSource::InCluster { namespace } => write!(f, "in-cluster ServiceAccount (namespace {namespace})"),
+            AuthSource::Kubeconfig { path, context } => {
+                write!(f, "kubeconfig {path} (context {context})")
+            }
+            AuthSource::InCluster { namespace } => {
+                write!(f, "in-cluster ServiceAccount (namespace {namespace})")
+            }
         }
     }
 }
@@ -172,7 +181,9 @@ fn in_cluster(options: &ClientOptions) -> Result<(Config, AuthSource), AuthError
             ),
         });
     }
-    let config = Config::incluster().map_err(|e| AuthError::NotInCluster { reason: e.to_string() })?;
+    let config = Config::incluster().map_err(|e| AuthError::NotInCluster {
+        reason: e.to_string(),
+    })?;
     let namespace = config.default_namespace.clone();
     Ok((config, AuthSource::InCluster { namespace }))
 }
@@ -189,10 +200,13 @@ async fn from_kubeconfig(options: &ClientOptions) -> Result<(Config, AuthSource)
             }
             context.clone()
         }
-        None => kubeconfig.current_context.clone().ok_or_else(|| AuthError::BadKubeconfig {
-            path: PathBuf::from(&path),
-            reason: "it has no current-context; pass --context".into(),
-        })?,
+        None => kubeconfig
+            .current_context
+            .clone()
+            .ok_or_else(|| AuthError::BadKubeconfig {
+                path: PathBuf::from(&path),
+                reason: "it has no current-context; pass --context".into(),
+            })?,
     };
     let kube_options = KubeConfigOptions {
         context: Some(context.clone()),
@@ -286,7 +300,9 @@ contexts:
     #[tokio::test]
     async fn uses_current_context_and_its_namespace() {
         let (_dir, path) = write(KUBECONFIG);
-        let conn = connect(&ClientOptions::new(AuthMode::Kubeconfig).with_kubeconfig(&path)).await.unwrap();
+        let conn = connect(&ClientOptions::new(AuthMode::Kubeconfig).with_kubeconfig(&path))
+            .await
+            .unwrap();
         assert_eq!(conn.default_namespace, "shop");
         assert!(matches!(&conn.source, AuthSource::Kubeconfig { context, .. } if context == "dev"));
     }
@@ -294,7 +310,9 @@ contexts:
     #[tokio::test]
     async fn named_context_is_used() {
         let (_dir, path) = write(KUBECONFIG);
-        let options = ClientOptions::new(AuthMode::Auto).with_kubeconfig(&path).with_context("prod");
+        let options = ClientOptions::new(AuthMode::Auto)
+            .with_kubeconfig(&path)
+            .with_context("prod");
         let conn = connect(&options).await.unwrap();
         assert_eq!(conn.default_namespace, "default");
     }
@@ -302,34 +320,49 @@ contexts:
     #[tokio::test]
     async fn unknown_context_lists_the_available_ones() {
         let (_dir, path) = write(KUBECONFIG);
-        let options = ClientOptions::new(AuthMode::Kubeconfig).with_kubeconfig(&path).with_context("nope");
+        let options = ClientOptions::new(AuthMode::Kubeconfig)
+            .with_kubeconfig(&path)
+            .with_context("nope");
         let err = connect(&options).await.unwrap_err();
         assert!(matches!(err, AuthError::UnknownContext { .. }));
         let text = err.to_string();
-        assert!(text.contains("\"nope\"") && text.contains("dev, prod"), "{text}");
+        assert!(
+            text.contains("\"nope\"") && text.contains("dev, prod"),
+            "{text}"
+        );
     }
 
     #[tokio::test]
     async fn malformed_kubeconfig_names_the_file() {
         let (_dir, path) = write("apiVersion: v1\nclusters: [unterminated\n");
-        let err = connect(&ClientOptions::new(AuthMode::Kubeconfig).with_kubeconfig(&path)).await.unwrap_err();
+        let err = connect(&ClientOptions::new(AuthMode::Kubeconfig).with_kubeconfig(&path))
+            .await
+            .unwrap_err();
         assert!(matches!(err, AuthError::BadKubeconfig { .. }), "{err:?}");
-        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
     }
 
     #[tokio::test]
     async fn missing_kubeconfig_says_what_to_do() {
-        let err = connect(&ClientOptions::new(AuthMode::Kubeconfig).with_kubeconfig("/nonexistent/kubeconfig"))
-            .await
-            .unwrap_err();
+        let err = connect(
+            &ClientOptions::new(AuthMode::Kubeconfig).with_kubeconfig("/nonexistent/kubeconfig"),
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, AuthError::NoKubeconfig { .. }));
         assert!(err.to_string().contains("--kubeconfig"), "{err}");
     }
 
     #[tokio::test]
     async fn context_pointing_at_missing_cluster_is_a_clear_error() {
-        let (_dir, path) = write(&KUBECONFIG.replace("{cluster: c, user: u}", "{cluster: gone, user: u}"));
-        let options = ClientOptions::new(AuthMode::Kubeconfig).with_kubeconfig(&path).with_context("prod");
+        let (_dir, path) =
+            write(&KUBECONFIG.replace("{cluster: c, user: u}", "{cluster: gone, user: u}"));
+        let options = ClientOptions::new(AuthMode::Kubeconfig)
+            .with_kubeconfig(&path)
+            .with_context("prod");
         let err = connect(&options).await.unwrap_err();
         assert!(matches!(err, AuthError::BadKubeconfig { .. }), "{err:?}");
     }
@@ -339,12 +372,17 @@ contexts:
         let options = ClientOptions::new(AuthMode::Auto).with_kubeconfig("/x");
         assert_eq!(options.resolved_mode(), AuthMode::Kubeconfig);
         let options = ClientOptions::new(AuthMode::Auto).with_service_account_dir("/nonexistent");
-        assert_eq!(options.resolved_mode(), AuthMode::Kubeconfig, "no token: not a pod");
+        assert_eq!(
+            options.resolved_mode(),
+            AuthMode::Kubeconfig,
+            "no token: not a pod"
+        );
     }
 
     #[tokio::test]
     async fn in_cluster_outside_a_pod_explains() {
-        let options = ClientOptions::new(AuthMode::InCluster).with_service_account_dir("/nonexistent");
+        let options =
+            ClientOptions::new(AuthMode::InCluster).with_service_account_dir("/nonexistent");
         let err = connect(&options).await.unwrap_err();
         assert!(matches!(err, AuthError::NotInCluster { .. }), "{err:?}");
     }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum AuthError {
     /// No kubeconfig was found where one was looked for.
-    #[error("no kubeconfig found ({looked_in}); pass --kubeconfig, set KUBECONFIG, or run inside a pod with --auth in-cluster")]
+    #[error(
+        "no kubeconfig found ({looked_in}); pass --kubeconfig, set KUBECONFIG, or run inside a pod with --auth in-cluster"
+    )]
     NoKubeconfig {
         /// Where it was looked for.
         looked_in: String,

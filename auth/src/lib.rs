@@ -27,8 +27,10 @@ mod client;
 mod error;
 mod rbac;
 
-pub use access::{check_access, AccessCheck};
-pub use client::{connect, install_crypto_provider, AuthMode, AuthSource, ClientOptions, Connection};
+pub use access::{AccessCheck, check_access};
+pub use client::{
+    AuthMode, AuthSource, ClientOptions, Connection, connect, install_crypto_provider,
+};
 pub use error::AuthError;
 pub use kle_core::Permission;
 pub use rbac::{Rbac, Subject};

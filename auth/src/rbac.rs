@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use k8s_openapi::api::core::v1::ServiceAccount;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject as RbacSubject};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject as RbacSubject,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kle_core::Permission;
 use serde::Serialize;
@@ -28,13 +30,18 @@ impl Subject {
     pub fn from_forbidden_message(message: &str) -> Option<Subject> {
         let rest = &message[message.find("User \"")? + 6..];
         let user = &rest[..rest.find('"')?];
-        Some(match user.strip_prefix("system:serviceaccount:").and_then(|s| s.split_once(':')) {
-            Some((namespace, name)) => Subject::ServiceAccount {
-                name: name.to_owned(),
-                namespace: namespace.to_owned(),
+        Some(
+            match user
+                .strip_prefix("system:serviceaccount:")
+                .and_then(|s| s.split_once(':'))
+            {
+                Some((namespace, name)) => Subject::ServiceAccount {
+                    name: name.to_owned(),
+                    namespace: namespace.to_owned(),
+                },
+                None => Subject::User(user.to_owned()),
             },
-            None => Subject::User(user.to_owned()),
-        })
+        )
     }
 
     fn to_rbac(&self) -> RbacSubject {
@@ -88,14 +95,20 @@ impl Rbac {
     pub fn to_yaml(&self) -> String {
         let mut out = String::new();
         if let Subject::ServiceAccount { name, namespace } = &self.subject {
-            push_doc(&mut out, &ServiceAccount {
-                metadata: meta(name, Some(namespace)),
-                ..ServiceAccount::default()
-            });
+            push_doc(
+                &mut out,
+                &ServiceAccount {
+                    metadata: meta(name, Some(namespace)),
+                    ..ServiceAccount::default()
+                },
+            );
         }
         let mut by_namespace: BTreeMap<Option<&str>, Vec<&Permission>> = BTreeMap::new();
         for permission in &self.permissions {
-            by_namespace.entry(permission.namespace.as_deref()).or_default().push(permission);
+            by_namespace
+                .entry(permission.namespace.as_deref())
+                .or_default()
+                .push(permission);
         }
         let role_ref = |kind: &str| RoleRef {
             api_group: Some("rbac.authorization.k8s.io".into()),
@@ -106,27 +119,39 @@ impl Rbac {
             let rules = Some(rules(&permissions));
             match namespace {
                 None => {
-                    push_doc(&mut out, &ClusterRole {
-                        metadata: meta(&self.name, None),
-                        rules,
-                        ..ClusterRole::default()
-                    });
-                    push_doc(&mut out, &ClusterRoleBinding {
-                        metadata: meta(&self.name, None),
-                        role_ref: role_ref("ClusterRole"),
-                        subjects: Some(vec![self.subject.to_rbac()]),
-                    });
+                    push_doc(
+                        &mut out,
+                        &ClusterRole {
+                            metadata: meta(&self.name, None),
+                            rules,
+                            ..ClusterRole::default()
+                        },
+                    );
+                    push_doc(
+                        &mut out,
+                        &ClusterRoleBinding {
+                            metadata: meta(&self.name, None),
+                            role_ref: role_ref("ClusterRole"),
+                            subjects: Some(vec![self.subject.to_rbac()]),
+                        },
+                    );
                 }
                 Some(namespace) => {
-                    push_doc(&mut out, &Role {
-                        metadata: meta(&self.name, Some(namespace)),
-                        rules,
-                    });
-                    push_doc(&mut out, &RoleBinding {
-                        metadata: meta(&self.name, Some(namespace)),
-                        role_ref: role_ref("Role"),
-                        subjects: Some(vec![self.subject.to_rbac()]),
-                    });
+                    push_doc(
+                        &mut out,
+                        &Role {
+                            metadata: meta(&self.name, Some(namespace)),
+                            rules,
+                        },
+                    );
+                    push_doc(
+                        &mut out,
+                        &RoleBinding {
+                            metadata: meta(&self.name, Some(namespace)),
+                            role_ref: role_ref("Role"),
+                            subjects: Some(vec![self.subject.to_rbac()]),
+                        },
+                    );
                 }
             }
         }
@@ -158,13 +183,17 @@ fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_owned()),
         namespace: namespace.map(str::to_owned),
-        labels: Some(BTreeMap::from([("app.kubernetes.io/name".to_owned(), "kube-log-exporter".to_owned())])),
+        labels: Some(BTreeMap::from([(
+            "app.kubernetes.io/name".to_owned(),
+            "kube-log-exporter".to_owned(),
+        )])),
         ..ObjectMeta::default()
     }
 }
 
 fn push_doc<T: Serialize + k8s_openapi::Resource>(out: &mut String, object: &T) {
-    let body = serde_saphyr::to_string(object).unwrap_or_else(|e| format!("# cannot render {}: {e}\n", T::KIND));
+    let body = serde_saphyr::to_string(object)
+        .unwrap_or_else(|e| format!("# cannot render {}: {e}\n", T::KIND));
     let _ = write!(out, "---\n{body}");
     if !out.ends_with('\n') {
         out.push('\n');
@@ -176,15 +205,27 @@ mod tests {
     use super::*;
 
     fn perm(verb: &'static str, resource: &'static str, namespace: Option<&str>) -> Permission {
-        Permission { verb, group: "", resource, namespace: namespace.map(str::to_owned) }
+        Permission {
+            verb,
+            group: "",
+            resource,
+            namespace: namespace.map(str::to_owned),
+        }
     }
 
     #[test]
     fn cluster_wide_permissions_make_a_cluster_role() {
         let rbac = Rbac::new(
             "kle",
-            Subject::ServiceAccount { name: "kle".into(), namespace: "logging".into() },
-            vec![perm("list", "pods", None), perm("watch", "pods", None), perm("get", "pods/log", None)],
+            Subject::ServiceAccount {
+                name: "kle".into(),
+                namespace: "logging".into(),
+            },
+            vec![
+                perm("list", "pods", None),
+                perm("watch", "pods", None),
+                perm("get", "pods/log", None),
+            ],
         );
         let yaml = rbac.to_yaml();
         assert_eq!(yaml.matches("---\n").count(), 3, "{yaml}");
@@ -192,8 +233,11 @@ mod tests {
         assert!(yaml.contains("kind: ClusterRole\n"), "{yaml}");
         assert!(yaml.contains("kind: ClusterRoleBinding"), "{yaml}");
         assert!(!yaml.contains("\nkind: Role\n"), "{yaml}");
-        let docs: Vec<serde_json::Value> = yaml.split("---\n").filter(|d| !d.trim().is_empty())
-            .map(|d| serde_saphyr::from_str(d).unwrap()).collect();
+        let docs: Vec<serde_json::Value> = yaml
+            .split("---\n")
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| serde_saphyr::from_str(d).unwrap())
+            .collect();
         let rules = &docs[1]["rules"];
         assert_eq!(rules[0]["resources"][0], "pods");
         assert_eq!(rules[0]["verbs"], serde_json::json!(["list", "watch"]));
@@ -203,8 +247,14 @@ mod tests {
 
     #[test]
     fn namespaced_permissions_make_one_role_each() {
-        let rbac = Rbac::new("kle", Subject::User("alice".into()),
-            vec![perm("list", "pods", Some("a")), perm("get", "pods/log", Some("b"))]);
+        let rbac = Rbac::new(
+            "kle",
+            Subject::User("alice".into()),
+            vec![
+                perm("list", "pods", Some("a")),
+                perm("get", "pods/log", Some("b")),
+            ],
+        );
         let yaml = rbac.to_yaml();
         assert_eq!(yaml.matches("\nkind: Role\n").count(), 2, "{yaml}");
         assert_eq!(yaml.matches("\nkind: RoleBinding\n").count(), 2, "{yaml}");
@@ -215,10 +265,18 @@ mod tests {
     #[test]
     fn subject_from_forbidden_message() {
         let sa = r#"pods "x" is forbidden: User "system:serviceaccount:logging:kle" cannot get resource "pods/log" in API group "" in the namespace "shop""#;
-        assert_eq!(Subject::from_forbidden_message(sa),
-            Some(Subject::ServiceAccount { name: "kle".into(), namespace: "logging".into() }));
+        assert_eq!(
+            Subject::from_forbidden_message(sa),
+            Some(Subject::ServiceAccount {
+                name: "kle".into(),
+                namespace: "logging".into()
+            })
+        );
         let user = r#"pods is forbidden: User "alice" cannot list resource "pods""#;
-        assert_eq!(Subject::from_forbidden_message(user), Some(Subject::User("alice".into())));
+        assert_eq!(
+            Subject::from_forbidden_message(user),
+            Some(Subject::User("alice".into()))
+        );
         assert_eq!(Subject::from_forbidden_message("nothing here"), None);
     }
 }

@@ -31,6 +31,10 @@ mod tests {
         let mut splitter = kle_core::LineSplitter::new(1 << 20);
         splitter.push(stream, &mut lines);
         assert_eq!(lines.len(), 100);
-        assert!(lines.iter().all(|l| l.timestamp().is_some() && (80..=200).contains(&l.message().len())));
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.timestamp().is_some() && (80..=200).contains(&l.message().len()))
+        );
     }
 }

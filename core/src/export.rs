@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::runtime::watcher::Event;
 use kube::Client;
-use tokio::sync::{mpsc, Semaphore};
+use kube::runtime::watcher::Event;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -18,7 +18,7 @@ use crate::discovery::{list_pods, watch_pods};
 use crate::error::{Error, Permission};
 use crate::line::LogBatch;
 use crate::selection::{Namespaces, Selection};
-use crate::stream::{stream_container, Retry, StreamEnd, StreamOptions, StreamReport};
+use crate::stream::{Retry, StreamEnd, StreamOptions, StreamReport, stream_container};
 
 /// What an export run reports while it goes.
 #[derive(Debug)]
@@ -88,12 +88,17 @@ impl RunSummary {
             StreamEnd::PodDeleted => self.pod_deleted += 1,
             StreamEnd::NoPreviousInstance => self.no_previous += 1,
             StreamEnd::Cancelled => {}
-            StreamEnd::Failed(Error::Forbidden { permission, message }) => {
+            StreamEnd::Failed(Error::Forbidden {
+                permission,
+                message,
+            }) => {
                 if !self.forbidden.iter().any(|(p, _)| p == permission) {
                     self.forbidden.push((permission.clone(), message.clone()));
                 }
             }
-            StreamEnd::Failed(other) => self.failed.push((report.container.to_string(), other.to_string())),
+            StreamEnd::Failed(other) => self
+                .failed
+                .push((report.container.to_string(), other.to_string())),
         }
     }
 }
@@ -245,8 +250,59 @@ impl ExportRun {
     }
 }
 
-/// Identifies a running container instance while following (pod UID, name, container ID).
+/// Identifies a container instance while following (pod UID, name, container ID).
 type InstanceId = (String, String, Option<String>);
+
+/// The container instances a follow has seen, so each is streamed once and, for one container,
+/// one instance after the other: lines of a restarted container reach the sink in order.
+#[derive(Default)]
+struct Instances {
+    /// Instances with a stream (running or queued).
+    streaming: HashSet<InstanceId>,
+    /// Instances whose stream ended: never streamed again.
+    done: HashSet<InstanceId>,
+    /// A newer instance waiting for the stream of an older one of the same container to end.
+    waiting: HashMap<(String, String), Container>,
+}
+
+impl Instances {
+    fn id(c: &Container) -> InstanceId {
+        (c.pod.uid.clone(), c.name.clone(), c.container_id.clone())
+    }
+
+    /// Returns the container if its stream may start now; holds it back behind an older instance.
+    fn admit(&mut self, container: Container) -> Option<Container> {
+        let id = Self::id(&container);
+        if self.streaming.contains(&id) || self.done.contains(&id) {
+            return None;
+        }
+        let busy = self
+            .streaming
+            .iter()
+            .any(|(uid, name, _)| *uid == id.0 && *name == id.1);
+        if busy {
+            self.waiting.insert((id.0, id.1), container);
+            return None;
+        }
+        self.streaming.insert(id);
+        Some(container)
+    }
+
+    /// Records the end of a stream; returns the instance that was waiting for it, if any.
+    fn ended(&mut self, container: &Container, finished: bool) -> Option<Container> {
+        let id = Self::id(container);
+        self.streaming.remove(&id);
+        if finished {
+            self.done.insert(id.clone());
+        }
+        let next = self.waiting.remove(&(id.0, id.1))?;
+        self.admit(next)
+    }
+
+    fn forget_pod(&mut self, uid: &str) {
+        self.done.retain(|(pod_uid, _, _)| pod_uid != uid);
+    }
+}
 
 struct Supervisor {
     exporter: Exporter,
@@ -294,8 +350,7 @@ impl Supervisor {
 
     async fn follow(&mut self) -> Result<(), Error> {
         let mut watch = watch_pods(&self.exporter.client, &self.exporter.selection);
-        let mut running: HashSet<InstanceId> = HashSet::new();
-        let mut done: HashSet<InstanceId> = HashSet::new();
+        let mut instances = Instances::default();
         // since/tail apply to the containers found at start; later ones are read from their beginning.
         let mut initial = true;
         let mut watch_errors = 0u32;
@@ -308,12 +363,9 @@ impl Supervisor {
                             Event::Init => {}
                             Event::InitDone => initial = false,
                             Event::InitApply(pod) | Event::Apply(pod) => {
-                                self.reconcile(&pod, initial, &mut running, &done).await;
+                                self.reconcile(&pod, initial, &mut instances).await;
                             }
-                            Event::Delete(pod) => {
-                                let uid = pod.metadata.uid.unwrap_or_default();
-                                done.retain(|(pod_uid, _, _)| *pod_uid != uid);
-                            }
+                            Event::Delete(pod) => instances.forget_pod(pod.metadata.uid.as_deref().unwrap_or_default()),
                         }
                     }
                     Some(Err(err)) if fatal_watch_error(&err) => return Err(err),
@@ -324,32 +376,28 @@ impl Supervisor {
                     None => return Ok(()),
                 },
                 Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
-                    if let Ok(report) = &joined {
-                        let c = &report.container;
-                        let id = (c.pod.uid.clone(), c.name.clone(), c.container_id.clone());
-                        running.remove(&id);
-                        if !matches!(report.end, StreamEnd::Cancelled) {
-                            done.insert(id);
-                        }
-                    }
+                    let next = match &joined {
+                        Ok(report) => instances.ended(&report.container, !matches!(report.end, StreamEnd::Cancelled)),
+                        Err(_) => None,
+                    };
                     self.finished(joined).await;
+                    if let Some(next) = next {
+                        self.schedule(next, false).await;
+                    }
                 }
                 () = self.cancel.cancelled() => return Ok(()),
             }
         }
     }
 
-    async fn reconcile(&mut self, pod: &Pod, initial: bool, running: &mut HashSet<InstanceId>, done: &HashSet<InstanceId>) {
+    async fn reconcile(&mut self, pod: &Pod, initial: bool, instances: &mut Instances) {
         for container in self.exporter.selection.containers_of(pod) {
             if container.state == ContainerState::Waiting {
                 continue;
             }
-            let id = (container.pod.uid.clone(), container.name.clone(), container.container_id.clone());
-            if running.contains(&id) || done.contains(&id) {
-                continue;
+            if let Some(ready) = instances.admit(container) {
+                self.schedule(ready, initial).await;
             }
-            running.insert(id);
-            self.schedule(container, initial).await;
         }
     }
 
@@ -361,7 +409,12 @@ impl Supervisor {
         }
         let container = Arc::new(container);
         self.summary.matched += 1;
-        if self.tx.send(ExportEvent::Matched(Arc::clone(&container))).await.is_err() {
+        if self
+            .tx
+            .send(ExportEvent::Matched(Arc::clone(&container)))
+            .await
+            .is_err()
+        {
             self.cancel.cancel();
             return;
         }
@@ -391,7 +444,10 @@ impl Supervisor {
         let options = if options.follow {
             // A followed stream retries as long as its pod exists.
             Arc::new(StreamOptions {
-                retry: Retry { max_attempts: None, ..options.retry },
+                retry: Retry {
+                    max_attempts: None,
+                    ..options.retry
+                },
                 ..(*options).clone()
             })
         } else {
@@ -411,7 +467,14 @@ impl Supervisor {
                 () = cancel.cancelled() => None,
             };
             let Some(_permit) = permit else {
-                return StreamReport { container, end: StreamEnd::Cancelled, cursor: resume, lines: 0, bytes: 0, reconnects: 0 };
+                return StreamReport {
+                    container,
+                    end: StreamEnd::Cancelled,
+                    cursor: resume,
+                    lines: 0,
+                    bytes: 0,
+                    reconnects: 0,
+                };
             };
             stream_container(client, container, options, resume, tx, cancel).await
         });
@@ -425,21 +488,30 @@ impl Supervisor {
                 let _ = self.tx.send(ExportEvent::Ended(report)).await;
             }
             Err(err) => {
-                self.summary.failed.push(("stream task".into(), err.to_string()));
+                self.summary
+                    .failed
+                    .push(("stream task".into(), err.to_string()));
             }
         }
     }
 }
 
 fn fatal_watch_error(err: &Error) -> bool {
-    matches!(err, Error::Forbidden { .. } | Error::RejectedSelector { .. })
+    matches!(
+        err,
+        Error::Forbidden { .. } | Error::RejectedSelector { .. }
+    )
 }
 
 fn log_end(report: &StreamReport) {
     let container = &report.container;
     match &report.end {
         StreamEnd::Failed(err) => warn!(%container, error = %err, "log stream failed"),
-        StreamEnd::PodDeleted => info!(%container, lines = report.lines, "pod deleted; stream ended"),
-        end => debug!(%container, lines = report.lines, bytes = report.bytes, reconnects = report.reconnects, ?end, "log stream ended"),
+        StreamEnd::PodDeleted => {
+            info!(%container, lines = report.lines, "pod deleted; stream ended")
+        }
+        end => {
+            debug!(%container, lines = report.lines, bytes = report.bytes, reconnects = report.reconnects, ?end, "log stream ended")
+        }
     }
 }

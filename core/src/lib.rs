@@ -48,9 +48,13 @@ mod stream;
 
 pub use container::{Container, ContainerKey, ContainerKind, ContainerState, PodInfo};
 pub use cursor::{Cursor, ResumeFilter, Verdict};
-pub use discovery::{list_pods, watch_pods, WatchEvent};
+pub use discovery::{WatchEvent, list_pods, watch_pods};
 pub use error::{Error, Permission};
-pub use export::{required_permissions, ExportEvent, ExportOptions, ExportRun, Exporter, RunSummary};
-pub use line::{split_timestamp, LineKind, LineSplitter, LogBatch, LogLine, DEFAULT_MAX_LINE_BYTES};
+pub use export::{
+    ExportEvent, ExportOptions, ExportRun, Exporter, RunSummary, required_permissions,
+};
+pub use line::{
+    DEFAULT_MAX_LINE_BYTES, LineKind, LineSplitter, LogBatch, LogLine, split_timestamp,
+};
 pub use selection::{Namespaces, Selection, SelectionBuilder};
 pub use stream::{Retry, Since, StreamEnd, StreamOptions, StreamReport};

@@ -92,7 +92,10 @@ impl LogLine {
 
     /// Whether a newline follows this line in the original stream.
     pub fn ends_line(&self) -> bool {
-        matches!(self.kind, LineKind::Full | LineKind::Fragment { last: true })
+        matches!(
+            self.kind,
+            LineKind::Full | LineKind::Fragment { last: true }
+        )
     }
 }
 
@@ -262,7 +265,10 @@ mod tests {
         assert_eq!(lines.len(), 1);
         let line = &lines[0];
         assert_eq!(line.message(), b"hello world");
-        assert_eq!(line.timestamp_text(), Some(&b"2026-11-23T10:00:00.123456789Z"[..]));
+        assert_eq!(
+            line.timestamp_text(),
+            Some(&b"2026-11-23T10:00:00.123456789Z"[..])
+        );
         let ts = line.timestamp().map(|t| t.as_nanosecond());
         let expected: Timestamp = "2026-11-23T10:00:00.123456789Z".parse().unwrap();
         assert_eq!(ts, Some(expected.as_nanosecond()));
@@ -278,7 +284,14 @@ mod tests {
 
     #[test]
     fn lines_across_chunk_boundaries() {
-        let lines = split_all(&[b"2026-11-23T10:00:00Z a", b"b\n2026-11-23T10:00:01Z c", b"d\n"], 1024);
+        let lines = split_all(
+            &[
+                b"2026-11-23T10:00:00Z a",
+                b"b\n2026-11-23T10:00:01Z c",
+                b"d\n",
+            ],
+            1024,
+        );
         let messages: Vec<_> = lines.iter().map(LogLine::message).collect();
         assert_eq!(messages, vec![&b"ab"[..], &b"cd"[..]]);
     }
@@ -300,12 +313,18 @@ mod tests {
             let chunks: Vec<&[u8]> = input.chunks(chunk_size).collect();
             let lines = split_all(&chunks, 256);
             assert_eq!(rejoin(&lines), input, "chunk size {chunk_size}");
-            let fragments = lines.iter().filter(|l| matches!(l.kind(), LineKind::Fragment { .. })).count();
+            let fragments = lines
+                .iter()
+                .filter(|l| matches!(l.kind(), LineKind::Fragment { .. }))
+                .count();
             assert_eq!(fragments, 4, "1023 bytes in 256-byte pieces");
             assert!(lines.iter().all(|l| l.raw().len() <= 256));
             let ts = lines[0].timestamp();
             assert!(ts.is_some());
-            assert!(lines[..4].iter().all(|l| l.timestamp() == ts), "fragments inherit the timestamp");
+            assert!(
+                lines[..4].iter().all(|l| l.timestamp() == ts),
+                "fragments inherit the timestamp"
+            );
             assert_eq!(lines[4].message(), b"next");
         }
     }
@@ -325,7 +344,10 @@ mod tests {
 
     #[test]
     fn unterminated_tail_is_kept() {
-        let lines = split_all(&[b"2026-11-23T10:00:00Z a\n2026-11-23T10:00:01Z partial"], 1024);
+        let lines = split_all(
+            &[b"2026-11-23T10:00:00Z a\n2026-11-23T10:00:01Z partial"],
+            1024,
+        );
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1].kind(), LineKind::Unterminated);
         assert_eq!(lines[1].message(), b"partial");
@@ -342,6 +364,10 @@ mod tests {
     fn empty_lines_are_lines() {
         let lines = split_all(&[b"\n\n"], 64);
         assert_eq!(lines.len(), 2);
-        assert!(lines.iter().all(|l| l.raw().is_empty() && l.kind() == LineKind::Full));
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.raw().is_empty() && l.kind() == LineKind::Full)
+        );
     }
 }

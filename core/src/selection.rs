@@ -71,13 +71,19 @@ impl Selection {
     /// Whether a pod name passes the query and exclusion patterns.
     pub fn matches_pod_name(&self, name: &str) -> bool {
         self.pod_query.as_ref().is_none_or(|re| re.is_match(name))
-            && !self.exclude_pods.as_ref().is_some_and(|re| re.is_match(name))
+            && !self
+                .exclude_pods
+                .as_ref()
+                .is_some_and(|re| re.is_match(name))
     }
 
     /// Whether a container name passes the include and exclude patterns.
     pub fn matches_container_name(&self, name: &str) -> bool {
         self.containers.as_ref().is_none_or(|re| re.is_match(name))
-            && !self.exclude_containers.as_ref().is_some_and(|re| re.is_match(name))
+            && !self
+                .exclude_containers
+                .as_ref()
+                .is_some_and(|re| re.is_match(name))
     }
 
     /// The selected containers of a pod, with the state of their current instances.
@@ -100,7 +106,11 @@ impl Selection {
             let init = spec.init_containers.iter().flatten();
             names.extend(init.map(|c| (ContainerKind::Init, c.name.as_str())));
         }
-        names.extend(spec.containers.iter().map(|c| (ContainerKind::Regular, c.name.as_str())));
+        names.extend(
+            spec.containers
+                .iter()
+                .map(|c| (ContainerKind::Regular, c.name.as_str())),
+        );
         if self.ephemeral_containers {
             let ephemeral = spec.ephemeral_containers.iter().flatten();
             names.extend(ephemeral.map(|c| (ContainerKind::Ephemeral, c.name.as_str())));
@@ -151,7 +161,11 @@ fn container_from_status(
         })
     });
     // The kubelet may report a running state before the ID; without an ID there is nothing to read.
-    let state = if container_id.is_none() { ContainerState::Waiting } else { state };
+    let state = if container_id.is_none() {
+        ContainerState::Waiting
+    } else {
+        state
+    };
     Container {
         pod: Arc::clone(pod),
         name: name.to_owned(),
@@ -286,7 +300,11 @@ fn compile_any(option: &'static str, patterns: &[String]) -> Result<Option<Regex
     for p in patterns {
         compile(option, Some(p))?;
     }
-    let joined = patterns.iter().map(|p| format!("(?:{p})")).collect::<Vec<_>>().join("|");
+    let joined = patterns
+        .iter()
+        .map(|p| format!("(?:{p})"))
+        .collect::<Vec<_>>()
+        .join("|");
     compile(option, Some(&joined))
 }
 
@@ -333,7 +351,10 @@ mod tests {
         assert_eq!(names(&containers), ["app", "istio-proxy", "late"]);
         assert_eq!(containers[0].restart_count, 2);
         assert_eq!(containers[0].state, ContainerState::Running);
-        assert_eq!(containers[0].container_id.as_deref(), Some("containerd://a"));
+        assert_eq!(
+            containers[0].container_id.as_deref(),
+            Some("containerd://a")
+        );
         assert_eq!(containers[2].state, ContainerState::Waiting);
         assert_eq!(containers[0].pod.node.as_deref(), Some("n1"));
     }
@@ -351,12 +372,20 @@ mod tests {
         assert_eq!(names(&containers), ["setup", "app", "debugger"]);
         assert_eq!(containers[0].kind, ContainerKind::Init);
         assert_eq!(containers[0].state, ContainerState::Terminated);
-        assert_eq!(containers[2].state, ContainerState::Waiting, "no status yet");
+        assert_eq!(
+            containers[2].state,
+            ContainerState::Waiting,
+            "no status yet"
+        );
     }
 
     #[test]
     fn pod_query_and_exclusion() {
-        let selection = Selection::builder().with_pod_query("^web-").with_exclude_pod("-2$").build().unwrap();
+        let selection = Selection::builder()
+            .with_pod_query("^web-")
+            .with_exclude_pod("-2$")
+            .build()
+            .unwrap();
         assert!(selection.matches_pod_name("web-1"));
         assert!(!selection.matches_pod_name("web-2"));
         assert!(!selection.matches_pod_name("api-1"));
@@ -366,15 +395,25 @@ mod tests {
 
     #[test]
     fn bad_pattern_names_the_option() {
-        let err = Selection::builder().with_containers("(").build().unwrap_err();
+        let err = Selection::builder()
+            .with_containers("(")
+            .build()
+            .unwrap_err();
         assert!(err.to_string().contains("--container"), "{err}");
-        let err = Selection::builder().with_exclude_pod("ok").with_exclude_pod("[").build().unwrap_err();
+        let err = Selection::builder()
+            .with_exclude_pod("ok")
+            .with_exclude_pod("[")
+            .build()
+            .unwrap_err();
         assert!(err.to_string().contains("--exclude-pod"), "{err}");
     }
 
     #[test]
     fn empty_namespace_list_is_an_error() {
-        let err = Selection::builder().with_namespaces(Namespaces::Only(vec![])).build().unwrap_err();
+        let err = Selection::builder()
+            .with_namespaces(Namespaces::Only(vec![]))
+            .build()
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidSelection(_)));
     }
 }

@@ -13,18 +13,18 @@ use http::StatusCode;
 use http_body_util::BodyExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
 use kube::api::LogParams;
 use kube::client::Body;
-use kube::Client;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::ExportEvent;
 use crate::container::{Container, ContainerState};
 use crate::cursor::{Cursor, ResumeFilter, Verdict};
 use crate::error::{Error, Permission};
-use crate::line::{LineSplitter, LogBatch, LogLine, DEFAULT_MAX_LINE_BYTES};
-use crate::ExportEvent;
+use crate::line::{DEFAULT_MAX_LINE_BYTES, LineSplitter, LogBatch, LogLine};
 
 /// Where a log starts when there is no cursor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,7 +222,9 @@ impl StreamTask {
                     failures = 0;
                     match self.instance().await {
                         Ok(Instance::Same(ContainerState::Running)) => {}
-                        Ok(Instance::Same(_)) | Ok(Instance::Replaced) => return self.finish(StreamEnd::Completed).await,
+                        Ok(Instance::Same(_)) | Ok(Instance::Replaced) => {
+                            return self.finish(StreamEnd::Completed).await;
+                        }
                         Ok(Instance::PodGone) => return self.finish(StreamEnd::PodDeleted).await,
                         Err(end) => return end,
                     }
@@ -230,7 +232,12 @@ impl StreamTask {
                 Err(Failure::End(end)) => return end,
                 Err(Failure::Transient(why, retry_after)) => {
                     failures += 1;
-                    if self.options.retry.max_attempts.is_some_and(|max| failures > max) {
+                    if self
+                        .options
+                        .retry
+                        .max_attempts
+                        .is_some_and(|max| failures > max)
+                    {
                         let message = format!("gave up after {} attempts: {why}", failures - 1);
                         return StreamEnd::Failed(self.protocol_error(message));
                     }
@@ -261,7 +268,12 @@ impl StreamTask {
     async fn finish(&mut self, end: StreamEnd) -> StreamEnd {
         let mut lines = Vec::new();
         self.splitter.finish(&mut lines);
-        if !lines.is_empty() && self.deliver(lines, &mut ResumeFilter::new(None)).await.is_err() {
+        if !lines.is_empty()
+            && self
+                .deliver(lines, &mut ResumeFilter::new(None))
+                .await
+                .is_err()
+        {
             return StreamEnd::Cancelled;
         }
         end
@@ -274,22 +286,31 @@ impl StreamTask {
             follow: options.follow && !self.previous,
             previous: self.previous,
             timestamps: true,
-            limit_bytes: options
-                .limit_bytes
-                .map(|limit| i64::try_from(limit.saturating_sub(self.report.bytes).max(1)).unwrap_or(i64::MAX)),
+            limit_bytes: options.limit_bytes.map(|limit| {
+                i64::try_from(limit.saturating_sub(self.report.bytes).max(1)).unwrap_or(i64::MAX)
+            }),
             ..LogParams::default()
         };
         match self.report.cursor {
             // kube rounds sinceTime to the nearest second; a floored value passes unchanged.
             Some(cursor) => params.since_time = Some(cursor.since_time()),
             None => {
-                params.tail_lines = options.tail_lines.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+                params.tail_lines = options
+                    .tail_lines
+                    .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
                 match options.since {
                     Some(Since::Ago(ago)) => {
-                        params.since_seconds = Some(i64::try_from(ago.as_secs().max(1)).unwrap_or(i64::MAX));
+                        params.since_seconds =
+                            Some(i64::try_from(ago.as_secs().max(1)).unwrap_or(i64::MAX));
                     }
                     Some(Since::Time(time)) => {
-                        params.since_time = Some(Cursor { timestamp: time, lines_at_timestamp: 0 }.since_time());
+                        params.since_time = Some(
+                            Cursor {
+                                timestamp: time,
+                                lines_at_timestamp: 0,
+                            }
+                            .since_time(),
+                        );
                     }
                     None => {}
                 }
@@ -318,14 +339,24 @@ impl StreamTask {
             .get(http::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok()?.parse().ok())
             .map(Duration::from_secs);
-        let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         let message = serde_json::from_slice::<kube::core::Status>(&body)
             .map(|s| s.message)
             .unwrap_or_else(|_| String::from_utf8_lossy(&body).trim().to_owned());
         Err(self.classify(status, message, retry_after))
     }
 
-    fn classify(&self, status: StatusCode, message: String, retry_after: Option<Duration>) -> Failure {
+    fn classify(
+        &self,
+        status: StatusCode,
+        message: String,
+        retry_after: Option<Duration>,
+    ) -> Failure {
         let end = match status {
             StatusCode::FORBIDDEN => StreamEnd::Failed(Error::Forbidden {
                 permission: log_permission(&self.report.container),
@@ -358,20 +389,30 @@ impl StreamTask {
                 Some(Ok(frame)) => frame,
                 Some(Err(e)) => return Err(Failure::Transient(e.to_string(), None)),
             };
-            let Ok(chunk) = frame.into_data() else { continue };
+            let Ok(chunk) = frame.into_data() else {
+                continue;
+            };
             let mut lines = Vec::new();
             self.splitter.push(chunk, &mut lines);
             if self.deliver(lines, &mut filter).await.is_err() {
                 return Ok(Some(StreamEnd::Cancelled));
             }
-            if self.options.limit_bytes.is_some_and(|limit| self.report.bytes >= limit) {
+            if self
+                .options
+                .limit_bytes
+                .is_some_and(|limit| self.report.bytes >= limit)
+            {
                 return Ok(Some(self.finish(StreamEnd::LimitReached).await));
             }
         }
         if self.options.follow && !self.previous {
             return Ok(None);
         }
-        let end = if self.options.limit_bytes.is_some_and(|limit| self.report.bytes >= limit) {
+        let end = if self
+            .options
+            .limit_bytes
+            .is_some_and(|limit| self.report.bytes >= limit)
+        {
             StreamEnd::LimitReached
         } else {
             StreamEnd::Completed
@@ -380,7 +421,11 @@ impl StreamTask {
     }
 
     /// Sends the lines the filter lets through, advancing the cursor over them.
-    async fn deliver(&mut self, mut lines: Vec<LogLine>, filter: &mut ResumeFilter) -> Result<(), ()> {
+    async fn deliver(
+        &mut self,
+        mut lines: Vec<LogLine>,
+        filter: &mut ResumeFilter,
+    ) -> Result<(), ()> {
         if !filter.caught_up() {
             lines.retain(|line| filter.check(line) == Verdict::New);
         }
@@ -396,7 +441,10 @@ impl StreamTask {
             container: Arc::clone(&self.report.container),
             lines,
         };
-        self.out.send(ExportEvent::Lines(batch)).await.map_err(|_| ())
+        self.out
+            .send(ExportEvent::Lines(batch))
+            .await
+            .map_err(|_| ())
     }
 
     /// Looks the pod up to tell whether the instance being read still exists.
@@ -424,7 +472,11 @@ impl StreamTask {
             return Ok(Instance::PodGone);
         }
         let statuses = pod.status.iter().flat_map(|s| {
-            let lists = [&s.init_container_statuses, &s.container_statuses, &s.ephemeral_container_statuses];
+            let lists = [
+                &s.init_container_statuses,
+                &s.container_statuses,
+                &s.ephemeral_container_statuses,
+            ];
             lists.into_iter().flatten().flatten()
         });
         let Some(status) = statuses.into_iter().find(|s| s.name == container.name) else {
@@ -439,7 +491,11 @@ impl StreamTask {
             });
         }
         let running = status.state.as_ref().is_some_and(|s| s.running.is_some());
-        Ok(Instance::Same(if running { ContainerState::Running } else { ContainerState::Terminated }))
+        Ok(Instance::Same(if running {
+            ContainerState::Running
+        } else {
+            ContainerState::Terminated
+        }))
     }
 
     fn protocol_error(&self, message: String) -> Error {
@@ -451,9 +507,14 @@ impl StreamTask {
 }
 
 fn is_not_started(message: &str) -> bool {
-    ["waiting to start", "ContainerCreating", "PodInitializing", "is not valid for pod"]
-        .iter()
-        .any(|needle| message.contains(needle))
+    [
+        "waiting to start",
+        "ContainerCreating",
+        "PodInitializing",
+        "is not valid for pod",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
 }
 
 /// The permission reading a container's log needs.
@@ -472,7 +533,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_max() {
-        let retry = Retry { initial: Duration::from_millis(100), max: Duration::from_secs(1), max_attempts: None };
+        let retry = Retry {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+            max_attempts: None,
+        };
         let delays: Vec<_> = (1..=6).map(|a| retry.delay(a).as_millis()).collect();
         assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
         assert_eq!(retry.delay(u32::MAX), Duration::from_secs(1));
@@ -480,7 +545,9 @@ mod tests {
 
     #[test]
     fn not_started_messages() {
-        assert!(is_not_started(r#"container "app" in pod "p" is waiting to start: ContainerCreating"#));
+        assert!(is_not_started(
+            r#"container "app" in pod "p" is waiting to start: ContainerCreating"#
+        ));
         assert!(!is_not_started("something else"));
     }
 }
