@@ -1,1 +1,63 @@
-//! placeholder
+//! Sinks for kube-log-exporter: where exported container logs go.
+//!
+//! - [`Sink`] is the object-safe async trait every destination implements: batch
+//!   [`write`](Sink::write), [`commit`](Sink::commit) (after which the lines are *delivered*
+//!   and a checkpoint may move past them), [`end_container`](Sink::end_container) and
+//!   [`close`](Sink::close).
+//! - [`encode`] turns batches into bytes ([`Format::Text`] like stern, [`Format::Raw`] like
+//!   `kubectl logs`, [`Format::Json`] as NDJSON with metadata), into one reused buffer.
+//! - [`StdoutSink`] (feature `stdout`) and [`FileSink`] (feature `file`, one file per container
+//!   laid out by a [`layout::Layout`] template) are the backends; both are on by default.
+//! - [`SinkConfig`] is the serde form a user writes in YAML; [`SinkConfig::build`] makes the
+//!   runtime sink.
+//! - [`deliver()`] drives a [`kle_core::ExportRun`] into a sink, committing at least every
+//!   second, and reports per container what was delivered and up to which [`kle_core::Cursor`]
+//!   it is committed.
+//!
+//! ```no_run
+//! use kle_core::{Exporter, Selection};
+//! use kle_sinks::{deliver, DeliverOptions, SinkConfig};
+//!
+//! # async fn demo(client: kube::Client) -> Result<(), Box<dyn std::error::Error>> {
+//! let config: SinkConfig = serde_json::from_str(r#"{"type": "file", "dir": "/var/log/k8s"}"#)?;
+//! let mut sink = config.build()?;
+//! let selection = Selection::builder().with_label_selector("app=web").build()?;
+//! let mut run = Exporter::new(client, selection).start();
+//! let delivery = match deliver(&mut run, sink.as_mut(), &DeliverOptions::default()).await {
+//!     Ok(delivery) => delivery,
+//!     Err(err) => {
+//!         run.cancellation().cancel();
+//!         return Err(err.into());
+//!     }
+//! };
+//! run.finish().await?;
+//! for (key, cursor) in delivery.committed_cursors() {
+//!     println!("{key:?} delivered up to {}", cursor.timestamp);
+//! }
+//! # Ok(()) }
+//! ```
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod config;
+pub mod deliver;
+pub mod encode;
+mod error;
+#[cfg(feature = "file")]
+mod file;
+pub mod layout;
+mod sink;
+#[cfg(feature = "stdout")]
+mod stdout;
+#[cfg(test)]
+mod test_support;
+
+pub use config::{ColorChoice, FileConfig, FormatKind, SinkConfig, StdoutConfig};
+pub use deliver::{deliver, deliver_into, ContainerDelivery, DeliverOptions, Delivery};
+pub use encode::{Encoder, Format};
+pub use error::SinkError;
+#[cfg(feature = "file")]
+pub use file::{FileSink, FileSinkBuilder, DEFAULT_MAX_OPEN_FILES};
+pub use layout::{Layout, DEFAULT_LAYOUT};
+pub use sink::Sink;
+#[cfg(feature = "stdout")]
+pub use stdout::StdoutSink;

@@ -1,0 +1,280 @@
+use std::collections::VecDeque;
+
+use kle_core::{LogBatch, StreamEnd, StreamReport};
+
+use super::*;
+use crate::test_support::{batch, container, line};
+
+/// Events with the pause before each, as a run would produce them.
+struct Script {
+    events: VecDeque<(Duration, ExportEvent)>,
+    /// When the next event is due, once it was first asked for.
+    due: Option<Instant>,
+}
+
+#[async_trait]
+impl EventSource for Script {
+    async fn next(&mut self) -> Option<ExportEvent> {
+        let pause = self.events.front()?.0;
+        // Cancel-safe, like a channel: a timeout during the pause loses neither the event nor
+        // the time already waited.
+        let due = *self.due.get_or_insert_with(|| Instant::now() + pause);
+        tokio::time::sleep_until(due).await;
+        self.due = None;
+        self.events.pop_front().map(|(_, event)| event)
+    }
+}
+
+impl Script {
+    fn new(events: impl IntoIterator<Item = (u64, ExportEvent)>) -> Self {
+        Self {
+            events: events.into_iter().map(|(ms, e)| (Duration::from_millis(ms), e)).collect(),
+            due: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Call {
+    Write(String, usize),
+    Commit,
+    End(String),
+    Close,
+}
+
+/// Records calls, with their time since the start; fails the n-th call if asked.
+#[derive(Default)]
+struct Recorder {
+    calls: Vec<(Duration, Call)>,
+    fail_at: Option<usize>,
+    start: Option<Instant>,
+}
+
+impl Recorder {
+    fn record(&mut self, call: Call) -> Result<(), SinkError> {
+        let start = *self.start.get_or_insert_with(Instant::now);
+        if self.fail_at == Some(self.calls.len()) {
+            return Err(SinkError::Io {
+                action: "writing",
+                target: "recorder".into(),
+                source: std::io::Error::other("injected"),
+            });
+        }
+        self.calls.push((start.elapsed(), call));
+        Ok(())
+    }
+
+    fn calls(&self) -> Vec<Call> {
+        self.calls.iter().map(|(_, c)| c.clone()).collect()
+    }
+}
+
+#[async_trait]
+impl Sink for Recorder {
+    async fn write(&mut self, batch: &LogBatch) -> Result<(), SinkError> {
+        self.record(Call::Write(batch.container.pod_name().to_owned(), batch.lines.len()))
+    }
+    async fn commit(&mut self) -> Result<(), SinkError> {
+        self.record(Call::Commit)
+    }
+    async fn end_container(&mut self, container: &Container) -> Result<(), SinkError> {
+        self.record(Call::End(container.pod_name().to_owned()))
+    }
+    async fn close(&mut self) -> Result<(), SinkError> {
+        self.record(Call::Close)
+    }
+    fn describe(&self) -> String {
+        "recorder".into()
+    }
+}
+
+fn lines(c: &Arc<Container>, stamps: &[&str]) -> ExportEvent {
+    ExportEvent::Lines(batch(c, stamps.iter().map(|ts| line(ts, "m")).collect()))
+}
+
+fn ended(c: &Arc<Container>, cursor: Option<Cursor>) -> ExportEvent {
+    ExportEvent::Ended(StreamReport {
+        container: Arc::clone(c),
+        end: StreamEnd::Completed,
+        cursor,
+        lines: 0,
+        bytes: 0,
+        reconnects: 0,
+    })
+}
+
+fn cursor(ts: &str, n: u64) -> Cursor {
+    Cursor {
+        timestamp: ts.parse().unwrap(),
+        lines_at_timestamp: n,
+    }
+}
+
+async fn run(script: Script, sink: &mut Recorder, options: &DeliverOptions) -> (Result<(), SinkError>, Delivery) {
+    let mut script = script;
+    let mut delivery = Delivery::default();
+    let result = deliver_events(&mut script, sink, options, &mut delivery).await;
+    (result, delivery)
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_shot_run_writes_ends_and_closes() {
+    let a = container("a", "app");
+    let b = container("b", "app");
+    let script = Script::new([
+        (0, ExportEvent::Matched(Arc::clone(&a))),
+        (0, ExportEvent::Matched(Arc::clone(&b))),
+        (0, ExportEvent::Started(Arc::clone(&a))),
+        (0, lines(&a, &["2026-11-23T10:00:00Z", "2026-11-23T10:00:01Z", "2026-11-23T10:00:01Z"])),
+        (0, lines(&a, &[])),
+        (0, ended(&a, Some(cursor("2026-11-23T10:00:01Z", 2)))),
+        (0, ended(&b, None)),
+    ]);
+    let mut sink = Recorder::default();
+    let (result, delivery) = run(script, &mut sink, &DeliverOptions::default()).await;
+    result.unwrap();
+    assert_eq!(
+        sink.calls(),
+        [Call::Write("a".into(), 3), Call::End("a".into()), Call::End("b".into()), Call::Close]
+    );
+    assert_eq!((delivery.lines, delivery.commits, delivery.containers.len()), (3, 1, 2));
+    let da = &delivery.containers[&a.key()];
+    assert_eq!((da.lines, da.ended), (3, true));
+    assert_eq!(da.bytes, 3 * ("2026-11-23T10:00:00Z m\n".len() as u64));
+    assert_eq!(da.committed, Some(cursor("2026-11-23T10:00:01Z", 2)));
+    let db = &delivery.containers[&b.key()];
+    assert_eq!((db.lines, db.committed, db.ended), (0, None, true));
+    assert_eq!(delivery.committed_cursors().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn commits_within_the_interval_when_the_run_goes_quiet() {
+    let a = container("a", "app");
+    let script = Script::new([
+        (0, lines(&a, &["2026-11-23T10:00:00Z"])),
+        (5_000, lines(&a, &["2026-11-23T10:00:05Z"])),
+        (0, ended(&a, None)),
+    ]);
+    let mut sink = Recorder::default();
+    let (result, _) = run(script, &mut sink, &DeliverOptions::default()).await;
+    result.unwrap();
+    assert_eq!(
+        sink.calls(),
+        [Call::Write("a".into(), 1), Call::Commit, Call::Write("a".into(), 1), Call::End("a".into()), Call::Close]
+    );
+    assert_eq!(sink.calls[1].0, Duration::from_secs(1), "committed one interval after the first write");
+}
+
+#[tokio::test(start_paused = true)]
+async fn commits_while_lines_keep_coming() {
+    let a = container("a", "app");
+    let script = Script::new((0..20).map(|i| (300, lines(&a, &[&format!("2026-11-23T10:00:{i:02}Z")]))));
+    let mut sink = Recorder::default();
+    let options = DeliverOptions::default().with_commit_interval(Duration::from_secs(1));
+    let (result, delivery) = run(script, &mut sink, &options).await;
+    result.unwrap();
+    let times = |f: fn(&Call) -> bool| -> Vec<Duration> { sink.calls.iter().filter(|(_, c)| f(c)).map(|(t, _)| *t).collect() };
+    let commits = times(|c| *c == Call::Commit);
+    assert!(commits.len() >= 4, "6 s of lines, 1 s interval: {commits:?}");
+    let durable = times(|c| matches!(c, Call::Commit | Call::Close));
+    // No write waits more than the interval for a commit.
+    for w in times(|c| matches!(c, Call::Write(..))) {
+        let next = durable.iter().find(|&&c| c >= w).copied().unwrap_or_default();
+        assert!(next >= w && next - w <= Duration::from_secs(1), "write at {w:?} committed at {next:?}");
+    }
+    assert_eq!(delivery.commits, commits.len() as u64 + 1, "the periodic commits and the close");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_commit_leaves_the_cursor_at_the_last_good_commit() {
+    let a = container("a", "app");
+    let script = Script::new([
+        (0, lines(&a, &["2026-11-23T10:00:00Z"])),
+        (2_000, lines(&a, &["2026-11-23T10:00:02Z"])),
+        (2_000, lines(&a, &["2026-11-23T10:00:04Z"])),
+    ]);
+    // Calls: write, commit (ok), write, commit (fails).
+    let mut sink = Recorder {
+        fail_at: Some(3),
+        ..Recorder::default()
+    };
+    let (result, delivery) = run(script, &mut sink, &DeliverOptions::default()).await;
+    assert!(matches!(result, Err(SinkError::Io { .. })));
+    let da = &delivery.containers[&a.key()];
+    assert_eq!(da.lines, 2, "two batches written");
+    assert_eq!(da.committed, Some(cursor("2026-11-23T10:00:00Z", 1)), "only the first was committed");
+    assert_eq!(delivery.commits, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_write_stops_without_closing() {
+    let a = container("a", "app");
+    let script = Script::new([(0, lines(&a, &["2026-11-23T10:00:00Z"])), (0, lines(&a, &["2026-11-23T10:00:01Z"]))]);
+    let mut sink = Recorder {
+        fail_at: Some(1),
+        ..Recorder::default()
+    };
+    let (result, delivery) = run(script, &mut sink, &DeliverOptions::default()).await;
+    assert!(result.is_err());
+    assert_eq!(sink.calls(), [Call::Write("a".into(), 1)]);
+    assert_eq!(delivery.containers[&a.key()].committed, None);
+    assert_eq!(delivery.lines, 1, "the failed batch is not counted");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_close_commits_nothing() {
+    let a = container("a", "app");
+    let script = Script::new([(0, lines(&a, &["2026-11-23T10:00:00Z"]))]);
+    let mut sink = Recorder {
+        fail_at: Some(1),
+        ..Recorder::default()
+    };
+    let (result, delivery) = run(script, &mut sink, &DeliverOptions::default()).await;
+    assert!(result.is_err());
+    assert_eq!(delivery.commits, 0);
+    assert!(delivery.committed_cursors().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn resumed_cursor_counts_on_from_the_resume_point() {
+    let a = container("a", "app");
+    let resumed = HashMap::from([(a.key(), cursor("2026-11-23T10:00:00Z", 2))]);
+    let options = DeliverOptions::default().with_resumed(resumed);
+    let script = Script::new([(0, lines(&a, &["2026-11-23T10:00:00Z"]))]);
+    let mut sink = Recorder::default();
+    let (result, delivery) = run(script, &mut sink, &options).await;
+    result.unwrap();
+    assert_eq!(delivery.containers[&a.key()].committed, Some(cursor("2026-11-23T10:00:00Z", 3)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_stream_report_cursor_wins_and_is_committed_like_lines() {
+    let a = container("a", "app");
+    // Without the resume cursor the loop counts 1 line; the stream knows it is the 3rd.
+    let script = Script::new([
+        (0, lines(&a, &["2026-11-23T10:00:00Z"])),
+        (0, ended(&a, Some(cursor("2026-11-23T10:00:00Z", 3)))),
+    ]);
+    let mut sink = Recorder::default();
+    let (result, delivery) = run(script, &mut sink, &DeliverOptions::default()).await;
+    result.unwrap();
+    assert_eq!(delivery.containers[&a.key()].committed, Some(cursor("2026-11-23T10:00:00Z", 3)));
+}
+
+#[cfg(feature = "file")]
+#[tokio::test(start_paused = true)]
+async fn delivers_into_a_real_file_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = crate::FileSink::builder(dir.path()).build().unwrap();
+    let a = container("a", "app");
+    let script = Script::new([
+        (0, lines(&a, &["2026-11-23T10:00:00Z", "2026-11-23T10:00:01Z"])),
+        (0, ended(&a, None)),
+    ]);
+    let mut delivery = Delivery::default();
+    let mut script = script;
+    deliver_events(&mut script, &mut sink, &DeliverOptions::default(), &mut delivery).await.unwrap();
+    let text = std::fs::read_to_string(dir.path().join("shop/a/app.log")).unwrap();
+    assert_eq!(text, "2026-11-23T10:00:00Z m\n2026-11-23T10:00:01Z m\n");
+    assert_eq!(delivery.containers[&a.key()].bytes, text.len() as u64);
+}

@@ -1,0 +1,369 @@
+//! [`FileSink`]: one file per container under a directory, laid out by a template.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::Offset;
+use kle_core::{Container, LogBatch};
+
+use crate::encode::{Encoder, Format};
+use crate::error::SinkError;
+use crate::layout::{DEFAULT_LAYOUT, Layout};
+use crate::sink::Sink;
+
+/// Files kept open at once by default.
+pub const DEFAULT_MAX_OPEN_FILES: usize = 256;
+
+/// Builds a [`FileSink`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct FileSinkBuilder {
+    dir: PathBuf,
+    layout: String,
+    format: Format,
+    max_open_files: usize,
+}
+
+impl FileSinkBuilder {
+    /// A builder for a sink writing under `dir`, with [`DEFAULT_LAYOUT`], the API's bytes with
+    /// timestamps ([`Format::RAW_WITH_TIMESTAMPS`]) and [`DEFAULT_MAX_OPEN_FILES`].
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            layout: DEFAULT_LAYOUT.to_owned(),
+            format: Format::RAW_WITH_TIMESTAMPS,
+            max_open_files: DEFAULT_MAX_OPEN_FILES,
+        }
+    }
+
+    /// Sets the path template (see [`layout`](crate::layout) for the placeholders).
+    pub fn with_layout(mut self, layout: impl Into<String>) -> Self {
+        self.layout = layout.into();
+        self
+    }
+
+    /// Sets the format of the files' content.
+    pub fn with_format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Sets how many files stay open at once (at least 1); the least recently written is
+    /// closed first.
+    pub fn with_max_open_files(mut self, max_open_files: usize) -> Self {
+        self.max_open_files = max_open_files;
+        self
+    }
+
+    /// Checks the layout and creates the directory.
+    ///
+    /// # Errors
+    /// [`SinkError::InvalidLayout`] for a bad template; [`SinkError::PermissionDenied`] or
+    /// another I/O error when the directory cannot be created.
+    pub fn build(self) -> Result<FileSink, SinkError> {
+        let layout = Layout::parse(&self.layout)?;
+        if self.dir.as_os_str().is_empty() {
+            return Err(SinkError::InvalidConfig {
+                sink: "file",
+                reason: "the directory is empty: give the directory to write the files under".into(),
+            });
+        }
+        let mut new_dirs = BTreeSet::new();
+        create_dirs(&self.dir, &mut new_dirs)?;
+        Ok(FileSink {
+            root: self.dir,
+            layout,
+            encoder: Encoder::new(self.format),
+            buf: Vec::with_capacity(64 * 1024),
+            routes: HashMap::new(),
+            files: HashMap::new(),
+            max_open_files: self.max_open_files.max(1),
+            clock: 0,
+            closed_unsynced: Vec::new(),
+            new_dirs,
+        })
+    }
+}
+
+/// Where a container's lines go, decided at its first line.
+#[derive(Debug)]
+struct Route {
+    /// Held so the pointer used as the key cannot be reused by another container.
+    container: Arc<Container>,
+    path: Arc<Path>,
+}
+
+#[derive(Debug)]
+struct OpenFile {
+    file: Arc<File>,
+    last_used: u64,
+    /// Written since the last commit.
+    dirty: bool,
+}
+
+/// Appends each container's lines to a file under a directory.
+///
+/// - Paths come from a [`Layout`] (default `{namespace}/{pod}/{container}.log`); every value
+///   put into a path is a safe single component, so nothing is written outside the directory.
+/// - Files are opened for appending (`O_APPEND`) and directories created as needed, so a
+///   second run adds to the files of the first. By default a file holds the API's bytes, as
+///   `kubectl logs --timestamps` prints them.
+/// - At most `max_open_files` stay open; the least recently written is closed first and
+///   reopened when its container writes again.
+/// - [`commit`](Sink::commit) `fsync`s (`sync_data`) every file written since the previous
+///   commit, and every directory that got a new entry, on tokio's blocking pool. Writes go to
+///   the page cache directly.
+///
+/// ```no_run
+/// use kle_sinks::{FileSink, Format, Sink};
+///
+/// # async fn demo(batch: kle_core::LogBatch) -> Result<(), kle_sinks::SinkError> {
+/// let mut sink = FileSink::builder("/var/log/k8s")
+///     .with_layout("{namespace}/{date}/{pod}.{container}.ndjson")
+///     .with_format(Format::Json)
+///     .build()?;
+/// sink.write(&batch).await?;
+/// sink.commit().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct FileSink {
+    root: PathBuf,
+    layout: Layout,
+    encoder: Encoder,
+    buf: Vec<u8>,
+    /// Keyed by the address of the batches' `Arc<Container>`.
+    routes: HashMap<usize, Route>,
+    files: HashMap<Arc<Path>, OpenFile>,
+    max_open_files: usize,
+    /// Ticks at every use of a file, for least-recently-used eviction.
+    clock: u64,
+    /// Files closed (evicted, or their container ended) while holding unsynced writes.
+    closed_unsynced: Vec<(Arc<Path>, Arc<File>)>,
+    /// Directories whose entries changed (a file or directory created in them) since the last commit.
+    new_dirs: BTreeSet<PathBuf>,
+}
+
+impl FileSink {
+    /// A builder for a sink writing under `dir`.
+    pub fn builder(dir: impl Into<PathBuf>) -> FileSinkBuilder {
+        FileSinkBuilder::new(dir)
+    }
+
+    /// The directory the files are written under.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The path template.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// How many files are open now.
+    pub fn open_files(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The file `container`'s lines go to, given the date of its first line.
+    pub fn path_for(&self, container: &Container, date: Date) -> PathBuf {
+        self.root.join(self.layout.render_path(container, date))
+    }
+
+    fn route(&mut self, batch: &LogBatch) -> Arc<Path> {
+        let key = Arc::as_ptr(&batch.container) as usize;
+        if let Some(route) = self.routes.get(&key) {
+            return Arc::clone(&route.path);
+        }
+        let first = batch.lines.iter().find_map(kle_core::LogLine::timestamp);
+        let date = Offset::UTC.to_datetime(first.unwrap_or_else(Timestamp::now)).date();
+        let path: Arc<Path> = self.path_for(&batch.container, date).into();
+        self.routes.insert(
+            key,
+            Route {
+                container: Arc::clone(&batch.container),
+                path: Arc::clone(&path),
+            },
+        );
+        path
+    }
+
+    fn open(&mut self, path: &Arc<Path>) -> Result<&mut OpenFile, SinkError> {
+        self.clock += 1;
+        if !self.files.contains_key(path) {
+            if self.files.len() >= self.max_open_files {
+                self.evict_least_recent();
+            }
+            let file = self.open_file(path)?;
+            self.files.insert(
+                Arc::clone(path),
+                OpenFile {
+                    file: Arc::new(file),
+                    last_used: 0,
+                    dirty: false,
+                },
+            );
+        }
+        let entry = self
+            .files
+            .get_mut(path)
+            .ok_or_else(|| SinkError::from_io("opening", path.display(), io::Error::other("file vanished from the open set")))?;
+        entry.last_used = self.clock;
+        Ok(entry)
+    }
+
+    fn open_file(&mut self, path: &Path) -> Result<File, SinkError> {
+        if let Some(parent) = path.parent() {
+            create_dirs(parent, &mut self.new_dirs)?;
+        }
+        let opened = OpenOptions::new().append(true).create_new(true).open(path);
+        let file = match opened {
+            Ok(file) => {
+                if let Some(parent) = path.parent() {
+                    self.new_dirs.insert(parent.to_path_buf());
+                }
+                Ok(file)
+            }
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => OpenOptions::new().append(true).open(path),
+            Err(err) => Err(err),
+        };
+        file.map_err(|err| SinkError::from_io("opening", path.display(), err))
+    }
+
+    fn evict_least_recent(&mut self) {
+        let oldest = self.files.iter().min_by_key(|(_, open)| open.last_used).map(|(path, _)| Arc::clone(path));
+        if let Some(path) = oldest {
+            self.close_file(&path);
+        }
+    }
+
+    fn close_file(&mut self, path: &Path) {
+        if let Some((path, open)) = self.files.remove_entry(path)
+            && open.dirty
+        {
+            // Its writes are synced at the next commit; the descriptor stays open until then.
+            self.closed_unsynced.push((path, open.file));
+        }
+    }
+}
+
+#[async_trait]
+impl Sink for FileSink {
+    async fn write(&mut self, batch: &LogBatch) -> Result<(), SinkError> {
+        if batch.lines.is_empty() {
+            return Ok(());
+        }
+        let path = self.route(batch);
+        self.buf.clear();
+        self.encoder.encode(batch, &mut self.buf);
+        let buf = std::mem::take(&mut self.buf);
+        let result = self.open(&path).and_then(|open| {
+            open.dirty = true;
+            (&*open.file)
+                .write_all(&buf)
+                .map_err(|err| SinkError::from_io("writing", path.display(), err))
+        });
+        self.buf = buf;
+        result
+    }
+
+    async fn commit(&mut self) -> Result<(), SinkError> {
+        let mut files: Vec<(Arc<Path>, Arc<File>)> = self.closed_unsynced.clone();
+        files.extend(
+            self.files
+                .iter()
+                .filter(|(_, open)| open.dirty)
+                .map(|(path, open)| (Arc::clone(path), Arc::clone(&open.file))),
+        );
+        if files.is_empty() && self.new_dirs.is_empty() {
+            return Ok(());
+        }
+        let dirs = self.new_dirs.clone();
+        let sync = move || sync_all(&files, &dirs);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.spawn_blocking(sync).await.map_err(|err| SinkError::Io {
+                action: "syncing files under",
+                target: self.root.display().to_string(),
+                source: io::Error::other(err),
+            })??,
+            Err(_) => sync()?,
+        }
+        // Only now: a failed commit leaves everything to be synced by the next one.
+        self.closed_unsynced.clear();
+        self.new_dirs.clear();
+        for open in self.files.values_mut() {
+            open.dirty = false;
+        }
+        Ok(())
+    }
+
+    async fn end_container(&mut self, container: &Container) -> Result<(), SinkError> {
+        let ended: Vec<usize> = self
+            .routes
+            .iter()
+            .filter(|(_, route)| std::ptr::eq(Arc::as_ptr(&route.container), container) || *route.container == *container)
+            .map(|(key, _)| *key)
+            .collect();
+        for key in ended {
+            if let Some(route) = self.routes.remove(&key) {
+                self.close_file(&route.path);
+            }
+        }
+        self.encoder.forget(container);
+        Ok(())
+    }
+
+    async fn close(&mut self) -> Result<(), SinkError> {
+        self.commit().await?;
+        self.files.clear();
+        self.routes.clear();
+        self.buf = Vec::new();
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("file:{}", self.root.display())
+    }
+}
+
+/// `fsync`s the files' data and the directories whose entries changed.
+fn sync_all(files: &[(Arc<Path>, Arc<File>)], dirs: &BTreeSet<PathBuf>) -> Result<(), SinkError> {
+    for (path, file) in files {
+        file.sync_data().map_err(|err| SinkError::from_io("syncing", path.display(), err))?;
+    }
+    #[cfg(unix)]
+    for dir in dirs {
+        File::open(dir)
+            .and_then(|handle| handle.sync_all())
+            .map_err(|err| SinkError::from_io("syncing directory", dir.display(), err))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dirs;
+    Ok(())
+}
+
+/// Creates `dir` and its missing ancestors, recording the parent of each one created (its
+/// entry must be synced for the new directory to survive a crash).
+fn create_dirs(dir: &Path, changed: &mut BTreeSet<PathBuf>) -> Result<(), SinkError> {
+    let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.is_dir()).collect();
+    for d in missing.into_iter().rev() {
+        match fs::create_dir(d) {
+            Ok(()) => {
+                let parent = d.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                changed.insert(parent.to_path_buf());
+            }
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(err) => return Err(SinkError::from_io("creating directory", d.display(), err)),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,200 @@
+use std::fs;
+
+use bytes::Bytes;
+use kle_core::{LineSplitter, LogLine};
+
+use super::*;
+use crate::test_support::{batch, container, container_in, line};
+
+fn split(input: &[u8], cap: usize) -> Vec<LogLine> {
+    let mut splitter = LineSplitter::new(cap);
+    let mut lines = Vec::new();
+    splitter.push(Bytes::copy_from_slice(input), &mut lines);
+    splitter.finish(&mut lines);
+    lines
+}
+
+fn read(path: impl AsRef<Path>) -> String {
+    String::from_utf8(fs::read(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn default_file_equals_the_api_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = FileSink::builder(dir.path()).build().unwrap();
+    let mut input = b"2026-11-23T10:00:00.123456789Z first\n2026-11-23T10:00:01Z ".to_vec();
+    input.extend(std::iter::repeat_n(b'z', 200));
+    input.extend_from_slice(b"\n2026-11-23T10:00:02Z \xff invalid\n2026-11-23T10:00:03Z unterminated");
+    let c = container("web-1", "app");
+    for piece in split(&input, 64) {
+        sink.write(&batch(&c, vec![piece])).await.unwrap();
+    }
+    sink.close().await.unwrap();
+    assert_eq!(fs::read(dir.path().join("shop/web-1/app.log")).unwrap(), input);
+    assert_eq!(sink.describe(), format!("file:{}", dir.path().display()));
+}
+
+#[tokio::test]
+async fn appends_across_sink_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = container("web-1", "app");
+    for (i, message) in ["one", "two"].into_iter().enumerate() {
+        let mut sink = FileSink::builder(dir.path()).build().unwrap();
+        sink.write(&batch(&c, vec![line(&format!("2026-11-23T10:00:0{i}Z"), message)])).await.unwrap();
+        sink.close().await.unwrap();
+    }
+    assert_eq!(
+        read(dir.path().join("shop/web-1/app.log")),
+        "2026-11-23T10:00:00Z one\n2026-11-23T10:00:01Z two\n"
+    );
+}
+
+#[tokio::test]
+async fn least_recently_used_file_is_closed_and_reopened_for_appending() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = FileSink::builder(dir.path()).with_max_open_files(2).build().unwrap();
+    let containers: Vec<_> = ["a", "b", "c"].iter().map(|pod| container(pod, "app")).collect();
+    for round in 0..3 {
+        for c in &containers {
+            let message = format!("{}-{round}", c.pod_name());
+            sink.write(&batch(c, vec![line("2026-11-23T10:00:00Z", &message)])).await.unwrap();
+            assert!(sink.open_files() <= 2);
+        }
+    }
+    // Evicted files still hold unsynced writes: the commit syncs them and lets them go.
+    assert!(!sink.closed_unsynced.is_empty());
+    sink.commit().await.unwrap();
+    assert!(sink.closed_unsynced.is_empty());
+    for pod in ["a", "b", "c"] {
+        let expected: String = (0..3).map(|round| format!("2026-11-23T10:00:00Z {pod}-{round}\n")).collect();
+        assert_eq!(read(dir.path().join(format!("shop/{pod}/app.log"))), expected);
+    }
+}
+
+#[tokio::test]
+async fn commit_syncs_written_files_and_new_directories_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("deep/root");
+    let mut sink = FileSink::builder(&root).build().unwrap();
+    assert!(sink.new_dirs.contains(dir.path()), "creating the root changed its parent");
+    sink.commit().await.unwrap();
+    assert!(sink.new_dirs.is_empty());
+
+    let c = container("web-1", "app");
+    sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")])).await.unwrap();
+    let dirty: Vec<_> = sink.files.values().map(|f| f.dirty).collect();
+    assert_eq!(dirty, [true]);
+    assert!(sink.new_dirs.contains(&root), "the namespace directory was created in the root");
+    assert!(sink.new_dirs.contains(&root.join("shop/web-1")), "the file was created in the pod directory");
+    sink.commit().await.unwrap();
+    assert!(sink.files.values().all(|f| !f.dirty) && sink.new_dirs.is_empty());
+
+    // Nothing new: nothing to sync, but still a successful commit.
+    sink.commit().await.unwrap();
+    // An existing file gets no directory sync.
+    sink.write(&batch(&c, vec![line("2026-11-23T10:00:01Z", "y")])).await.unwrap();
+    assert!(sink.new_dirs.is_empty());
+    sink.close().await.unwrap();
+    assert_eq!(sink.open_files(), 0);
+}
+
+#[test]
+fn commit_works_outside_a_tokio_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = FileSink::builder(dir.path()).build().unwrap();
+    let c = container("web-1", "app");
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    rt.block_on(sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")]))).unwrap();
+    drop(rt);
+    // A plain executor: no tokio runtime to run the sync on, so it runs inline.
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut commit = sink.commit();
+    assert!(matches!(commit.as_mut().poll(&mut cx), std::task::Poll::Ready(Ok(()))));
+}
+
+#[tokio::test]
+async fn nasty_label_values_stay_under_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let mut sink = FileSink::builder(&root).with_layout("{label:app}/{namespace}/{pod}.log").build().unwrap();
+    for (i, value) in ["../x", "../../etc/passwd", "..", "/abs", "a/../../b", "\0", ""].iter().enumerate() {
+        let c = container_in("ns", &format!("pod-{i}"), "app", &[("app", value)], None);
+        sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", value)])).await.unwrap();
+    }
+    sink.close().await.unwrap();
+    let outside: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(outside, ["root"], "nothing written beside the root");
+    let mut top: Vec<_> = fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    top.sort();
+    assert_eq!(top, [".._.._etc_passwd", ".._x", "_", "_abs", "a_.._.._b"]);
+    assert_eq!(read(root.join(".._x/ns/pod-0.log")), "2026-11-23T10:00:00Z ../x\n");
+}
+
+#[tokio::test]
+async fn date_is_the_utc_date_of_the_first_line_and_sticks_to_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = FileSink::builder(dir.path()).with_layout("{date}/{pod}.log").build().unwrap();
+    let c = container("web-1", "app");
+    sink.write(&batch(&c, vec![line("2026-11-23T23:59:59.9+00:00", "late")])).await.unwrap();
+    sink.write(&batch(&c, vec![line("2026-11-24T00:00:01Z", "next day")])).await.unwrap();
+    sink.close().await.unwrap();
+    assert_eq!(
+        read(dir.path().join("2026-11-23/web-1.log")),
+        "2026-11-23T23:59:59.9+00:00 late\n2026-11-24T00:00:01Z next day\n"
+    );
+}
+
+#[tokio::test]
+async fn json_files_and_end_container_releases_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = FileSink::builder(dir.path())
+        .with_layout("{namespace}/{pod}.{container}.ndjson")
+        .with_format(Format::Json)
+        .build()
+        .unwrap();
+    let c = container("web-1", "app");
+    sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "hi")])).await.unwrap();
+    sink.end_container(&c).await.unwrap();
+    assert_eq!(sink.open_files(), 0);
+    assert!(sink.routes.is_empty());
+    assert_eq!(sink.closed_unsynced.len(), 1, "still to be synced");
+    sink.commit().await.unwrap();
+    let text = read(dir.path().join("shop/web-1.app.ndjson"));
+    let value: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+    assert_eq!(value["message"], "hi");
+    assert_eq!(value["pod"], "web-1");
+}
+
+#[tokio::test]
+async fn build_refuses_bad_layouts_and_unusable_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = FileSink::builder(dir.path()).with_layout("{namespace}/../{pod}").build().unwrap_err();
+    assert!(matches!(err, SinkError::InvalidLayout { .. }), "{err}");
+    let err = FileSink::builder(dir.path()).with_layout("{namespace}/{uid}.log").build().unwrap_err();
+    assert!(err.to_string().contains("{uid}"), "{err}");
+
+    let blocker = dir.path().join("a-file");
+    fs::write(&blocker, b"").unwrap();
+    let err = FileSink::builder(blocker.join("logs")).build().unwrap_err();
+    assert!(err.to_string().contains("a-file"), "{err}");
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_full_disk_names_the_file_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let pod_dir = dir.path().join("shop/web-1");
+    fs::create_dir_all(&pod_dir).unwrap();
+    // /dev/full fails every write with ENOSPC, like a full disk.
+    std::os::unix::fs::symlink("/dev/full", pod_dir.join("app.log")).unwrap();
+    let mut sink = FileSink::builder(dir.path()).build().unwrap();
+    let c = container("web-1", "app");
+    let err = sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")])).await.unwrap_err();
+    assert!(matches!(err, SinkError::DiskFull { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("no space left") && message.contains("shop/web-1/app.log"), "{message}");
+}

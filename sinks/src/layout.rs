@@ -1,0 +1,406 @@
+//! Path templates: where a container's lines go, as a relative path or an object key.
+//!
+//! A [`Layout`] is parsed and checked once, when a sink is built. Rendering it for a container
+//! substitutes each placeholder with a value made into a safe single path component
+//! ([`safe_component`]), so no namespace, pod name or label value can climb out of the sink's
+//! root, however it is spelled.
+//!
+//! | placeholder | value |
+//! |---|---|
+//! | `{namespace}` `{pod}` `{container}` | names of the container instance |
+//! | `{pod_uid}` | `metadata.uid` of the pod |
+//! | `{node}` | the pod's node (`_` when it has none) |
+//! | `{restart}` | the restart count of the instance (the previous instance's count for `previous`) |
+//! | `{label:KEY}` | the value of the pod label `KEY` (`_` when it is not set) |
+//! | `{date}` | UTC date (`YYYY-MM-DD`) of the first line written to the file or object |
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use jiff::civil::Date;
+use kle_core::Container;
+
+use crate::encode::fnv1a;
+use crate::error::SinkError;
+
+/// The default file layout: one file per container, in a directory per namespace and pod.
+pub const DEFAULT_LAYOUT: &str = "{namespace}/{pod}/{container}.log";
+
+/// The longest path component most file systems accept, in bytes.
+const MAX_COMPONENT_BYTES: usize = 255;
+
+/// One piece of a path component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Literal(String),
+    Namespace,
+    Pod,
+    Container,
+    PodUid,
+    Node,
+    Restart,
+    Label(String),
+    Date,
+}
+
+/// A checked path template such as [`DEFAULT_LAYOUT`].
+///
+/// ```
+/// use kle_sinks::layout::Layout;
+///
+/// let layout: Layout = "{namespace}/{label:app}/{pod}-{restart}.log".parse()?;
+/// assert!(!layout.uses_date());
+/// assert!("/var/log/{pod}".parse::<Layout>().is_err());
+/// assert!("{namespace}/{podname}".parse::<Layout>().is_err());
+/// # Ok::<(), kle_sinks::SinkError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    template: String,
+    /// Path components, each a sequence of pieces.
+    components: Vec<Vec<Piece>>,
+}
+
+impl Layout {
+    /// Parses and checks a template: relative, no `.` or `..` component, no empty component,
+    /// only known placeholders.
+    ///
+    /// # Errors
+    /// [`SinkError::InvalidLayout`], naming what is wrong.
+    pub fn parse(template: &str) -> Result<Self, SinkError> {
+        let invalid = |reason: String| SinkError::InvalidLayout {
+            layout: template.to_owned(),
+            reason,
+        };
+        if template.is_empty() {
+            return Err(invalid("the layout is empty".into()));
+        }
+        if template.starts_with('/') {
+            return Err(invalid("it must be relative to the sink's directory: remove the leading /".into()));
+        }
+        if template.contains('\\') {
+            return Err(invalid("use / to separate directories, not \\".into()));
+        }
+        if let Some(c) = template.chars().find(|c| c.is_control()) {
+            return Err(invalid(format!("it contains the control character {c:?}")));
+        }
+        let components = template
+            .split('/')
+            .map(|component| match component {
+                "" => Err(invalid("it has an empty path component (// or a trailing /)".into())),
+                "." | ".." => Err(invalid(format!("it must not contain a {component:?} component"))),
+                _ => parse_component(component).map_err(invalid),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            template: template.to_owned(),
+            components,
+        })
+    }
+
+    /// The template as written.
+    pub fn template(&self) -> &str {
+        &self.template
+    }
+
+    /// Whether the template has `{date}`, so rendering needs the date of the first line.
+    pub fn uses_date(&self) -> bool {
+        self.components.iter().flatten().any(|piece| *piece == Piece::Date)
+    }
+
+    /// The path components for `container`, each safe on its own (never empty, `.`, `..`, and
+    /// without `/`, `\`, NUL or control characters).
+    pub fn render(&self, container: &Container, date: Date) -> Vec<String> {
+        self.components
+            .iter()
+            .map(|pieces| render_component(pieces, container, date))
+            .collect()
+    }
+
+    /// The relative file path for `container`.
+    pub fn render_path(&self, container: &Container, date: Date) -> PathBuf {
+        self.render(container, date).into_iter().collect()
+    }
+
+    /// The object key for `container`: the components joined with `/`.
+    pub fn render_key(&self, container: &Container, date: Date) -> String {
+        self.render(container, date).join("/")
+    }
+}
+
+impl FromStr for Layout {
+    type Err = SinkError;
+
+    fn from_str(template: &str) -> Result<Self, Self::Err> {
+        Self::parse(template)
+    }
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.template)
+    }
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Self {
+            template: DEFAULT_LAYOUT.to_owned(),
+            components: vec![
+                vec![Piece::Namespace],
+                vec![Piece::Pod],
+                vec![Piece::Container, Piece::Literal(".log".into())],
+            ],
+        }
+    }
+}
+
+fn parse_component(component: &str) -> Result<Vec<Piece>, String> {
+    let mut pieces = Vec::new();
+    let mut rest = component;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('{') {
+            let Some(end) = after.find('}') else {
+                return Err(format!("the placeholder in {component:?} is not closed with }}"));
+            };
+            pieces.push(placeholder(&after[..end])?);
+            rest = &after[end + 1..];
+        } else {
+            let end = rest.find(['{', '}']).unwrap_or(rest.len());
+            if rest[end..].starts_with('}') {
+                return Err(format!("unexpected }} in {component:?}"));
+            }
+            pieces.push(Piece::Literal(rest[..end].to_owned()));
+            rest = &rest[end..];
+        }
+    }
+    Ok(pieces)
+}
+
+fn placeholder(name: &str) -> Result<Piece, String> {
+    Ok(match name {
+        "namespace" => Piece::Namespace,
+        "pod" => Piece::Pod,
+        "container" => Piece::Container,
+        "pod_uid" => Piece::PodUid,
+        "node" => Piece::Node,
+        "restart" => Piece::Restart,
+        "date" => Piece::Date,
+        _ => match name.strip_prefix("label:") {
+            Some("") => return Err("{label:} needs a label key, as in {label:app}".into()),
+            Some(key) => Piece::Label(key.to_owned()),
+            None => {
+                return Err(format!(
+                    "unknown placeholder {{{name}}}; known: {{namespace}} {{pod}} {{container}} {{pod_uid}} {{node}} \
+                     {{restart}} {{label:KEY}} {{date}}"
+                ));
+            }
+        },
+    })
+}
+
+fn render_component(pieces: &[Piece], container: &Container, date: Date) -> String {
+    let mut out = String::new();
+    for piece in pieces {
+        let value: Cow<'_, str> = match piece {
+            Piece::Literal(text) => {
+                out.push_str(text);
+                continue;
+            }
+            Piece::Namespace => container.namespace().into(),
+            Piece::Pod => container.pod_name().into(),
+            Piece::Container => container.name.as_str().into(),
+            Piece::PodUid => container.pod.uid.as_str().into(),
+            Piece::Node => container.pod.node.as_deref().unwrap_or_default().into(),
+            Piece::Restart => instance_restart_count(container).to_string().into(),
+            Piece::Label(key) => container.pod.labels.get(key).map_or("", String::as_str).into(),
+            Piece::Date => date.to_string().into(),
+        };
+        out.push_str(&safe_component(&value));
+    }
+    // Values are never empty, `.` or `..`, and literals never hold `/`; stay safe regardless.
+    let out = match safe_component(&out) {
+        Cow::Borrowed(_) => out,
+        Cow::Owned(fixed) => fixed,
+    };
+    shorten(out)
+}
+
+/// The restart count that identifies the instance, as in [`Container::key`].
+fn instance_restart_count(container: &Container) -> u32 {
+    if container.previous {
+        container.restart_count.saturating_sub(1)
+    } else {
+        container.restart_count
+    }
+}
+
+/// Makes `value` one safe path component: `/`, `\`, NUL and control characters become `_`,
+/// and an empty value, `.` or `..` becomes `_`.
+///
+/// ```
+/// use kle_sinks::layout::safe_component;
+///
+/// assert_eq!(safe_component("web-1"), "web-1");
+/// assert_eq!(safe_component("../../etc/passwd"), ".._.._etc_passwd");
+/// assert_eq!(safe_component(".."), "_");
+/// assert_eq!(safe_component(""), "_");
+/// ```
+pub fn safe_component(value: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c == '/' || c == '\\' || c.is_control();
+    if matches!(value, "" | "." | "..") {
+        return Cow::Borrowed("_");
+    }
+    if !value.contains(unsafe_char) {
+        return Cow::Borrowed(value);
+    }
+    Cow::Owned(value.chars().map(|c| if unsafe_char(c) { '_' } else { c }).collect())
+}
+
+/// Shortens a component longer than file systems allow, keeping it unique (a hash of the
+/// whole) and keeping a short extension such as `.log`.
+fn shorten(component: String) -> String {
+    if component.len() <= MAX_COMPONENT_BYTES {
+        return component;
+    }
+    let hash = fnv1a(&[component.as_bytes()]);
+    let tail_start = component.len() - 16;
+    let extension = component
+        .rfind('.')
+        .filter(|&dot| dot >= tail_start && component.is_char_boundary(dot))
+        .map_or("", |dot| &component[dot..]);
+    let mut keep = MAX_COMPONENT_BYTES - extension.len() - 17;
+    while !component.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}~{hash:016x}{extension}", &component[..keep])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Component, Path};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::test_support::container_in;
+
+    fn date() -> Date {
+        jiff::civil::date(2026, 11, 23)
+    }
+
+    #[test]
+    fn default_layout_renders_namespace_pod_container() {
+        let layout = Layout::parse(DEFAULT_LAYOUT).unwrap();
+        assert_eq!(layout, Layout::default());
+        let c = container_in("shop", "web-1", "app", &[], None);
+        assert_eq!(layout.render_path(&c, date()), Path::new("shop/web-1/app.log"));
+        assert_eq!(layout.render_key(&c, date()), "shop/web-1/app.log");
+    }
+
+    #[test]
+    fn every_placeholder() {
+        let layout = Layout::parse("{namespace}/{label:app}/{node}/{date}/{pod}.{pod_uid}.{container}.{restart}.log").unwrap();
+        assert!(layout.uses_date());
+        let mut c = (*container_in("shop", "web-1", "app", &[("app", "web")], Some("node-a"))).clone();
+        c.restart_count = 3;
+        assert_eq!(layout.render_key(&c, date()), "shop/web/node-a/2026-11-23/web-1.uid-shop-web-1.app.3.log");
+        c.previous = true;
+        assert!(layout.render_key(&c, date()).ends_with(".app.2.log"), "previous instance: its own restart count");
+        let bare = container_in("shop", "web-1", "app", &[], None);
+        assert!(layout.render_key(&bare, date()).starts_with("shop/_/_/"), "missing label and node become _");
+    }
+
+    #[test]
+    fn bad_templates_are_refused_with_the_reason() {
+        for (template, needle) in [
+            ("", "empty"),
+            ("/var/log/{pod}", "relative"),
+            ("{namespace}/../{pod}", "\"..\""),
+            ("./{pod}", "\".\""),
+            ("{namespace}//{pod}", "empty path component"),
+            ("{namespace}/", "empty path component"),
+            ("{namespace}\\{pod}", "use /"),
+            ("{namespace}/{podname}.log", "{podname}"),
+            ("{namespace}/{pod", "not closed"),
+            ("{namespace}/pod}", "unexpected }"),
+            ("{label:}", "label key"),
+            ("a\nb", "control"),
+        ] {
+            let err = Layout::parse(template).unwrap_err();
+            assert!(matches!(err, SinkError::InvalidLayout { .. }));
+            assert!(err.to_string().contains(needle), "{template:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn nasty_values_stay_one_component_under_the_root() {
+        let nasty = [
+            "",
+            ".",
+            "..",
+            "...",
+            "/",
+            "//",
+            "../x",
+            "../../etc/passwd",
+            "/etc/passwd",
+            "..\\..\\windows",
+            "a/../../b",
+            "\0",
+            "a\0b",
+            "line\nbreak",
+            "\r",
+            "\u{7f}",
+            "\u{85}",
+            "~",
+            " ",
+            "-rf",
+            "é/ü",
+            "..%2f..",
+        ];
+        let layout = Layout::parse("{namespace}/{pod}/{label:app}-{container}/{node}.log").unwrap();
+        for value in nasty {
+            for slot in 0..5 {
+                let mut values = ["ns", "pod", "app", "c", "node"].map(str::to_owned);
+                values[slot] = value.to_owned();
+                let c = container_in(&values[0], &values[1], &values[3], &[("app", &values[2])], Some(&values[4]));
+                let c = Arc::unwrap_or_clone(c);
+                let components = layout.render(&c, date());
+                assert_eq!(components.len(), 4, "{value:?} in slot {slot}: {components:?}");
+                for component in &components {
+                    assert!(!matches!(component.as_str(), "" | "." | ".."), "{value:?}: {component:?}");
+                    assert!(!component.contains(['/', '\\', '\0']) && !component.contains(char::is_control), "{value:?}: {component:?}");
+                }
+                let path = layout.render_path(&c, date());
+                assert!(path.components().all(|p| matches!(p, Component::Normal(_))), "{value:?}: {path:?}");
+                let joined = Path::new("/root").join(&path);
+                assert!(joined.starts_with("/root") && joined.components().count() == 6, "{value:?}: {joined:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn safe_component_examples() {
+        assert_eq!(safe_component("../x"), ".._x");
+        assert_eq!(safe_component("../../etc/passwd"), ".._.._etc_passwd");
+        assert_eq!(safe_component("a\\b\0c\td"), "a_b_c_d");
+        assert!(matches!(safe_component("web-1"), Cow::Borrowed("web-1")));
+    }
+
+    #[test]
+    fn long_components_are_shortened_uniquely_keeping_the_extension() {
+        let layout = Layout::parse("{pod}-{container}.log").unwrap();
+        let long_a = "a".repeat(253);
+        let c1 = container_in("ns", &long_a, "one", &[], None);
+        let c2 = container_in("ns", &long_a, "two", &[], None);
+        let k1 = layout.render_key(&c1, date());
+        let k2 = layout.render_key(&c2, date());
+        assert!(k1.len() <= MAX_COMPONENT_BYTES && k2.len() <= MAX_COMPONENT_BYTES);
+        assert!(k1.ends_with(".log") && k1 != k2, "{k1} {k2}");
+        assert_eq!(k1, layout.render_key(&c1, date()), "deterministic");
+        let multibyte = container_in("ns", &"é".repeat(200), "c", &[], None);
+        assert!(layout.render_key(&multibyte, date()).len() <= MAX_COMPONENT_BYTES);
+    }
+}

@@ -1,0 +1,109 @@
+//! The [`Sink`] trait: where a run's lines go.
+
+use async_trait::async_trait;
+use kle_core::{Container, LogBatch};
+
+use crate::error::SinkError;
+
+/// A destination for exported log lines.
+///
+/// A push model, like ripgrep's `Sink`: the delivery loop ([`deliver`](crate::deliver())) calls
+/// [`write`](Sink::write) with one container's lines at a time, [`commit`](Sink::commit) to make
+/// them durable, [`end_container`](Sink::end_container) when a container's stream ends and
+/// [`close`](Sink::close) at the end. The trait is object-safe: sinks are used as
+/// `Box<dyn Sink>`, built from a [`SinkConfig`](crate::SinkConfig).
+///
+/// # Delivery contract
+/// Lines passed to `write` before a `commit` that returned `Ok` are *delivered*: a checkpoint
+/// may move past them, and they must survive a crash. Lines written after the last successful
+/// commit may be lost (and will be exported again on resume), so a sink may buffer freely
+/// between commits: a file sink flushes and `fsync`s on commit, an object-store sink completes
+/// its uploads on commit and may roll objects per container or by size in between.
+///
+/// # Example
+/// A sink that counts lines:
+/// ```
+/// use async_trait::async_trait;
+/// use kle_core::LogBatch;
+/// use kle_sinks::{Sink, SinkError};
+///
+/// #[derive(Default)]
+/// struct Count { written: usize, delivered: usize }
+///
+/// #[async_trait]
+/// impl Sink for Count {
+///     async fn write(&mut self, batch: &LogBatch) -> Result<(), SinkError> {
+///         self.written += batch.lines.len();
+///         Ok(())
+///     }
+///     async fn commit(&mut self) -> Result<(), SinkError> {
+///         self.delivered = self.written;
+///         Ok(())
+///     }
+///     fn describe(&self) -> String {
+///         "count".into()
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Sink: Send {
+    /// Writes one container's lines, in order; may buffer until [`commit`](Sink::commit).
+    ///
+    /// # Errors
+    /// Whatever the destination reports; after an error the sink's state is unknown and the
+    /// caller should stop (lines not committed are exported again on resume).
+    async fn write(&mut self, batch: &LogBatch) -> Result<(), SinkError>;
+
+    /// Makes everything written so far durable (flush and `fsync` for files, a completed
+    /// upload for object stores).
+    ///
+    /// Lines written before an `Ok` commit are delivered: a checkpoint may advance past them.
+    ///
+    /// # Errors
+    /// The destination could not make the lines durable; they count as not delivered.
+    async fn commit(&mut self) -> Result<(), SinkError>;
+
+    /// A container's stream ended: release what is held for it (close its file, seal its
+    /// object). Lines written for it still become durable only at the next commit.
+    ///
+    /// # Errors
+    /// Releasing failed (for instance, flushing a buffer on the way out).
+    async fn end_container(&mut self, container: &Container) -> Result<(), SinkError> {
+        let _ = container;
+        Ok(())
+    }
+
+    /// Commits and releases everything; the sink is not written to afterwards.
+    ///
+    /// # Errors
+    /// As for [`commit`](Sink::commit).
+    async fn close(&mut self) -> Result<(), SinkError> {
+        self.commit().await
+    }
+
+    /// A short description for logs and messages (`file:/var/log/pods`, `stdout`).
+    fn describe(&self) -> String;
+}
+
+#[async_trait]
+impl<S: Sink + ?Sized> Sink for Box<S> {
+    async fn write(&mut self, batch: &LogBatch) -> Result<(), SinkError> {
+        (**self).write(batch).await
+    }
+
+    async fn commit(&mut self) -> Result<(), SinkError> {
+        (**self).commit().await
+    }
+
+    async fn end_container(&mut self, container: &Container) -> Result<(), SinkError> {
+        (**self).end_container(container).await
+    }
+
+    async fn close(&mut self) -> Result<(), SinkError> {
+        (**self).close().await
+    }
+
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}

@@ -1,0 +1,179 @@
+//! [`StdoutSink`]: encoded lines on standard output, or on any async writer.
+
+use async_trait::async_trait;
+use kle_core::{Container, LogBatch};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::encode::{Encoder, Format};
+use crate::error::SinkError;
+use crate::sink::Sink;
+
+/// Writes lines in a [`Format`] to standard output (or another [`AsyncWrite`]).
+///
+/// Each batch is encoded into one reused buffer and written with one `write_all`, so a
+/// terminal sees lines as they arrive and a pipe gets few large writes; [`commit`](Sink::commit)
+/// flushes the writer. A reader that went away (`| head`) gives [`SinkError::Closed`], and a
+/// full disk behind a redirection [`SinkError::DiskFull`].
+///
+/// ```no_run
+/// use kle_sinks::{Format, Sink, StdoutSink};
+///
+/// # async fn demo(batch: kle_core::LogBatch) -> Result<(), kle_sinks::SinkError> {
+/// let mut sink = StdoutSink::new(Format::Text { color: true, timestamps: false });
+/// sink.write(&batch).await?;
+/// sink.commit().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct StdoutSink<W = tokio::io::Stdout> {
+    writer: W,
+    encoder: Encoder,
+    buf: Vec<u8>,
+    name: String,
+}
+
+impl StdoutSink<tokio::io::Stdout> {
+    /// A sink writing `format` to the process's standard output.
+    pub fn new(format: Format) -> Self {
+        Self::from_writer(tokio::io::stdout(), format).with_name("stdout")
+    }
+}
+
+impl<W: AsyncWrite + Unpin + Send> StdoutSink<W> {
+    /// A sink writing `format` to `writer` (a pipe, a socket, a buffer in tests).
+    pub fn from_writer(writer: W, format: Format) -> Self {
+        Self {
+            writer,
+            encoder: Encoder::new(format),
+            buf: Vec::with_capacity(64 * 1024),
+            name: "writer".into(),
+        }
+    }
+
+    /// Names the output in messages and in [`describe`](Sink::describe).
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The format written.
+    pub fn format(&self) -> Format {
+        self.encoder.format()
+    }
+
+    /// The writer, e.g. to inspect what a test wrote. Unflushed bytes stay in it.
+    pub fn into_inner(self) -> W {
+        self.writer
+    }
+
+    fn error(&self, action: &'static str, err: std::io::Error) -> SinkError {
+        SinkError::from_io(action, &self.name, err)
+    }
+}
+
+#[async_trait]
+impl<W: AsyncWrite + Unpin + Send> Sink for StdoutSink<W> {
+    async fn write(&mut self, batch: &LogBatch) -> Result<(), SinkError> {
+        self.buf.clear();
+        self.encoder.encode(batch, &mut self.buf);
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let result = self.writer.write_all(&self.buf).await;
+        result.map_err(|err| self.error("writing to", err))
+    }
+
+    async fn commit(&mut self) -> Result<(), SinkError> {
+        let result = self.writer.flush().await;
+        result.map_err(|err| self.error("flushing", err))
+    }
+
+    async fn end_container(&mut self, container: &Container) -> Result<(), SinkError> {
+        self.encoder.forget(container);
+        Ok(())
+    }
+
+    async fn close(&mut self) -> Result<(), SinkError> {
+        self.commit().await?;
+        // Keep a pathological number of pods from keeping a big buffer after the run.
+        self.buf = Vec::new();
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+    use crate::test_support::{batch, container, line};
+
+    /// A writer that fails every write with `error`.
+    struct Failing(fn() -> io::Error);
+
+    impl AsyncWrite for Failing {
+        fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
+            Poll::Ready(Err((self.0)()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_batches_in_the_format_and_flushes_on_commit() {
+        let c = container("web-1", "app");
+        let mut sink = StdoutSink::from_writer(Vec::new(), Format::PLAIN_TEXT);
+        sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "one"), line("2026-11-23T10:00:01Z", "two")]))
+            .await
+            .unwrap();
+        sink.write(&batch(&c, vec![])).await.unwrap();
+        sink.close().await.unwrap();
+        assert_eq!(sink.describe(), "writer");
+        assert_eq!(String::from_utf8(sink.into_inner()).unwrap(), "shop/web-1/app one\nshop/web-1/app two\n");
+    }
+
+    #[tokio::test]
+    async fn broken_pipe_is_closed() {
+        let c = container("web-1", "app");
+        let mut sink = StdoutSink::from_writer(Failing(|| io::Error::from(io::ErrorKind::BrokenPipe)), Format::PLAIN_TEXT)
+            .with_name("stdout");
+        let err = sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")])).await.unwrap_err();
+        assert!(err.is_closed(), "{err:?}");
+        assert_eq!(err.to_string(), "stdout was closed by its reader; stopping");
+    }
+
+    #[tokio::test]
+    async fn no_space_is_disk_full() {
+        let c = container("web-1", "app");
+        let mut sink = StdoutSink::from_writer(Failing(|| io::Error::from(io::ErrorKind::StorageFull)), Format::Json);
+        let err = sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")])).await.unwrap_err();
+        assert!(matches!(err, SinkError::DiskFull { .. }), "{err:?}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn dev_full_is_disk_full() {
+        let file = tokio::fs::OpenOptions::new().write(true).open("/dev/full").await.unwrap();
+        let c = container("web-1", "app");
+        let mut sink = StdoutSink::from_writer(file, Format::RAW_WITH_TIMESTAMPS).with_name("/dev/full");
+        // tokio's file may defer the error to the flush.
+        let result = match sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")])).await {
+            Ok(()) => sink.commit().await,
+            Err(err) => Err(err),
+        };
+        let err = result.unwrap_err();
+        assert!(matches!(err, SinkError::DiskFull { .. }), "{err:?}");
+        assert!(err.to_string().contains("/dev/full"), "{err}");
+    }
+}
