@@ -86,8 +86,8 @@ impl Layout {
         if let Some(c) = template.chars().find(|c| c.is_control()) {
             return Err(invalid(format!("it contains the control character {c:?}")));
         }
-        let components = template
-            .split('/')
+        let components = split_components(template)
+            .into_iter()
             .map(|component| match component {
                 "" => Err(invalid("it has an empty path component (// or a trailing /)".into())),
                 "." | ".." => Err(invalid(format!("it must not contain a {component:?} component"))),
@@ -155,6 +155,26 @@ impl Default for Layout {
             ],
         }
     }
+}
+
+/// Splits on the `/` outside placeholders: label keys such as `app.kubernetes.io/name` have one.
+fn split_components(template: &str) -> Vec<&str> {
+    let mut components = Vec::new();
+    let mut start = 0;
+    let mut in_placeholder = false;
+    for (i, c) in template.char_indices() {
+        match c {
+            '{' => in_placeholder = true,
+            '}' => in_placeholder = false,
+            '/' if !in_placeholder => {
+                components.push(&template[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    components.push(&template[start..]);
+    components
 }
 
 fn parse_component(component: &str) -> Result<Vec<Piece>, String> {
@@ -313,6 +333,13 @@ mod tests {
     }
 
     #[test]
+    fn label_keys_may_hold_a_slash() {
+        let layout = Layout::parse("{label:app.kubernetes.io/name}/{pod}.log").unwrap();
+        let c = container_in("shop", "web-1", "app", &[("app.kubernetes.io/name", "web")], None);
+        assert_eq!(layout.render_key(&c, date()), "web/web-1.log");
+    }
+
+    #[test]
     fn bad_templates_are_refused_with_the_reason() {
         for (template, needle) in [
             ("", "empty"),
@@ -324,6 +351,7 @@ mod tests {
             ("{namespace}\\{pod}", "use /"),
             ("{namespace}/{podname}.log", "{podname}"),
             ("{namespace}/{pod", "not closed"),
+            ("{namespace/pod}", "unknown placeholder {namespace/pod}"),
             ("{namespace}/pod}", "unexpected }"),
             ("{label:}", "label key"),
             ("a\nb", "control"),
