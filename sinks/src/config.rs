@@ -381,6 +381,14 @@ mod tests {
         assert!(SinkConfig::Stdout(StdoutConfig::default()).validate().is_ok());
     }
 
+    #[cfg(not(feature = "file"))]
+    #[test]
+    fn a_sink_left_out_of_the_build_names_its_feature() {
+        let err = SinkConfig::File(FileConfig::new("/x")).build().err();
+        let message = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("feature `file`"), "{message}");
+    }
+
     #[cfg(all(feature = "file", feature = "stdout"))]
     #[test]
     fn builds_boxed_sinks() {

@@ -137,13 +137,13 @@ impl Delivery {
 ///
 /// ```no_run
 /// use kle_core::{Exporter, Selection};
-/// use kle_sinks::{deliver, DeliverOptions, FileSink};
+/// use kle_sinks::{deliver, DeliverOptions, FileConfig, SinkConfig};
 ///
 /// # async fn demo(client: kube::Client) -> Result<(), Box<dyn std::error::Error>> {
 /// let selection = Selection::builder().with_label_selector("app=web").build()?;
 /// let mut run = Exporter::new(client, selection).start();
-/// let mut sink = FileSink::builder("/var/log/k8s").build()?;
-/// let delivery = deliver(&mut run, &mut sink, &DeliverOptions::default()).await?;
+/// let mut sink = SinkConfig::File(FileConfig::new("/var/log/k8s")).build()?;
+/// let delivery = deliver(&mut run, sink.as_mut(), &DeliverOptions::default()).await?;
 /// run.finish().await?;
 /// println!("{} lines in {} containers", delivery.lines, delivery.containers.len());
 /// # Ok(()) }
