@@ -6,4 +6,11 @@
 // Test support: a failed expectation should stop the test with its message.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod binary;
 pub mod fake_api;
+pub mod testbed;
+
+/// The README's examples, compiled by `cargo test --doc` so they stay true to the code.
+#[doc = include_str!("../../README.md")]
+#[doc(hidden)]
+pub mod readme {}

@@ -1,0 +1,198 @@
+//! The command line, as clap sees it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use jiff::Timestamp;
+
+const EXAMPLES: &str = "\
+Examples:
+  # Export every container's log in namespace shop to files under out/
+  kube-log-exporter export -n shop --sink file --dir out/
+
+  # Export all namespaces, pods whose name starts with web-, as JSON lines
+  kube-log-exporter export -A '^web-' -o json
+
+  # Follow pods labelled app=api, new and restarted ones included, last 10 lines first
+  kube-log-exporter follow -n prod -l app=api --tail 10
+
+  # Print the RBAC an in-cluster CronJob needs for namespaces a and b
+  kube-log-exporter rbac -n a -n b --service-account kle --sa-namespace logging
+
+Exit codes: 0 success, 1 error, 2 usage error, 3 nothing matched, 4 permission denied.";
+
+/// Export Kubernetes container logs through the API to files or stdout.
+#[derive(Debug, Parser)]
+#[command(name = "kube-log-exporter", version, about, after_long_help = EXAMPLES)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Export the logs that are there now, then exit (for CronJobs and one-off archives).
+    Export(ExportArgs),
+    /// Follow logs: watch pods, stream new lines, new pods and restarted containers until stopped.
+    Follow(ExportArgs),
+    /// Print the ServiceAccount, Role/ClusterRole and bindings an export with these flags needs.
+    Rbac(RbacArgs),
+    /// Check with the API server whether the current identity may run an export with these flags.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true)]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use (default: the current context).
+    #[arg(long, global = true)]
+    pub(crate) context: Option<String>,
+    /// How to authenticate: kubeconfig, the in-cluster ServiceAccount, or auto (in-cluster when in a pod).
+    #[arg(long, global = true, value_enum, default_value_t = AuthArg::Auto)]
+    pub(crate) auth: AuthArg,
+    /// More logging on stderr (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum AuthArg {
+    Auto,
+    Kubeconfig,
+    InCluster,
+}
+
+/// Which pods and containers.
+#[derive(Debug, Args)]
+pub(crate) struct SelectArgs {
+    /// Regular expression pod names must match (like stern's query); all pods when omitted.
+    pub(crate) query: Option<String>,
+    /// Namespace to export from; repeatable (default: the context's or pod's namespace).
+    #[arg(short, long = "namespace", value_name = "NAMESPACE")]
+    pub(crate) namespaces: Vec<String>,
+    /// Export from all namespaces.
+    #[arg(short = 'A', long, conflicts_with = "namespaces")]
+    pub(crate) all_namespaces: bool,
+    /// Label selector (`app=web,tier!=db`), evaluated by the API server.
+    #[arg(short = 'l', long)]
+    pub(crate) selector: Option<String>,
+    /// Field selector (`spec.nodeName=node-1`), evaluated by the API server.
+    #[arg(long)]
+    pub(crate) field_selector: Option<String>,
+    /// Regular expression of pod names to leave out; repeatable.
+    #[arg(long, value_name = "REGEX")]
+    pub(crate) exclude_pod: Vec<String>,
+    /// Regular expression container names must match.
+    #[arg(short, long, value_name = "REGEX")]
+    pub(crate) container: Option<String>,
+    /// Regular expression of container names to leave out; repeatable.
+    #[arg(short = 'E', long, value_name = "REGEX")]
+    pub(crate) exclude_container: Vec<String>,
+    /// Include init containers.
+    #[arg(long)]
+    pub(crate) init_containers: bool,
+    /// Include ephemeral (debug) containers.
+    #[arg(long)]
+    pub(crate) ephemeral_containers: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    #[command(flatten)]
+    pub(crate) select: SelectArgs,
+    /// Only lines newer than this (`30s`, `5m`, `2h`).
+    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "since_time")]
+    pub(crate) since: Option<Duration>,
+    /// Only lines at or after this RFC 3339 time (`2026-11-23T10:00:00Z`).
+    #[arg(long)]
+    pub(crate) since_time: Option<Timestamp>,
+    /// Only the last N lines of each container.
+    #[arg(long, value_name = "N")]
+    pub(crate) tail: Option<u64>,
+    /// Read the previous (terminated) instance of each container.
+    #[arg(short, long)]
+    pub(crate) previous: bool,
+    /// Stop each container's log after this many bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) limit_bytes: Option<u64>,
+    /// Streams open at once; more containers wait their turn instead of failing.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub(crate) max_streams: usize,
+    /// Lines longer than this are split into explicit fragments.
+    #[arg(long, default_value_t = kle_core::DEFAULT_MAX_LINE_BYTES, value_name = "BYTES")]
+    pub(crate) max_line_bytes: usize,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+/// Where the lines go.
+#[derive(Debug, Args)]
+pub(crate) struct OutputArgs {
+    /// Where to write: stdout, or files under --dir.
+    #[arg(long, value_enum, default_value_t = SinkArg::Stdout)]
+    pub(crate) sink: SinkArg,
+    /// Output format. stdout: text (prefixed lines, default), raw, json. file: raw (default: the API's lines with timestamps), json.
+    #[arg(short, long, value_enum)]
+    pub(crate) output: Option<FormatArg>,
+    /// Prefix text and raw stdout lines with the API's timestamp.
+    #[arg(long)]
+    pub(crate) timestamps: bool,
+    /// Colour the text prefix: auto (when stdout is a terminal), always, never.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    pub(crate) color: ColorArg,
+    /// Directory of the file sink.
+    #[arg(long, required_if_eq("sink", "file"))]
+    pub(crate) dir: Option<PathBuf>,
+    /// File layout under --dir; placeholders {namespace} {pod} {container} {pod_uid} {node} {restart} {date} {label:KEY}.
+    #[arg(long, default_value = kle_sinks::DEFAULT_LAYOUT)]
+    pub(crate) layout: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SinkArg {
+    Stdout,
+    File,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FormatArg {
+    Text,
+    Raw,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RbacArgs {
+    #[command(flatten)]
+    pub(crate) select: SelectArgs,
+    /// Grant what follow mode needs (adds watch).
+    #[arg(long)]
+    pub(crate) follow: bool,
+    /// Name of the ServiceAccount (and of the roles and bindings).
+    #[arg(long, default_value = "kube-log-exporter")]
+    pub(crate) service_account: String,
+    /// Namespace of the ServiceAccount.
+    #[arg(long, default_value = "default")]
+    pub(crate) sa_namespace: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    #[command(flatten)]
+    pub(crate) select: SelectArgs,
+    /// Check what follow mode needs (adds watch).
+    #[arg(long)]
+    pub(crate) follow: bool,
+}

@@ -1,0 +1,49 @@
+//! `kube-log-exporter`: parses arguments, wires the crates, maps outcomes to exit codes.
+
+mod args;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    init_tracing(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(run::EXIT_ERROR);
+        }
+    };
+    match runtime.block_on(run::run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            if let Some(hint) = failure.hint() {
+                eprintln!("\n{hint}");
+            }
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+/// Logs go to stderr so stdout carries only log lines; `RUST_LOG` wins over `-v`.
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,kle_core=info,kle_sinks=info,kle_auth=info,kube_log_exporter=info",
+        1 => "info,kle_core=debug,kle_sinks=debug,kle_auth=debug,kube_log_exporter=debug",
+        _ => "debug,kle_core=trace,kle_sinks=trace,kle_auth=trace,kube_log_exporter=trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(verbose > 0)
+        .init();
+}

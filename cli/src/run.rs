@@ -1,0 +1,359 @@
+//! Wiring: arguments to library types, the run, and its outcome to an exit code.
+
+use std::fmt;
+
+use kle_auth::{
+    AuthError, AuthMode, ClientOptions, Connection, Rbac, Subject, check_access, connect,
+};
+use kle_core::{
+    ExportOptions, Exporter, Namespaces, Permission, RunSummary, Selection, Since, StreamOptions,
+    required_permissions,
+};
+use kle_sinks::{
+    ColorChoice, DeliverOptions, FileConfig, FormatKind, SinkConfig, SinkError, StdoutConfig,
+    deliver,
+};
+use tracing::{info, warn};
+
+use crate::args::{
+    AuthArg, CheckArgs, Cli, ColorArg, Command, ExportArgs, FormatArg, GlobalArgs, RbacArgs,
+    SelectArgs, SinkArg,
+};
+
+pub(crate) const EXIT_OK: u8 = 0;
+pub(crate) const EXIT_ERROR: u8 = 1;
+pub(crate) const EXIT_NOTHING_MATCHED: u8 = 3;
+pub(crate) const EXIT_FORBIDDEN: u8 = 4;
+
+/// Why a command failed, and what the user can do about it.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Auth(AuthError),
+    Core(kle_core::Error),
+    Sink(SinkError),
+    Forbidden {
+        denied: Vec<(Permission, String)>,
+        rbac: String,
+    },
+    NothingMatched(String),
+    Incomplete(Vec<(String, String)>),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Auth(e) => write!(f, "{e}"),
+            Failure::Core(e) => write!(f, "{e}"),
+            Failure::Sink(e) => write!(f, "{e}"),
+            Failure::Forbidden { denied, .. } => {
+                f.write_str("permission denied:")?;
+                for (permission, message) in denied {
+                    write!(f, "\n  cannot {permission}")?;
+                    if !message.is_empty() {
+                        write!(f, " ({message})")?;
+                    }
+                }
+                Ok(())
+            }
+            Failure::NothingMatched(what) => write!(f, "no container matched {what}"),
+            Failure::Incomplete(failed) => {
+                write!(
+                    f,
+                    "{} container log(s) could not be read completely:",
+                    failed.len()
+                )?;
+                for (container, reason) in failed {
+                    write!(f, "\n  {container}: {reason}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Failure {
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Forbidden { .. } => EXIT_FORBIDDEN,
+            Failure::Core(e) if e.is_forbidden() => EXIT_FORBIDDEN,
+            Failure::NothingMatched(_) => EXIT_NOTHING_MATCHED,
+            _ => EXIT_ERROR,
+        }
+    }
+
+    pub(crate) fn hint(&self) -> Option<String> {
+        match self {
+            Failure::Forbidden { rbac, .. } => Some(format!(
+                "This RBAC grants what the export needs (kubectl apply -f -):\n{rbac}"
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl From<AuthError> for Failure {
+    fn from(e: AuthError) -> Self {
+        Failure::Auth(e)
+    }
+}
+
+impl From<SinkError> for Failure {
+    fn from(e: SinkError) -> Self {
+        Failure::Sink(e)
+    }
+}
+
+pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
+    match cli.command {
+        Command::Export(args) => export(&cli.global, args, false).await,
+        Command::Follow(args) => export(&cli.global, args, true).await,
+        Command::Rbac(args) => rbac(args),
+        Command::Check(args) => check(&cli.global, args).await,
+    }
+}
+
+async fn connection(global: &GlobalArgs) -> Result<Connection, Failure> {
+    let mode = match global.auth {
+        AuthArg::Auto => AuthMode::Auto,
+        AuthArg::Kubeconfig => AuthMode::Kubeconfig,
+        AuthArg::InCluster => AuthMode::InCluster,
+    };
+    let mut options = ClientOptions::new(mode);
+    if let Some(path) = &global.kubeconfig {
+        options = options.with_kubeconfig(path);
+    }
+    if let Some(context) = &global.context {
+        options = options.with_context(context);
+    }
+    Ok(connect(&options).await?)
+}
+
+fn selection(args: &SelectArgs, default_namespace: &str) -> Result<Selection, Failure> {
+    let namespaces = if args.all_namespaces {
+        Namespaces::All
+    } else if args.namespaces.is_empty() {
+        Namespaces::Only(vec![default_namespace.to_owned()])
+    } else {
+        Namespaces::Only(args.namespaces.clone())
+    };
+    let mut builder = Selection::builder()
+        .with_namespaces(namespaces)
+        .with_init_containers(args.init_containers)
+        .with_ephemeral_containers(args.ephemeral_containers);
+    if let Some(selector) = &args.selector {
+        builder = builder.with_label_selector(selector);
+    }
+    if let Some(selector) = &args.field_selector {
+        builder = builder.with_field_selector(selector);
+    }
+    if let Some(query) = &args.query {
+        builder = builder.with_pod_query(query);
+    }
+    if let Some(container) = &args.container {
+        builder = builder.with_containers(container);
+    }
+    for pattern in &args.exclude_pod {
+        builder = builder.with_exclude_pod(pattern);
+    }
+    for pattern in &args.exclude_container {
+        builder = builder.with_exclude_containers(pattern);
+    }
+    builder.build().map_err(Failure::Core)
+}
+
+fn sink_config(args: &ExportArgs) -> SinkConfig {
+    let output = &args.output;
+    let kind = output.output.map(|format| match format {
+        FormatArg::Text => FormatKind::Text,
+        FormatArg::Raw => FormatKind::Raw,
+        FormatArg::Json => FormatKind::Json,
+    });
+    match output.sink {
+        SinkArg::Stdout => {
+            let color = match output.color {
+                ColorArg::Auto => ColorChoice::Auto,
+                ColorArg::Always => ColorChoice::Always,
+                ColorArg::Never => ColorChoice::Never,
+            };
+            let config = StdoutConfig::new(kind.unwrap_or(FormatKind::Text))
+                .with_timestamps(output.timestamps)
+                .with_color(color);
+            SinkConfig::Stdout(config)
+        }
+        // Files keep the API's timestamps: a container's file equals `kubectl logs --timestamps`.
+        SinkArg::File => SinkConfig::File(
+            FileConfig::new(output.dir.clone().unwrap_or_default())
+                .with_layout(output.layout.clone())
+                .with_format(kind.unwrap_or(FormatKind::Raw), true),
+        ),
+    }
+}
+
+async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u8, Failure> {
+    let connection = connection(global).await?;
+    info!(source = %connection.source, "connected");
+    let selection = selection(&args.select, &connection.default_namespace)?;
+    let options = ExportOptions {
+        stream: StreamOptions {
+            follow,
+            since: args
+                .since
+                .map(Since::Ago)
+                .or(args.since_time.map(Since::Time)),
+            tail_lines: args.tail,
+            limit_bytes: args.limit_bytes,
+            previous: args.previous,
+            max_line_bytes: args.max_line_bytes,
+            ..StreamOptions::default()
+        },
+        max_streams: args.max_streams,
+        ..ExportOptions::default()
+    };
+    let mut sink = sink_config(&args).build()?;
+    let exporter =
+        Exporter::new(connection.client.clone(), selection.clone()).with_options(options);
+    let mut run = exporter.start();
+    let cancel = run.cancellation();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            info!("interrupted; flushing what was received");
+            cancel.cancel();
+        }
+    });
+    let delivered = deliver(&mut run, sink.as_mut(), &DeliverOptions::default()).await;
+    if delivered.is_err() {
+        run.cancellation().cancel();
+    }
+    let summary = run.finish().await;
+    let delivery = match delivered {
+        // The reader went away (`| head`): not an error.
+        Err(e) if e.is_closed() => return Ok(EXIT_OK),
+        other => other?,
+    };
+    let summary = summary.map_err(|e| forbidden_or(e, &selection, follow))?;
+    info!(
+        containers = summary.matched,
+        lines = delivery.lines,
+        bytes = delivery.bytes,
+        sink = %sink.describe(),
+        "export finished"
+    );
+    outcome(&summary, &selection, follow, &args.select)
+}
+
+/// Turns a 403 into the permission message plus the RBAC that fixes it.
+fn forbidden_or(error: kle_core::Error, selection: &Selection, follow: bool) -> Failure {
+    match error {
+        kle_core::Error::Forbidden {
+            permission,
+            message,
+        } => forbidden(vec![(permission, message)], selection, follow),
+        other => Failure::Core(other),
+    }
+}
+
+fn forbidden(denied: Vec<(Permission, String)>, selection: &Selection, follow: bool) -> Failure {
+    let subject = denied
+        .iter()
+        .find_map(|(_, message)| Subject::from_forbidden_message(message))
+        .unwrap_or_else(|| Subject::User("<your user>".into()));
+    let rbac = Rbac::new(
+        "kube-log-exporter",
+        subject,
+        required_permissions(selection, follow),
+    )
+    .to_yaml();
+    Failure::Forbidden { denied, rbac }
+}
+
+fn outcome(
+    summary: &RunSummary,
+    selection: &Selection,
+    follow: bool,
+    args: &SelectArgs,
+) -> Result<u8, Failure> {
+    if !summary.forbidden.is_empty() {
+        return Err(forbidden(summary.forbidden.clone(), selection, follow));
+    }
+    if !summary.failed.is_empty() {
+        return Err(Failure::Incomplete(summary.failed.clone()));
+    }
+    if summary.pod_deleted > 0 {
+        warn!(
+            containers = summary.pod_deleted,
+            "pods were deleted before their logs were read completely"
+        );
+    }
+    if summary.matched == 0 {
+        return Err(Failure::NothingMatched(describe_selection(selection, args)));
+    }
+    Ok(EXIT_OK)
+}
+
+fn describe_selection(selection: &Selection, args: &SelectArgs) -> String {
+    let mut parts = vec![match selection.namespaces() {
+        Namespaces::All => "in any namespace".to_owned(),
+        Namespaces::Only(list) => format!("in namespace(s) {}", list.join(", ")),
+    }];
+    if let Some(s) = &args.selector {
+        parts.push(format!("with labels {s}"));
+    }
+    if let Some(s) = &args.field_selector {
+        parts.push(format!("with fields {s}"));
+    }
+    if let Some(q) = &args.query {
+        parts.push(format!("in pods matching /{q}/"));
+    }
+    if let Some(c) = &args.container {
+        parts.push(format!("named like /{c}/"));
+    }
+    parts.join(" ")
+}
+
+fn rbac(args: RbacArgs) -> Result<u8, Failure> {
+    let selection = selection(&args.select, &args.sa_namespace)?;
+    let subject = Subject::ServiceAccount {
+        name: args.service_account.clone(),
+        namespace: args.sa_namespace,
+    };
+    let permissions = required_permissions(&selection, args.follow);
+    print!(
+        "{}",
+        Rbac::new(args.service_account, subject, permissions).to_yaml()
+    );
+    Ok(EXIT_OK)
+}
+
+async fn check(global: &GlobalArgs, args: CheckArgs) -> Result<u8, Failure> {
+    let connection = connection(global).await?;
+    let selection = selection(&args.select, &connection.default_namespace)?;
+    let checks = check_access(
+        &connection.client,
+        &required_permissions(&selection, args.follow),
+    )
+    .await?;
+    println!(
+        "{:<8} {:<6} {:<10} {:<20}",
+        "ALLOWED", "VERB", "RESOURCE", "NAMESPACE"
+    );
+    for check in &checks {
+        let p = &check.permission;
+        let allowed = if check.allowed { "yes" } else { "NO" };
+        println!(
+            "{allowed:<8} {:<6} {:<10} {:<20}",
+            p.verb,
+            p.resource,
+            p.namespace.as_deref().unwrap_or("*")
+        );
+    }
+    let denied: Vec<_> = checks
+        .into_iter()
+        .filter(|c| !c.allowed)
+        .map(|c| (c.permission, c.reason.unwrap_or_default()))
+        .collect();
+    if denied.is_empty() {
+        println!("\n{} can run this export.", connection.source);
+        return Ok(EXIT_OK);
+    }
+    Err(forbidden(denied, &selection, args.follow))
+}

@@ -1,0 +1,40 @@
+//! The built `kube-log-exporter` binary, for tests that run it as a user would.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Path to the `kube-log-exporter` binary, built (once per test process) with the same
+/// profile as the tests.
+pub fn exporter_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            escargot::CargoBuild::new()
+                .package("kle-cli")
+                .bin("kube-log-exporter")
+                .current_release()
+                .current_target()
+                .run()
+                .expect("building kube-log-exporter")
+                .path()
+                .to_path_buf()
+        })
+        .clone()
+}
+
+/// A command for the exporter with a clean environment for its settings: no `KUBECONFIG`,
+/// `RUST_LOG` or in-cluster variables leak in from the test's environment.
+pub fn exporter() -> Command {
+    let mut command = Command::new(exporter_binary());
+    for var in [
+        "KUBECONFIG",
+        "RUST_LOG",
+        "KUBERNETES_SERVICE_HOST",
+        "KUBERNETES_SERVICE_PORT",
+        "NO_COLOR",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
