@@ -1,9 +1,7 @@
 //! Asking the API server what the current identity may do.
 
 use futures::stream::{self, StreamExt, TryStreamExt};
-use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-};
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
 use kle_core::Permission;
 use kube::api::PostParams;
 use kube::{Api, Client};
@@ -29,10 +27,7 @@ pub struct AccessCheck {
 /// # Errors
 /// [`AuthError::AccessReview`] when a review cannot be created (the API server is unreachable,
 /// or this identity may not even create SelfSubjectAccessReviews).
-pub async fn check_access(
-    client: &Client,
-    permissions: &[Permission],
-) -> Result<Vec<AccessCheck>, AuthError> {
+pub async fn check_access(client: &Client, permissions: &[Permission]) -> Result<Vec<AccessCheck>, AuthError> {
     let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
     stream::iter(permissions.iter().cloned())
         .map(|permission| review(&api, permission))
@@ -41,10 +36,7 @@ pub async fn check_access(
         .await
 }
 
-async fn review(
-    api: &Api<SelfSubjectAccessReview>,
-    permission: Permission,
-) -> Result<AccessCheck, AuthError> {
+async fn review(api: &Api<SelfSubjectAccessReview>, permission: Permission) -> Result<AccessCheck, AuthError> {
     let (resource, subresource) = match permission.resource.split_once('/') {
         Some((resource, sub)) => (resource, Some(sub.to_owned())),
         None => (permission.resource, None),

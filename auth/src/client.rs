@@ -71,9 +71,7 @@ impl ClientOptions {
     /// The mode `Auto` resolves to here.
     pub fn resolved_mode(&self) -> AuthMode {
         match self.mode {
-            AuthMode::Auto if self.kubeconfig.is_some() || self.context.is_some() => {
-                AuthMode::Kubeconfig
-            }
+            AuthMode::Auto if self.kubeconfig.is_some() || self.context.is_some() => AuthMode::Kubeconfig,
             AuthMode::Auto if running_in_pod(self.service_account_dir()) => AuthMode::InCluster,
             AuthMode::Auto => AuthMode::Kubeconfig,
             explicit => explicit,
@@ -82,8 +80,7 @@ impl ClientOptions {
 }
 
 fn running_in_pod(service_account_dir: &Path) -> bool {
-    std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
-        && service_account_dir.join("token").is_file()
+    std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() && service_account_dir.join("token").is_file()
 }
 
 /// Which credentials a client uses.
@@ -181,9 +178,7 @@ fn in_cluster(options: &ClientOptions) -> Result<(Config, AuthSource), AuthError
             ),
         });
     }
-    let config = Config::incluster().map_err(|e| AuthError::NotInCluster {
-        reason: e.to_string(),
-    })?;
+    let config = Config::incluster().map_err(|e| AuthError::NotInCluster { reason: e.to_string() })?;
     let namespace = config.default_namespace.clone();
     Ok((config, AuthSource::InCluster { namespace }))
 }
@@ -326,10 +321,7 @@ contexts:
         let err = connect(&options).await.unwrap_err();
         assert!(matches!(err, AuthError::UnknownContext { .. }));
         let text = err.to_string();
-        assert!(
-            text.contains("\"nope\"") && text.contains("dev, prod"),
-            "{text}"
-        );
+        assert!(text.contains("\"nope\"") && text.contains("dev, prod"), "{text}");
     }
 
     #[tokio::test]
@@ -339,27 +331,21 @@ contexts:
             .await
             .unwrap_err();
         assert!(matches!(err, AuthError::BadKubeconfig { .. }), "{err:?}");
-        assert!(
-            err.to_string().contains(&path.display().to_string()),
-            "{err}"
-        );
+        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
     }
 
     #[tokio::test]
     async fn missing_kubeconfig_says_what_to_do() {
-        let err = connect(
-            &ClientOptions::new(AuthMode::Kubeconfig).with_kubeconfig("/nonexistent/kubeconfig"),
-        )
-        .await
-        .unwrap_err();
+        let err = connect(&ClientOptions::new(AuthMode::Kubeconfig).with_kubeconfig("/nonexistent/kubeconfig"))
+            .await
+            .unwrap_err();
         assert!(matches!(err, AuthError::NoKubeconfig { .. }));
         assert!(err.to_string().contains("--kubeconfig"), "{err}");
     }
 
     #[tokio::test]
     async fn context_pointing_at_missing_cluster_is_a_clear_error() {
-        let (_dir, path) =
-            write(&KUBECONFIG.replace("{cluster: c, user: u}", "{cluster: gone, user: u}"));
+        let (_dir, path) = write(&KUBECONFIG.replace("{cluster: c, user: u}", "{cluster: gone, user: u}"));
         let options = ClientOptions::new(AuthMode::Kubeconfig)
             .with_kubeconfig(&path)
             .with_context("prod");
@@ -372,17 +358,12 @@ contexts:
         let options = ClientOptions::new(AuthMode::Auto).with_kubeconfig("/x");
         assert_eq!(options.resolved_mode(), AuthMode::Kubeconfig);
         let options = ClientOptions::new(AuthMode::Auto).with_service_account_dir("/nonexistent");
-        assert_eq!(
-            options.resolved_mode(),
-            AuthMode::Kubeconfig,
-            "no token: not a pod"
-        );
+        assert_eq!(options.resolved_mode(), AuthMode::Kubeconfig, "no token: not a pod");
     }
 
     #[tokio::test]
     async fn in_cluster_outside_a_pod_explains() {
-        let options =
-            ClientOptions::new(AuthMode::InCluster).with_service_account_dir("/nonexistent");
+        let options = ClientOptions::new(AuthMode::InCluster).with_service_account_dir("/nonexistent");
         let err = connect(&options).await.unwrap_err();
         assert!(matches!(err, AuthError::NotInCluster { .. }), "{err:?}");
     }

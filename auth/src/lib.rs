@@ -28,9 +28,7 @@ mod error;
 mod rbac;
 
 pub use access::{AccessCheck, check_access};
-pub use client::{
-    AuthMode, AuthSource, ClientOptions, Connection, connect, install_crypto_provider,
-};
+pub use client::{AuthMode, AuthSource, ClientOptions, Connection, connect, install_crypto_provider};
 pub use error::AuthError;
 pub use kle_core::Permission;
 pub use rbac::{Rbac, Subject};

@@ -192,8 +192,7 @@ fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
 }
 
 fn push_doc<T: Serialize + k8s_openapi::Resource>(out: &mut String, object: &T) {
-    let body = serde_saphyr::to_string(object)
-        .unwrap_or_else(|e| format!("# cannot render {}: {e}\n", T::KIND));
+    let body = serde_saphyr::to_string(object).unwrap_or_else(|e| format!("# cannot render {}: {e}\n", T::KIND));
     let _ = write!(out, "---\n{body}");
     if !out.ends_with('\n') {
         out.push('\n');
@@ -250,10 +249,7 @@ mod tests {
         let rbac = Rbac::new(
             "kle",
             Subject::User("alice".into()),
-            vec![
-                perm("list", "pods", Some("a")),
-                perm("get", "pods/log", Some("b")),
-            ],
+            vec![perm("list", "pods", Some("a")), perm("get", "pods/log", Some("b"))],
         );
         let yaml = rbac.to_yaml();
         assert_eq!(yaml.matches("\nkind: Role\n").count(), 2, "{yaml}");

@@ -2,22 +2,15 @@
 
 use std::fmt;
 
-use kle_auth::{
-    AuthError, AuthMode, ClientOptions, Connection, Rbac, Subject, check_access, connect,
-};
+use kle_auth::{AuthError, AuthMode, ClientOptions, Connection, Rbac, Subject, check_access, connect};
 use kle_core::{
-    ExportOptions, Exporter, Namespaces, Permission, RunSummary, Selection, Since, StreamOptions,
-    required_permissions,
+    ExportOptions, Exporter, Namespaces, Permission, RunSummary, Selection, Since, StreamOptions, required_permissions,
 };
-use kle_sinks::{
-    ColorChoice, DeliverOptions, FileConfig, FormatKind, SinkConfig, SinkError, StdoutConfig,
-    deliver,
-};
+use kle_sinks::{ColorChoice, DeliverOptions, FileConfig, FormatKind, SinkConfig, SinkError, StdoutConfig, deliver};
 use tracing::{info, warn};
 
 use crate::args::{
-    AuthArg, CheckArgs, Cli, ColorArg, Command, ExportArgs, FormatArg, GlobalArgs, RbacArgs,
-    SelectArgs, SinkArg,
+    AuthArg, CheckArgs, Cli, ColorArg, Command, ExportArgs, FormatArg, GlobalArgs, RbacArgs, SelectArgs, SinkArg,
 };
 
 pub(crate) const EXIT_OK: u8 = 0;
@@ -57,11 +50,7 @@ impl fmt::Display for Failure {
             }
             Failure::NothingMatched(what) => write!(f, "no container matched {what}"),
             Failure::Incomplete(failed) => {
-                write!(
-                    f,
-                    "{} container log(s) could not be read completely:",
-                    failed.len()
-                )?;
+                write!(f, "{} container log(s) could not be read completely:", failed.len())?;
                 for (container, reason) in failed {
                     write!(f, "\n  {container}: {reason}")?;
                 }
@@ -196,10 +185,7 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
     let options = ExportOptions {
         stream: StreamOptions {
             follow,
-            since: args
-                .since
-                .map(Since::Ago)
-                .or(args.since_time.map(Since::Time)),
+            since: args.since.map(Since::Ago).or(args.since_time.map(Since::Time)),
             tail_lines: args.tail,
             limit_bytes: args.limit_bytes,
             previous: args.previous,
@@ -210,8 +196,7 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
         ..ExportOptions::default()
     };
     let mut sink = sink_config(&args).build()?;
-    let exporter =
-        Exporter::new(connection.client.clone(), selection.clone()).with_options(options);
+    let exporter = Exporter::new(connection.client.clone(), selection.clone()).with_options(options);
     let mut run = exporter.start();
     let cancel = run.cancellation();
     tokio::spawn(async move {
@@ -244,10 +229,7 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
 /// Turns a 403 into the permission message plus the RBAC that fixes it.
 fn forbidden_or(error: kle_core::Error, selection: &Selection, follow: bool) -> Failure {
     match error {
-        kle_core::Error::Forbidden {
-            permission,
-            message,
-        } => forbidden(vec![(permission, message)], selection, follow),
+        kle_core::Error::Forbidden { permission, message } => forbidden(vec![(permission, message)], selection, follow),
         other => Failure::Core(other),
     }
 }
@@ -257,21 +239,11 @@ fn forbidden(denied: Vec<(Permission, String)>, selection: &Selection, follow: b
         .iter()
         .find_map(|(_, message)| Subject::from_forbidden_message(message))
         .unwrap_or_else(|| Subject::User("<your user>".into()));
-    let rbac = Rbac::new(
-        "kube-log-exporter",
-        subject,
-        required_permissions(selection, follow),
-    )
-    .to_yaml();
+    let rbac = Rbac::new("kube-log-exporter", subject, required_permissions(selection, follow)).to_yaml();
     Failure::Forbidden { denied, rbac }
 }
 
-fn outcome(
-    summary: &RunSummary,
-    selection: &Selection,
-    follow: bool,
-    args: &SelectArgs,
-) -> Result<u8, Failure> {
+fn outcome(summary: &RunSummary, selection: &Selection, follow: bool, args: &SelectArgs) -> Result<u8, Failure> {
     if !summary.forbidden.is_empty() {
         return Err(forbidden(summary.forbidden.clone(), selection, follow));
     }
@@ -317,25 +289,15 @@ fn rbac(args: RbacArgs) -> Result<u8, Failure> {
         namespace: args.sa_namespace,
     };
     let permissions = required_permissions(&selection, args.follow);
-    print!(
-        "{}",
-        Rbac::new(args.service_account, subject, permissions).to_yaml()
-    );
+    print!("{}", Rbac::new(args.service_account, subject, permissions).to_yaml());
     Ok(EXIT_OK)
 }
 
 async fn check(global: &GlobalArgs, args: CheckArgs) -> Result<u8, Failure> {
     let connection = connection(global).await?;
     let selection = selection(&args.select, &connection.default_namespace)?;
-    let checks = check_access(
-        &connection.client,
-        &required_permissions(&selection, args.follow),
-    )
-    .await?;
-    println!(
-        "{:<8} {:<6} {:<10} {:<20}",
-        "ALLOWED", "VERB", "RESOURCE", "NAMESPACE"
-    );
+    let checks = check_access(&connection.client, &required_permissions(&selection, args.follow)).await?;
+    println!("{:<8} {:<6} {:<10} {:<20}", "ALLOWED", "VERB", "RESOURCE", "NAMESPACE");
     for check in &checks {
         let p = &check.permission;
         let allowed = if check.allowed { "yes" } else { "NO" };

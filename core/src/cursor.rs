@@ -176,10 +176,7 @@ mod tests {
     #[test]
     fn no_cursor_keeps_everything() {
         let mut filter = ResumeFilter::new(None);
-        assert_eq!(
-            filter.check(&line("2026-01-01T00:00:01Z", "x")),
-            Verdict::New
-        );
+        assert_eq!(filter.check(&line("2026-01-01T00:00:01Z", "x")), Verdict::New);
         assert!(filter.caught_up());
     }
 }

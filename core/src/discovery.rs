@@ -50,10 +50,7 @@ pub async fn list_pods(client: &Client, selection: &Selection) -> Result<Vec<Pod
         }
         loop {
             let page = api.list(&params).await.map_err(|e| {
-                let action = format!(
-                    "listing pods in {}",
-                    namespace.as_deref().unwrap_or("all namespaces")
-                );
+                let action = format!("listing pods in {}", namespace.as_deref().unwrap_or("all namespaces"));
                 Error::from_kube(action, pods_permission("list", namespace.clone()), e)
             })?;
             pods.extend(page.items);
@@ -70,10 +67,7 @@ pub async fn list_pods(client: &Client, selection: &Selection) -> Result<Vec<Pod
 ///
 /// Errors are yielded and the watch goes on (kube-runtime re-lists after `410 Gone`); use
 /// [`watch_error`] to turn fatal ones (403, bad selector) into an [`Error`].
-pub fn watch_pods(
-    client: &Client,
-    selection: &Selection,
-) -> BoxStream<'static, Result<WatchEvent, Error>> {
+pub fn watch_pods(client: &Client, selection: &Selection) -> BoxStream<'static, Result<WatchEvent, Error>> {
     let mut config = watcher::Config::default();
     if let Some(labels) = selection.label_selector() {
         config = config.labels(labels);
@@ -95,10 +89,7 @@ pub type WatchEvent = watcher::Event<Pod>;
 
 /// Converts a watcher error, keeping 403 and 400 distinguishable.
 fn watch_error(error: watcher::Error, namespace: Option<String>) -> Error {
-    let action = format!(
-        "watching pods in {}",
-        namespace.as_deref().unwrap_or("all namespaces")
-    );
+    let action = format!("watching pods in {}", namespace.as_deref().unwrap_or("all namespaces"));
     let (verb, err) = match error {
         watcher::Error::InitialListFailed(e) => ("list", e),
         watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => ("watch", e),

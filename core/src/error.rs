@@ -42,9 +42,7 @@ pub enum Error {
     #[error("invalid selection: {0}")]
     InvalidSelection(String),
     /// The API server rejected the label or field selector.
-    #[error(
-        "the API server rejected the selector: {message} (check -l/--selector and --field-selector syntax)"
-    )]
+    #[error("the API server rejected the selector: {message} (check -l/--selector and --field-selector syntax)")]
     RejectedSelector {
         /// The server's explanation.
         message: String,
@@ -83,11 +81,7 @@ impl Error {
     }
 
     /// Wraps a client error, turning 403 into [`Error::Forbidden`] for `permission`.
-    pub(crate) fn from_kube(
-        action: impl Into<String>,
-        permission: Permission,
-        err: kube::Error,
-    ) -> Self {
+    pub(crate) fn from_kube(action: impl Into<String>, permission: Permission, err: kube::Error) -> Self {
         match err {
             kube::Error::Api(status) if status.code == 403 => Error::Forbidden {
                 permission,
@@ -95,8 +89,7 @@ impl Error {
             },
             kube::Error::Api(status)
                 if status.code == 400
-                    && (status.message.contains("selector")
-                        || status.message.contains("requirement")) =>
+                    && (status.message.contains("selector") || status.message.contains("requirement")) =>
             {
                 Error::RejectedSelector {
                     message: status.message,

@@ -88,17 +88,12 @@ impl RunSummary {
             StreamEnd::PodDeleted => self.pod_deleted += 1,
             StreamEnd::NoPreviousInstance => self.no_previous += 1,
             StreamEnd::Cancelled => {}
-            StreamEnd::Failed(Error::Forbidden {
-                permission,
-                message,
-            }) => {
+            StreamEnd::Failed(Error::Forbidden { permission, message }) => {
                 if !self.forbidden.iter().any(|(p, _)| p == permission) {
                     self.forbidden.push((permission.clone(), message.clone()));
                 }
             }
-            StreamEnd::Failed(other) => self
-                .failed
-                .push((report.container.to_string(), other.to_string())),
+            StreamEnd::Failed(other) => self.failed.push((report.container.to_string(), other.to_string())),
         }
     }
 }
@@ -488,19 +483,14 @@ impl Supervisor {
                 let _ = self.tx.send(ExportEvent::Ended(report)).await;
             }
             Err(err) => {
-                self.summary
-                    .failed
-                    .push(("stream task".into(), err.to_string()));
+                self.summary.failed.push(("stream task".into(), err.to_string()));
             }
         }
     }
 }
 
 fn fatal_watch_error(err: &Error) -> bool {
-    matches!(
-        err,
-        Error::Forbidden { .. } | Error::RejectedSelector { .. }
-    )
+    matches!(err, Error::Forbidden { .. } | Error::RejectedSelector { .. })
 }
 
 fn log_end(report: &StreamReport) {

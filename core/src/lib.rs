@@ -50,11 +50,7 @@ pub use container::{Container, ContainerKey, ContainerKind, ContainerState, PodI
 pub use cursor::{Cursor, ResumeFilter, Verdict};
 pub use discovery::{WatchEvent, list_pods, watch_pods};
 pub use error::{Error, Permission};
-pub use export::{
-    ExportEvent, ExportOptions, ExportRun, Exporter, RunSummary, required_permissions,
-};
-pub use line::{
-    DEFAULT_MAX_LINE_BYTES, LineKind, LineSplitter, LogBatch, LogLine, split_timestamp,
-};
+pub use export::{ExportEvent, ExportOptions, ExportRun, Exporter, RunSummary, required_permissions};
+pub use line::{DEFAULT_MAX_LINE_BYTES, LineKind, LineSplitter, LogBatch, LogLine, split_timestamp};
 pub use selection::{Namespaces, Selection, SelectionBuilder};
 pub use stream::{Retry, Since, StreamEnd, StreamOptions, StreamReport};

@@ -92,10 +92,7 @@ impl LogLine {
 
     /// Whether a newline follows this line in the original stream.
     pub fn ends_line(&self) -> bool {
-        matches!(
-            self.kind,
-            LineKind::Full | LineKind::Fragment { last: true }
-        )
+        matches!(self.kind, LineKind::Full | LineKind::Fragment { last: true })
     }
 }
 
@@ -265,10 +262,7 @@ mod tests {
         assert_eq!(lines.len(), 1);
         let line = &lines[0];
         assert_eq!(line.message(), b"hello world");
-        assert_eq!(
-            line.timestamp_text(),
-            Some(&b"2026-11-23T10:00:00.123456789Z"[..])
-        );
+        assert_eq!(line.timestamp_text(), Some(&b"2026-11-23T10:00:00.123456789Z"[..]));
         let ts = line.timestamp().map(|t| t.as_nanosecond());
         let expected: Timestamp = "2026-11-23T10:00:00.123456789Z".parse().unwrap();
         assert_eq!(ts, Some(expected.as_nanosecond()));
@@ -284,14 +278,7 @@ mod tests {
 
     #[test]
     fn lines_across_chunk_boundaries() {
-        let lines = split_all(
-            &[
-                b"2026-11-23T10:00:00Z a",
-                b"b\n2026-11-23T10:00:01Z c",
-                b"d\n",
-            ],
-            1024,
-        );
+        let lines = split_all(&[b"2026-11-23T10:00:00Z a", b"b\n2026-11-23T10:00:01Z c", b"d\n"], 1024);
         let messages: Vec<_> = lines.iter().map(LogLine::message).collect();
         assert_eq!(messages, vec![&b"ab"[..], &b"cd"[..]]);
     }
@@ -344,10 +331,7 @@ mod tests {
 
     #[test]
     fn unterminated_tail_is_kept() {
-        let lines = split_all(
-            &[b"2026-11-23T10:00:00Z a\n2026-11-23T10:00:01Z partial"],
-            1024,
-        );
+        let lines = split_all(&[b"2026-11-23T10:00:00Z a\n2026-11-23T10:00:01Z partial"], 1024);
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1].kind(), LineKind::Unterminated);
         assert_eq!(lines[1].message(), b"partial");
@@ -364,10 +348,6 @@ mod tests {
     fn empty_lines_are_lines() {
         let lines = split_all(&[b"\n\n"], 64);
         assert_eq!(lines.len(), 2);
-        assert!(
-            lines
-                .iter()
-                .all(|l| l.raw().is_empty() && l.kind() == LineKind::Full)
-        );
+        assert!(lines.iter().all(|l| l.raw().is_empty() && l.kind() == LineKind::Full));
     }
 }

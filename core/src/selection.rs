@@ -71,19 +71,13 @@ impl Selection {
     /// Whether a pod name passes the query and exclusion patterns.
     pub fn matches_pod_name(&self, name: &str) -> bool {
         self.pod_query.as_ref().is_none_or(|re| re.is_match(name))
-            && !self
-                .exclude_pods
-                .as_ref()
-                .is_some_and(|re| re.is_match(name))
+            && !self.exclude_pods.as_ref().is_some_and(|re| re.is_match(name))
     }
 
     /// Whether a container name passes the include and exclude patterns.
     pub fn matches_container_name(&self, name: &str) -> bool {
         self.containers.as_ref().is_none_or(|re| re.is_match(name))
-            && !self
-                .exclude_containers
-                .as_ref()
-                .is_some_and(|re| re.is_match(name))
+            && !self.exclude_containers.as_ref().is_some_and(|re| re.is_match(name))
     }
 
     /// The selected containers of a pod, with the state of their current instances.
@@ -351,10 +345,7 @@ mod tests {
         assert_eq!(names(&containers), ["app", "istio-proxy", "late"]);
         assert_eq!(containers[0].restart_count, 2);
         assert_eq!(containers[0].state, ContainerState::Running);
-        assert_eq!(
-            containers[0].container_id.as_deref(),
-            Some("containerd://a")
-        );
+        assert_eq!(containers[0].container_id.as_deref(), Some("containerd://a"));
         assert_eq!(containers[2].state, ContainerState::Waiting);
         assert_eq!(containers[0].pod.node.as_deref(), Some("n1"));
     }
@@ -372,11 +363,7 @@ mod tests {
         assert_eq!(names(&containers), ["setup", "app", "debugger"]);
         assert_eq!(containers[0].kind, ContainerKind::Init);
         assert_eq!(containers[0].state, ContainerState::Terminated);
-        assert_eq!(
-            containers[2].state,
-            ContainerState::Waiting,
-            "no status yet"
-        );
+        assert_eq!(containers[2].state, ContainerState::Waiting, "no status yet");
     }
 
     #[test]
@@ -395,10 +382,7 @@ mod tests {
 
     #[test]
     fn bad_pattern_names_the_option() {
-        let err = Selection::builder()
-            .with_containers("(")
-            .build()
-            .unwrap_err();
+        let err = Selection::builder().with_containers("(").build().unwrap_err();
         assert!(err.to_string().contains("--container"), "{err}");
         let err = Selection::builder()
             .with_exclude_pod("ok")

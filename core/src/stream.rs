@@ -232,12 +232,7 @@ impl StreamTask {
                 Err(Failure::End(end)) => return end,
                 Err(Failure::Transient(why, retry_after)) => {
                     failures += 1;
-                    if self
-                        .options
-                        .retry
-                        .max_attempts
-                        .is_some_and(|max| failures > max)
-                    {
+                    if self.options.retry.max_attempts.is_some_and(|max| failures > max) {
                         let message = format!("gave up after {} attempts: {why}", failures - 1);
                         return StreamEnd::Failed(self.protocol_error(message));
                     }
@@ -268,12 +263,7 @@ impl StreamTask {
     async fn finish(&mut self, end: StreamEnd) -> StreamEnd {
         let mut lines = Vec::new();
         self.splitter.finish(&mut lines);
-        if !lines.is_empty()
-            && self
-                .deliver(lines, &mut ResumeFilter::new(None))
-                .await
-                .is_err()
-        {
+        if !lines.is_empty() && self.deliver(lines, &mut ResumeFilter::new(None)).await.is_err() {
             return StreamEnd::Cancelled;
         }
         end
@@ -286,22 +276,19 @@ impl StreamTask {
             follow: options.follow && !self.previous,
             previous: self.previous,
             timestamps: true,
-            limit_bytes: options.limit_bytes.map(|limit| {
-                i64::try_from(limit.saturating_sub(self.report.bytes).max(1)).unwrap_or(i64::MAX)
-            }),
+            limit_bytes: options
+                .limit_bytes
+                .map(|limit| i64::try_from(limit.saturating_sub(self.report.bytes).max(1)).unwrap_or(i64::MAX)),
             ..LogParams::default()
         };
         match self.report.cursor {
             // kube rounds sinceTime to the nearest second; a floored value passes unchanged.
             Some(cursor) => params.since_time = Some(cursor.since_time()),
             None => {
-                params.tail_lines = options
-                    .tail_lines
-                    .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+                params.tail_lines = options.tail_lines.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
                 match options.since {
                     Some(Since::Ago(ago)) => {
-                        params.since_seconds =
-                            Some(i64::try_from(ago.as_secs().max(1)).unwrap_or(i64::MAX));
+                        params.since_seconds = Some(i64::try_from(ago.as_secs().max(1)).unwrap_or(i64::MAX));
                     }
                     Some(Since::Time(time)) => {
                         params.since_time = Some(
@@ -351,12 +338,7 @@ impl StreamTask {
         Err(self.classify(status, message, retry_after))
     }
 
-    fn classify(
-        &self,
-        status: StatusCode,
-        message: String,
-        retry_after: Option<Duration>,
-    ) -> Failure {
+    fn classify(&self, status: StatusCode, message: String, retry_after: Option<Duration>) -> Failure {
         let end = match status {
             StatusCode::FORBIDDEN => StreamEnd::Failed(Error::Forbidden {
                 permission: log_permission(&self.report.container),
@@ -397,22 +379,14 @@ impl StreamTask {
             if self.deliver(lines, &mut filter).await.is_err() {
                 return Ok(Some(StreamEnd::Cancelled));
             }
-            if self
-                .options
-                .limit_bytes
-                .is_some_and(|limit| self.report.bytes >= limit)
-            {
+            if self.options.limit_bytes.is_some_and(|limit| self.report.bytes >= limit) {
                 return Ok(Some(self.finish(StreamEnd::LimitReached).await));
             }
         }
         if self.options.follow && !self.previous {
             return Ok(None);
         }
-        let end = if self
-            .options
-            .limit_bytes
-            .is_some_and(|limit| self.report.bytes >= limit)
-        {
+        let end = if self.options.limit_bytes.is_some_and(|limit| self.report.bytes >= limit) {
             StreamEnd::LimitReached
         } else {
             StreamEnd::Completed
@@ -421,11 +395,7 @@ impl StreamTask {
     }
 
     /// Sends the lines the filter lets through, advancing the cursor over them.
-    async fn deliver(
-        &mut self,
-        mut lines: Vec<LogLine>,
-        filter: &mut ResumeFilter,
-    ) -> Result<(), ()> {
+    async fn deliver(&mut self, mut lines: Vec<LogLine>, filter: &mut ResumeFilter) -> Result<(), ()> {
         if !filter.caught_up() {
             lines.retain(|line| filter.check(line) == Verdict::New);
         }
@@ -441,10 +411,7 @@ impl StreamTask {
             container: Arc::clone(&self.report.container),
             lines,
         };
-        self.out
-            .send(ExportEvent::Lines(batch))
-            .await
-            .map_err(|_| ())
+        self.out.send(ExportEvent::Lines(batch)).await.map_err(|_| ())
     }
 
     /// Looks the pod up to tell whether the instance being read still exists.

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kle_core::{Container, ContainerKind, ContainerState, LineSplitter, LogBatch, PodInfo, DEFAULT_MAX_LINE_BYTES};
+use kle_core::{Container, ContainerKind, ContainerState, DEFAULT_MAX_LINE_BYTES, LineSplitter, LogBatch, PodInfo};
 use kle_sinks::SinkConfig;
 use tokio::io::AsyncReadExt as _;
 
@@ -54,7 +54,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             splitter.push(Bytes::copy_from_slice(&chunk[..read]), &mut lines);
         }
-        let batch = LogBatch { container: Arc::clone(&container), lines };
+        let batch = LogBatch {
+            container: Arc::clone(&container),
+            lines,
+        };
         sink.write(&batch).await?;
         if read == 0 {
             break;

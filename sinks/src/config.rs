@@ -319,14 +319,25 @@ mod tests {
 
     #[test]
     fn stdout_from_yaml_with_defaults() {
-        assert_eq!(yaml("type: stdout\n").unwrap(), SinkConfig::Stdout(StdoutConfig::default()));
+        assert_eq!(
+            yaml("type: stdout\n").unwrap(),
+            SinkConfig::Stdout(StdoutConfig::default())
+        );
         let config = yaml("type: stdout\nformat: json\ntimestamps: true\ncolor: never\n").unwrap();
         let SinkConfig::Stdout(stdout) = &config else {
             panic!("{config:?}")
         };
         assert_eq!(stdout.format(), Format::Json);
-        let text = StdoutConfig::new(FormatKind::Text).with_timestamps(true).with_color(ColorChoice::Always);
-        assert_eq!(text.format(), Format::Text { color: true, timestamps: true });
+        let text = StdoutConfig::new(FormatKind::Text)
+            .with_timestamps(true)
+            .with_color(ColorChoice::Always);
+        assert_eq!(
+            text.format(),
+            Format::Text {
+                color: true,
+                timestamps: true
+            }
+        );
         let never = StdoutConfig::new(FormatKind::Text).with_color(ColorChoice::Never);
         assert_eq!(never.format(), Format::PLAIN_TEXT);
     }
@@ -335,14 +346,21 @@ mod tests {
     fn file_from_yaml_with_defaults() {
         let config = yaml("type: file\ndir: /var/log/k8s\n").unwrap();
         assert_eq!(config, SinkConfig::File(FileConfig::new("/var/log/k8s")));
-        let SinkConfig::File(file) = &config else { panic!("{config:?}") };
+        let SinkConfig::File(file) = &config else {
+            panic!("{config:?}")
+        };
         assert_eq!(file.format(), Format::RAW_WITH_TIMESTAMPS);
         assert_eq!(file.layout, DEFAULT_LAYOUT);
 
-        let custom = yaml("type: file\ndir: out\nlayout: \"{namespace}/{date}/{pod}.ndjson\"\nformat: json\nmax_open_files: 8\n").unwrap();
+        let custom = yaml(
+            "type: file\ndir: out\nlayout: \"{namespace}/{date}/{pod}.ndjson\"\nformat: json\nmax_open_files: 8\n",
+        )
+        .unwrap();
         let expected = FileConfig {
             max_open_files: 8,
-            ..FileConfig::new("out").with_layout("{namespace}/{date}/{pod}.ndjson").with_format(FormatKind::Json, true)
+            ..FileConfig::new("out")
+                .with_layout("{namespace}/{date}/{pod}.ndjson")
+                .with_format(FormatKind::Json, true)
         };
         assert_eq!(custom, SinkConfig::File(expected));
     }

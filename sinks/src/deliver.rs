@@ -151,7 +151,11 @@ impl Delivery {
 ///
 /// # Errors
 /// The sink's error.
-pub async fn deliver(run: &mut ExportRun, sink: &mut dyn Sink, options: &DeliverOptions) -> Result<Delivery, SinkError> {
+pub async fn deliver(
+    run: &mut ExportRun,
+    sink: &mut dyn Sink,
+    options: &DeliverOptions,
+) -> Result<Delivery, SinkError> {
     let mut delivery = Delivery::default();
     deliver_into(run, sink, options, &mut delivery).await?;
     Ok(delivery)

@@ -147,8 +147,9 @@ impl Encoder {
 
     /// Drops what is cached for `container` (its stream ended).
     pub fn forget(&mut self, container: &Container) {
-        self.cache
-            .retain(|_, cached| !std::ptr::eq(Arc::as_ptr(&cached.container), container) && *cached.container != *container);
+        self.cache.retain(|_, cached| {
+            !std::ptr::eq(Arc::as_ptr(&cached.container), container) && *cached.container != *container
+        });
     }
 
     fn cached(&mut self, container: &Arc<Container>, render: impl FnOnce(&Container) -> Vec<u8>) -> &mut Cached {
@@ -175,7 +176,13 @@ fn text_prefix(container: &Container, color: bool) -> Vec<u8> {
         let code = COLORS[(hash % COLORS.len() as u64) as usize];
         let _ = write!(head, "\x1b[{code}m");
     }
-    let _ = write!(head, "{}/{}/{}", container.namespace(), container.pod_name(), container.name);
+    let _ = write!(
+        head,
+        "{}/{}/{}",
+        container.namespace(),
+        container.pod_name(),
+        container.name
+    );
     if color {
         head.extend_from_slice(b"\x1b[0m");
     }
@@ -275,7 +282,14 @@ fn escape_str(text: &str, out: &mut Vec<u8>) {
         };
         out.extend_from_slice(&bytes[start..i]);
         if escape.is_empty() {
-            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]);
         } else {
             out.extend_from_slice(escape);
         }
@@ -300,7 +314,12 @@ fn base64(bytes: &[u8], out: &mut Vec<u8>) {
     match *chunks.remainder() {
         [a] => {
             let n = u32::from(a) << 16;
-            out.extend_from_slice(&[ALPHABET[(n >> 18) as usize & 63], ALPHABET[(n >> 12) as usize & 63], b'=', b'=']);
+            out.extend_from_slice(&[
+                ALPHABET[(n >> 18) as usize & 63],
+                ALPHABET[(n >> 12) as usize & 63],
+                b'=',
+                b'=',
+            ]);
         }
         [a, b] => {
             let n = u32::from(a) << 16 | u32::from(b) << 8;
@@ -371,8 +390,17 @@ mod tests {
     fn text_prefix_and_timestamps_without_colour() {
         let c = container("web-1", "app");
         let b = batch(&c, split(INPUT, 1024));
-        assert_eq!(text(&encode(Format::PLAIN_TEXT, std::slice::from_ref(&b))), "shop/web-1/app hello\nshop/web-1/app world\n");
-        let with_ts = encode(Format::Text { color: false, timestamps: true }, &[b]);
+        assert_eq!(
+            text(&encode(Format::PLAIN_TEXT, std::slice::from_ref(&b))),
+            "shop/web-1/app hello\nshop/web-1/app world\n"
+        );
+        let with_ts = encode(
+            Format::Text {
+                color: false,
+                timestamps: true,
+            },
+            &[b],
+        );
         assert_eq!(
             text(&with_ts),
             "shop/web-1/app 2026-11-23T10:00:00.123456789Z hello\nshop/web-1/app 2026-11-23T10:00:01Z world\n"
@@ -384,8 +412,20 @@ mod tests {
     fn colour_is_stable_per_pod_and_wraps_only_the_prefix() {
         let a = container("web-1", "app");
         let a2 = container("web-1", "sidecar");
-        let out = encode(Format::Text { color: true, timestamps: false }, &[batch(&a, split(b"x\n", 64))]);
-        let out2 = encode(Format::Text { color: true, timestamps: false }, &[batch(&a2, split(b"y\n", 64))]);
+        let out = encode(
+            Format::Text {
+                color: true,
+                timestamps: false,
+            },
+            &[batch(&a, split(b"x\n", 64))],
+        );
+        let out2 = encode(
+            Format::Text {
+                color: true,
+                timestamps: false,
+            },
+            &[batch(&a2, split(b"y\n", 64))],
+        );
         let s = text(&out);
         assert!(s.starts_with("\x1b[") && s.ends_with("\x1b[0m x\n"), "{s:?}");
         let colour = |s: &str| s.split('m').next().map(str::to_owned);
@@ -393,7 +433,13 @@ mod tests {
         let colours: std::collections::HashSet<_> = (0..40)
             .map(|i| {
                 let c = container(&format!("pod-{i}"), "app");
-                colour(text(&encode(Format::Text { color: true, timestamps: false }, &[batch(&c, split(b"x\n", 64))])))
+                colour(text(&encode(
+                    Format::Text {
+                        color: true,
+                        timestamps: false,
+                    },
+                    &[batch(&c, split(b"x\n", 64))],
+                )))
             })
             .collect();
         assert!(colours.len() > 3, "pods get different colours: {colours:?}");
@@ -405,7 +451,11 @@ mod tests {
         input.extend(std::iter::repeat_n(b'x', 300));
         input.extend_from_slice(b"\n2026-11-23T10:00:01Z short\n2026-11-23T10:00:02Z tail without newline");
         let lines = split(&input, 100);
-        assert!(lines.iter().any(|l| matches!(l.kind(), LineKind::Fragment { last: false })));
+        assert!(
+            lines
+                .iter()
+                .any(|l| matches!(l.kind(), LineKind::Fragment { last: false }))
+        );
         let c = container("web-1", "app");
         // Spread the pieces over batches, one line per batch: the state carries across.
         let batches: Vec<_> = lines.iter().map(|l| batch(&c, vec![l.clone()])).collect();
@@ -416,9 +466,19 @@ mod tests {
         expected.extend_from_slice(b"\nshort\ntail without newline");
         assert_eq!(raw, expected);
 
-        let out = encode(Format::Text { color: false, timestamps: true }, &batches);
+        let out = encode(
+            Format::Text {
+                color: false,
+                timestamps: true,
+            },
+            &batches,
+        );
         let prefixed = format!("shop/web-1/app {}", text(&input).replace('\n', "\nshop/web-1/app "));
-        assert_eq!(text(&out), prefixed, "one prefix per line, none before continuation pieces");
+        assert_eq!(
+            text(&out),
+            prefixed,
+            "one prefix per line, none before continuation pieces"
+        );
     }
 
     #[test]
@@ -455,13 +515,20 @@ mod tests {
 
     #[test]
     fn json_shape() {
-        let c = container_in("shop", "web-1", "app", &[("app", "web"), ("tier", "fr\"ont\n")], Some("node-a"));
+        let c = container_in(
+            "shop",
+            "web-1",
+            "app",
+            &[("app", "web"), ("tier", "fr\"ont\n")],
+            Some("node-a"),
+        );
         let mut input = b"2026-11-23T10:00:00.123456789Z say \"hi\"\t\\ \x01 \xc3\xa9\n".to_vec();
         input.extend_from_slice(b"no timestamp\n");
         let out = encode(Format::Json, &[batch(&c, split(&input, 1024))]);
         let text = text(&out);
         assert_eq!(text.lines().count(), 2, "one object per line: {text}");
-        let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap_or_default()).unwrap_or_default();
+        let first: serde_json::Value =
+            serde_json::from_str(text.lines().next().unwrap_or_default()).unwrap_or_default();
         assert_eq!(
             first,
             serde_json::json!({
@@ -474,7 +541,8 @@ mod tests {
                 "message": "say \"hi\"\t\\ \u{1} é",
             })
         );
-        let second: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap_or_default()).unwrap_or_default();
+        let second: serde_json::Value =
+            serde_json::from_str(text.lines().nth(1).unwrap_or_default()).unwrap_or_default();
         assert_eq!(second["timestamp"], serde_json::Value::Null);
         assert_eq!(second["message"], "no timestamp");
         assert!(second.get("partial").is_none() && second.get("message_base64").is_none());
@@ -492,9 +560,23 @@ mod tests {
             .map(|l| serde_json::from_str(l).unwrap_or_default())
             .collect();
         let partial: Vec<bool> = values.iter().map(|v| v["partial"] == true).collect();
-        assert_eq!(partial, [true, true, false, true], "three pieces, then an unterminated tail");
-        assert!(values.iter().take(3).all(|v| v["timestamp"] == "2026-11-23T10:00:00.5Z"), "pieces inherit the timestamp");
-        let joined: String = values.iter().take(3).map(|v| v["message"].as_str().unwrap_or_default()).collect();
+        assert_eq!(
+            partial,
+            [true, true, false, true],
+            "three pieces, then an unterminated tail"
+        );
+        assert!(
+            values
+                .iter()
+                .take(3)
+                .all(|v| v["timestamp"] == "2026-11-23T10:00:00.5Z"),
+            "pieces inherit the timestamp"
+        );
+        let joined: String = values
+            .iter()
+            .take(3)
+            .map(|v| v["message"].as_str().unwrap_or_default())
+            .collect();
         assert_eq!(joined, "y".repeat(150));
         assert_eq!(values[0]["node"], serde_json::Value::Null);
         assert_eq!(values[0]["labels"], serde_json::json!({}));
@@ -502,7 +584,15 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             let mut out = Vec::new();
             base64(plain.as_bytes(), &mut out);
             assert_eq!(text(&out), encoded);

@@ -106,14 +106,21 @@ mod tests {
         let enospc = SinkError::from_io("writing", "/data/a.log", io::Error::from_raw_os_error(28));
         assert!(matches!(enospc, SinkError::DiskFull { .. }), "{enospc:?}");
         let message = enospc.to_string();
-        assert!(message.contains("no space left") && message.contains("/data/a.log"), "{message}");
+        assert!(
+            message.contains("no space left") && message.contains("/data/a.log"),
+            "{message}"
+        );
 
         let edquot = SinkError::from_io("writing", "x", io::Error::from_raw_os_error(122));
         assert!(matches!(edquot, SinkError::DiskFull { .. }), "{edquot:?}");
 
         let eacces = SinkError::from_io("opening", "/data/b.log", io::Error::from_raw_os_error(13));
         assert!(matches!(eacces, SinkError::PermissionDenied { .. }));
-        assert!(eacces.to_string().contains("permission denied while opening /data/b.log"));
+        assert!(
+            eacces
+                .to_string()
+                .contains("permission denied while opening /data/b.log")
+        );
 
         let epipe = SinkError::from_io("writing", "stdout", io::Error::from_raw_os_error(32));
         assert!(epipe.is_closed());

@@ -210,10 +210,13 @@ impl FileSink {
                 },
             );
         }
-        let entry = self
-            .files
-            .get_mut(path)
-            .ok_or_else(|| SinkError::from_io("opening", path.display(), io::Error::other("file vanished from the open set")))?;
+        let entry = self.files.get_mut(path).ok_or_else(|| {
+            SinkError::from_io(
+                "opening",
+                path.display(),
+                io::Error::other("file vanished from the open set"),
+            )
+        })?;
         entry.last_used = self.clock;
         Ok(entry)
     }
@@ -237,7 +240,11 @@ impl FileSink {
     }
 
     fn evict_least_recent(&mut self) {
-        let oldest = self.files.iter().min_by_key(|(_, open)| open.last_used).map(|(path, _)| Arc::clone(path));
+        let oldest = self
+            .files
+            .iter()
+            .min_by_key(|(_, open)| open.last_used)
+            .map(|(path, _)| Arc::clone(path));
         if let Some(path) = oldest {
             self.close_file(&path);
         }
@@ -307,7 +314,9 @@ impl Sink for FileSink {
         let ended: Vec<usize> = self
             .routes
             .iter()
-            .filter(|(_, route)| std::ptr::eq(Arc::as_ptr(&route.container), container) || *route.container == *container)
+            .filter(|(_, route)| {
+                std::ptr::eq(Arc::as_ptr(&route.container), container) || *route.container == *container
+            })
             .map(|(key, _)| *key)
             .collect();
         for key in ended {
@@ -335,7 +344,8 @@ impl Sink for FileSink {
 /// `fsync`s the files' data and the directories whose entries changed.
 fn sync_all(files: &[(Arc<Path>, Arc<File>)], dirs: &BTreeSet<PathBuf>) -> Result<(), SinkError> {
     for (path, file) in files {
-        file.sync_data().map_err(|err| SinkError::from_io("syncing", path.display(), err))?;
+        file.sync_data()
+            .map_err(|err| SinkError::from_io("syncing", path.display(), err))?;
     }
     #[cfg(unix)]
     for dir in dirs {
@@ -351,11 +361,17 @@ fn sync_all(files: &[(Arc<Path>, Arc<File>)], dirs: &BTreeSet<PathBuf>) -> Resul
 /// Creates `dir` and its missing ancestors, recording the parent of each one created (its
 /// entry must be synced for the new directory to survive a crash).
 fn create_dirs(dir: &Path, changed: &mut BTreeSet<PathBuf>) -> Result<(), SinkError> {
-    let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.is_dir()).collect();
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.is_dir())
+        .collect();
     for d in missing.into_iter().rev() {
         match fs::create_dir(d) {
             Ok(()) => {
-                let parent = d.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                let parent = d
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
                 changed.insert(parent.to_path_buf());
             }
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}

@@ -78,7 +78,9 @@ impl Layout {
             return Err(invalid("the layout is empty".into()));
         }
         if template.starts_with('/') {
-            return Err(invalid("it must be relative to the sink's directory: remove the leading /".into()));
+            return Err(invalid(
+                "it must be relative to the sink's directory: remove the leading /".into(),
+            ));
         }
         if template.contains('\\') {
             return Err(invalid("use / to separate directories, not \\".into()));
@@ -321,15 +323,25 @@ mod tests {
 
     #[test]
     fn every_placeholder() {
-        let layout = Layout::parse("{namespace}/{label:app}/{node}/{date}/{pod}.{pod_uid}.{container}.{restart}.log").unwrap();
+        let layout =
+            Layout::parse("{namespace}/{label:app}/{node}/{date}/{pod}.{pod_uid}.{container}.{restart}.log").unwrap();
         assert!(layout.uses_date());
         let mut c = (*container_in("shop", "web-1", "app", &[("app", "web")], Some("node-a"))).clone();
         c.restart_count = 3;
-        assert_eq!(layout.render_key(&c, date()), "shop/web/node-a/2026-11-23/web-1.uid-shop-web-1.app.3.log");
+        assert_eq!(
+            layout.render_key(&c, date()),
+            "shop/web/node-a/2026-11-23/web-1.uid-shop-web-1.app.3.log"
+        );
         c.previous = true;
-        assert!(layout.render_key(&c, date()).ends_with(".app.2.log"), "previous instance: its own restart count");
+        assert!(
+            layout.render_key(&c, date()).ends_with(".app.2.log"),
+            "previous instance: its own restart count"
+        );
         let bare = container_in("shop", "web-1", "app", &[], None);
-        assert!(layout.render_key(&bare, date()).starts_with("shop/_/_/"), "missing label and node become _");
+        assert!(
+            layout.render_key(&bare, date()).starts_with("shop/_/_/"),
+            "missing label and node become _"
+        );
     }
 
     #[test]
@@ -393,18 +405,36 @@ mod tests {
             for slot in 0..5 {
                 let mut values = ["ns", "pod", "app", "c", "node"].map(str::to_owned);
                 values[slot] = value.to_owned();
-                let c = container_in(&values[0], &values[1], &values[3], &[("app", &values[2])], Some(&values[4]));
+                let c = container_in(
+                    &values[0],
+                    &values[1],
+                    &values[3],
+                    &[("app", &values[2])],
+                    Some(&values[4]),
+                );
                 let c = Arc::unwrap_or_clone(c);
                 let components = layout.render(&c, date());
                 assert_eq!(components.len(), 4, "{value:?} in slot {slot}: {components:?}");
                 for component in &components {
-                    assert!(!matches!(component.as_str(), "" | "." | ".."), "{value:?}: {component:?}");
-                    assert!(!component.contains(['/', '\\', '\0']) && !component.contains(char::is_control), "{value:?}: {component:?}");
+                    assert!(
+                        !matches!(component.as_str(), "" | "." | ".."),
+                        "{value:?}: {component:?}"
+                    );
+                    assert!(
+                        !component.contains(['/', '\\', '\0']) && !component.contains(char::is_control),
+                        "{value:?}: {component:?}"
+                    );
                 }
                 let path = layout.render_path(&c, date());
-                assert!(path.components().all(|p| matches!(p, Component::Normal(_))), "{value:?}: {path:?}");
+                assert!(
+                    path.components().all(|p| matches!(p, Component::Normal(_))),
+                    "{value:?}: {path:?}"
+                );
                 let joined = Path::new("/root").join(&path);
-                assert!(joined.starts_with("/root") && joined.components().count() == 6, "{value:?}: {joined:?}");
+                assert!(
+                    joined.starts_with("/root") && joined.components().count() == 6,
+                    "{value:?}: {joined:?}"
+                );
             }
         }
     }

@@ -52,12 +52,12 @@ mod stdout;
 mod test_support;
 
 pub use config::{ColorChoice, FileConfig, FormatKind, SinkConfig, StdoutConfig};
-pub use deliver::{deliver, deliver_into, ContainerDelivery, DeliverOptions, Delivery};
+pub use deliver::{ContainerDelivery, DeliverOptions, Delivery, deliver, deliver_into};
 pub use encode::{Encoder, Format};
 pub use error::SinkError;
 #[cfg(feature = "file")]
-pub use file::{FileSink, FileSinkBuilder, DEFAULT_MAX_OPEN_FILES};
-pub use layout::{Layout, DEFAULT_LAYOUT};
+pub use file::{DEFAULT_MAX_OPEN_FILES, FileSink, FileSinkBuilder};
+pub use layout::{DEFAULT_LAYOUT, Layout};
 pub use sink::Sink;
 #[cfg(feature = "stdout")]
 pub use stdout::StdoutSink;

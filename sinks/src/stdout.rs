@@ -134,21 +134,33 @@ mod tests {
     async fn writes_batches_in_the_format_and_flushes_on_commit() {
         let c = container("web-1", "app");
         let mut sink = StdoutSink::from_writer(Vec::new(), Format::PLAIN_TEXT);
-        sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "one"), line("2026-11-23T10:00:01Z", "two")]))
-            .await
-            .unwrap();
+        sink.write(&batch(
+            &c,
+            vec![line("2026-11-23T10:00:00Z", "one"), line("2026-11-23T10:00:01Z", "two")],
+        ))
+        .await
+        .unwrap();
         sink.write(&batch(&c, vec![])).await.unwrap();
         sink.close().await.unwrap();
         assert_eq!(sink.describe(), "writer");
-        assert_eq!(String::from_utf8(sink.into_inner()).unwrap(), "shop/web-1/app one\nshop/web-1/app two\n");
+        assert_eq!(
+            String::from_utf8(sink.into_inner()).unwrap(),
+            "shop/web-1/app one\nshop/web-1/app two\n"
+        );
     }
 
     #[tokio::test]
     async fn broken_pipe_is_closed() {
         let c = container("web-1", "app");
-        let mut sink = StdoutSink::from_writer(Failing(|| io::Error::from(io::ErrorKind::BrokenPipe)), Format::PLAIN_TEXT)
-            .with_name("stdout");
-        let err = sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")])).await.unwrap_err();
+        let mut sink = StdoutSink::from_writer(
+            Failing(|| io::Error::from(io::ErrorKind::BrokenPipe)),
+            Format::PLAIN_TEXT,
+        )
+        .with_name("stdout");
+        let err = sink
+            .write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")]))
+            .await
+            .unwrap_err();
         assert!(err.is_closed(), "{err:?}");
         assert_eq!(err.to_string(), "stdout was closed by its reader; stopping");
     }
@@ -157,14 +169,21 @@ mod tests {
     async fn no_space_is_disk_full() {
         let c = container("web-1", "app");
         let mut sink = StdoutSink::from_writer(Failing(|| io::Error::from(io::ErrorKind::StorageFull)), Format::Json);
-        let err = sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")])).await.unwrap_err();
+        let err = sink
+            .write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")]))
+            .await
+            .unwrap_err();
         assert!(matches!(err, SinkError::DiskFull { .. }), "{err:?}");
     }
 
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn dev_full_is_disk_full() {
-        let file = tokio::fs::OpenOptions::new().write(true).open("/dev/full").await.unwrap();
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .await
+            .unwrap();
         let c = container("web-1", "app");
         let mut sink = StdoutSink::from_writer(file, Format::RAW_WITH_TIMESTAMPS).with_name("/dev/full");
         // tokio's file may defer the error to the flush.

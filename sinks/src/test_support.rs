@@ -12,7 +12,13 @@ pub(crate) fn container(pod: &str, name: &str) -> Arc<Container> {
 }
 
 /// A running container with the given namespace, labels and node.
-pub(crate) fn container_in(namespace: &str, pod: &str, name: &str, labels: &[(&str, &str)], node: Option<&str>) -> Arc<Container> {
+pub(crate) fn container_in(
+    namespace: &str,
+    pod: &str,
+    name: &str,
+    labels: &[(&str, &str)],
+    node: Option<&str>,
+) -> Arc<Container> {
     let labels: BTreeMap<String, String> = labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     Arc::new(Container {
         pod: Arc::new(PodInfo {

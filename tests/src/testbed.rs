@@ -20,12 +20,14 @@ impl Testbed {
     /// The cluster named by `KLE_E2E_KUBECONFIG`; panics with instructions when it is unset,
     /// since only `--ignored` runs reach the e2e tests.
     pub fn from_env() -> Self {
-        let kubeconfig = std::env::var_os("KLE_E2E_KUBECONFIG").map(PathBuf::from).unwrap_or_else(|| {
-            panic!(
-                "KLE_E2E_KUBECONFIG is not set: the e2e tests need the test cluster. Run scripts/test.sh, or \
+        let kubeconfig = std::env::var_os("KLE_E2E_KUBECONFIG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                panic!(
+                    "KLE_E2E_KUBECONFIG is not set: the e2e tests need the test cluster. Run scripts/test.sh, or \
                  KLE_E2E_KUBECONFIG=$(tests/cluster/up.sh) cargo test -p kle-tests --test e2e -- --ignored"
-            )
-        });
+                )
+            });
         assert!(
             kubeconfig.is_file(),
             "KLE_E2E_KUBECONFIG={} is not a file",
@@ -74,15 +76,7 @@ impl Testbed {
 
     /// `kubectl logs --timestamps` of one container (previous instance with `previous`).
     pub fn logs(&self, namespace: &str, pod: &str, container: &str, previous: bool) -> Vec<u8> {
-        let mut args = vec![
-            "logs",
-            "--timestamps",
-            "-n",
-            namespace,
-            pod,
-            "-c",
-            container,
-        ];
+        let mut args = vec!["logs", "--timestamps", "-n", namespace, pod, "-c", container];
         if previous {
             args.push("--previous");
         }

@@ -41,9 +41,7 @@ async fn shop() -> FakeApiServer {
         FakePod::new("shop", "web-0")
             .label("app", "web")
             .container(FakeContainer::new("app").logs(lines(start(), 3, |i| format!("app {i}"))))
-            .container(
-                FakeContainer::new("proxy").logs(lines(start(), 2, |i| format!("proxy {i}"))),
-            ),
+            .container(FakeContainer::new("proxy").logs(lines(start(), 2, |i| format!("proxy {i}")))),
     );
     server
 }
@@ -57,13 +55,7 @@ fn help_has_examples_and_exit_codes() {
         help.contains("Examples:") && help.contains("3 nothing matched"),
         "{help}"
     );
-    let export_help = text(
-        &exporter()
-            .args(["export", "--help"])
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let export_help = text(&exporter().args(["export", "--help"]).output().unwrap().stdout);
     for flag in [
         "--namespace",
         "--all-namespaces",
@@ -82,20 +74,14 @@ fn help_has_examples_and_exit_codes() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let output = exporter()
-        .args(["export", "--sink", "file"])
-        .output()
-        .unwrap();
+    let output = exporter().args(["export", "--sink", "file"]).output().unwrap();
     assert_eq!(
         output.status.code(),
         Some(2),
         "--sink file needs --dir: {}",
         text(&output.stderr)
     );
-    let output = exporter()
-        .args(["export", "--since", "yesterday"])
-        .output()
-        .unwrap();
+    let output = exporter().args(["export", "--since", "yesterday"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
 
@@ -135,42 +121,20 @@ async fn file_sink_writes_one_file_per_container_equal_to_the_api() {
     let output = run(
         &server,
         dir.path(),
-        &[
-            "export",
-            "-n",
-            "shop",
-            "--sink",
-            "file",
-            "--dir",
-            out.to_str().unwrap(),
-        ],
+        &["export", "-n", "shop", "--sink", "file", "--dir", out.to_str().unwrap()],
     )
     .await;
     assert!(output.status.success(), "{}", text(&output.stderr));
     let app = std::fs::read(out.join("shop/web-0/app.log")).unwrap();
-    assert_eq!(
-        app,
-        render(&lines(start(), 3, |i| format!("app {i}")), true)
-    );
+    assert_eq!(app, render(&lines(start(), 3, |i| format!("app {i}")), true));
     let proxy = std::fs::read(out.join("shop/web-0/proxy.log")).unwrap();
-    assert_eq!(
-        proxy,
-        render(&lines(start(), 2, |i| format!("proxy {i}")), true)
-    );
+    assert_eq!(proxy, render(&lines(start(), 2, |i| format!("proxy {i}")), true));
 
     // A second export appends.
     run(
         &server,
         dir.path(),
-        &[
-            "export",
-            "-n",
-            "shop",
-            "--sink",
-            "file",
-            "--dir",
-            out.to_str().unwrap(),
-        ],
+        &["export", "-n", "shop", "--sink", "file", "--dir", out.to_str().unwrap()],
     )
     .await;
     assert_eq!(
@@ -232,8 +196,7 @@ async fn nothing_matched_exits_3() {
     let output = run(&server, dir.path(), &["export", "-n", "shop", "^api-"]).await;
     assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
     assert!(
-        text(&output.stderr)
-            .contains("no container matched in namespace(s) shop in pods matching /^api-/"),
+        text(&output.stderr).contains("no container matched in namespace(s) shop in pods matching /^api-/"),
         "{}",
         text(&output.stderr)
     );
@@ -248,10 +211,7 @@ async fn forbidden_exits_4_naming_the_permission_and_printing_rbac() {
     let output = run(&server, dir.path(), &["export", "-n", "shop"]).await;
     assert_eq!(output.status.code(), Some(4), "{}", text(&output.stderr));
     let stderr = text(&output.stderr);
-    assert!(
-        stderr.contains("cannot list pods in namespace \"shop\""),
-        "{stderr}"
-    );
+    assert!(stderr.contains("cannot list pods in namespace \"shop\""), "{stderr}");
     assert!(
         stderr.contains("kind: Role\n") && stderr.contains("kind: RoleBinding"),
         "{stderr}"
@@ -298,8 +258,7 @@ async fn kubeconfig_problems_are_explained() {
     let output = run(&server, dir.path(), &["--context", "staging", "export"]).await;
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        text(&output.stderr).contains("context \"staging\" not found")
-            && text(&output.stderr).contains("fake"),
+        text(&output.stderr).contains("context \"staging\" not found") && text(&output.stderr).contains("fake"),
         "{}",
         text(&output.stderr)
     );
@@ -361,10 +320,7 @@ fn rbac_for_all_namespaces_is_a_cluster_role() {
         yaml.contains("\nkind: ClusterRole\n") && yaml.contains("\nkind: ClusterRoleBinding\n"),
         "{yaml}"
     );
-    assert!(
-        yaml.contains("- watch") && yaml.contains("pods/log"),
-        "{yaml}"
-    );
+    assert!(yaml.contains("- watch") && yaml.contains("pods/log"), "{yaml}");
     assert!(!yaml.contains("\nkind: Role\n"), "{yaml}");
     assert!(
         !yaml.contains("secrets") && !yaml.contains("'*'"),
@@ -387,15 +343,11 @@ async fn check_reports_denied_permissions() {
     assert_eq!(output.status.code(), Some(4), "{}", text(&output.stdout));
     let table = text(&output.stdout);
     assert!(
-        table
-            .lines()
-            .any(|l| l.starts_with("NO") && l.contains("pods/log")),
+        table.lines().any(|l| l.starts_with("NO") && l.contains("pods/log")),
         "{table}"
     );
     assert!(
-        table
-            .lines()
-            .any(|l| l.starts_with("yes") && l.contains("list")),
+        table.lines().any(|l| l.starts_with("yes") && l.contains("list")),
         "{table}"
     );
     assert!(

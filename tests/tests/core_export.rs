@@ -8,12 +8,9 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use kle_core::{
-    Error, ExportEvent, ExportOptions, ExportRun, Exporter, Namespaces, Retry, RunSummary,
-    Selection, StreamOptions,
+    Error, ExportEvent, ExportOptions, ExportRun, Exporter, Namespaces, Retry, RunSummary, Selection, StreamOptions,
 };
-use kle_tests::fake_api::{
-    FakeApiServer, FakeContainer, FakePod, Fault, LogLine, lines, lines_every, render,
-};
+use kle_tests::fake_api::{FakeApiServer, FakeContainer, FakePod, Fault, LogLine, lines, lines_every, render};
 
 fn start() -> Timestamp {
     "2026-11-23T10:00:00Z".parse().unwrap()
@@ -56,10 +53,7 @@ impl Collected {
     fn absorb(&mut self, event: ExportEvent) {
         match event {
             ExportEvent::Lines(batch) => {
-                let out = self
-                    .bytes
-                    .entry(container_key(&batch.container))
-                    .or_default();
+                let out = self.bytes.entry(container_key(&batch.container)).or_default();
                 for line in &batch.lines {
                     out.extend_from_slice(line.raw());
                     if line.ends_line() {
@@ -68,10 +62,8 @@ impl Collected {
                 }
             }
             ExportEvent::Ended(report) => {
-                self.ended.push((
-                    container_key(&report.container),
-                    format!("{:?}", report.end),
-                ));
+                self.ended
+                    .push((container_key(&report.container), format!("{:?}", report.end)));
             }
             _ => {}
         }
@@ -92,9 +84,7 @@ async fn export(
     selection: Selection,
     options: ExportOptions,
 ) -> (Collected, Result<RunSummary, Error>) {
-    let mut run = Exporter::new(server.client(), selection)
-        .with_options(options)
-        .start();
+    let mut run = Exporter::new(server.client(), selection).with_options(options).start();
     let mut collected = Collected::default();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while let Ok(Some(event)) = tokio::time::timeout_at(deadline, run.next_event()).await {
@@ -105,10 +95,7 @@ async fn export(
 }
 
 /// Reads a follow run's events until `done` says so (or 30 s pass), then stops it.
-async fn follow_until(
-    mut run: ExportRun,
-    mut done: impl FnMut(&Collected) -> bool,
-) -> (Collected, RunSummary) {
+async fn follow_until(mut run: ExportRun, mut done: impl FnMut(&Collected) -> bool) -> (Collected, RunSummary) {
     let mut collected = Collected::default();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !done(&collected) {
@@ -149,34 +136,15 @@ async fn one_shot_export_delivers_every_container_exactly() {
             .container(FakeContainer::new("app").logs(app.clone()))
             .container(FakeContainer::new("sidecar").logs(sidecar.clone())),
     );
-    server.add_pod(
-        FakePod::new("other", "db-0").container(FakeContainer::new("db").logs(lines(
-            start(),
-            3,
-            |_| "x",
-        ))),
-    );
+    server.add_pod(FakePod::new("other", "db-0").container(FakeContainer::new("db").logs(lines(start(), 3, |_| "x"))));
 
     let (collected, summary) = export(&server, selection("shop"), options(false)).await;
     let summary = summary.unwrap();
 
-    assert_eq!(
-        collected.of("shop/web-0/app"),
-        render(&app, true).as_slice()
-    );
-    assert_eq!(
-        collected.of("shop/web-0/sidecar"),
-        render(&sidecar, true).as_slice()
-    );
-    assert_eq!(
-        collected.bytes.len(),
-        2,
-        "the other namespace is not exported"
-    );
-    assert_eq!(
-        (summary.matched, summary.completed, summary.lines),
-        (2, 2, 250)
-    );
+    assert_eq!(collected.of("shop/web-0/app"), render(&app, true).as_slice());
+    assert_eq!(collected.of("shop/web-0/sidecar"), render(&sidecar, true).as_slice());
+    assert_eq!(collected.bytes.len(), 2, "the other namespace is not exported");
+    assert_eq!((summary.matched, summary.completed, summary.lines), (2, 2, 250));
     let log_requests: Vec<_> = server
         .requests()
         .into_iter()
@@ -193,16 +161,10 @@ async fn one_shot_export_delivers_every_container_exactly() {
 async fn dropped_connections_resume_without_gaps_or_duplicates() {
     let server = FakeApiServer::start().await;
     let all = crowded_lines(0, 400, "app");
-    server.add_pod(
-        FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(all.clone())),
-    );
+    server.add_pod(FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(all.clone())));
     // Cut the stream three times, mid-line and at odd offsets, the first three times it is opened.
     for cut in [1000, 777, 4321] {
-        server.inject(
-            Fault::pod_log("shop", "web-0")
-                .drop_after_bytes(cut)
-                .times(1),
-        );
+        server.inject(Fault::pod_log("shop", "web-0").drop_after_bytes(cut).times(1));
     }
 
     let (collected, summary) = export(&server, selection("shop"), options(false)).await;
@@ -218,22 +180,11 @@ async fn dropped_connections_resume_without_gaps_or_duplicates() {
         .requests()
         .into_iter()
         .filter(|r| r.path.ends_with("/log"))
-        .filter_map(|r| {
-            r.query
-                .iter()
-                .find(|(k, _)| k == "sinceTime")
-                .map(|(_, v)| v.clone())
-        })
+        .filter_map(|r| r.query.iter().find(|(k, _)| k == "sinceTime").map(|(_, v)| v.clone()))
         .collect();
-    assert_eq!(
-        resumed.len(),
-        3,
-        "three reconnections, each with a sinceTime"
-    );
+    assert_eq!(resumed.len(), 3, "three reconnections, each with a sinceTime");
     assert!(
-        resumed
-            .iter()
-            .all(|t| t.ends_with(":00Z") || !t.contains('.')),
+        resumed.iter().all(|t| t.ends_with(":00Z") || !t.contains('.')),
         "whole seconds: {resumed:?}"
     );
 }
@@ -242,14 +193,8 @@ async fn dropped_connections_resume_without_gaps_or_duplicates() {
 async fn follow_resumes_after_drops_and_sees_appended_lines() {
     let server = FakeApiServer::start().await;
     let first = crowded_lines(0, 100, "app");
-    server.add_pod(
-        FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(first.clone())),
-    );
-    server.inject(
-        Fault::pod_log("shop", "web-0")
-            .drop_after_bytes(2500)
-            .times(1),
-    );
+    server.add_pod(FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(first.clone())));
+    server.inject(Fault::pod_log("shop", "web-0").drop_after_bytes(2500).times(1));
 
     let run = Exporter::new(server.client(), selection("shop"))
         .with_options(options(true))
@@ -286,9 +231,7 @@ async fn huge_lines_and_invalid_utf8_pass_through_intact() {
         LogLine::new(start() + SignedDuration::from_secs(2), &b"after"[..]),
         LogLine::new(start() + SignedDuration::from_secs(3), &b""[..]),
     ];
-    server.add_pod(
-        FakePod::new("shop", "weird").container(FakeContainer::new("app").logs(weird.clone())),
-    );
+    server.add_pod(FakePod::new("shop", "weird").container(FakeContainer::new("app").logs(weird.clone())));
     let mut opts = options(false);
     opts.stream.max_line_bytes = 1024 * 1024;
 
@@ -302,8 +245,7 @@ async fn huge_lines_and_invalid_utf8_pass_through_intact() {
         if let ExportEvent::Lines(batch) = event {
             for line in &batch.lines {
                 longest = longest.max(line.raw().len());
-                fragments +=
-                    usize::from(matches!(line.kind(), kle_core::LineKind::Fragment { .. }));
+                fragments += usize::from(matches!(line.kind(), kle_core::LineKind::Fragment { .. }));
                 got.extend_from_slice(line.raw());
                 if line.ends_line() {
                     got.push(b'\n');
@@ -328,10 +270,7 @@ async fn forbidden_pod_list_names_the_permission() {
     server.inject(Fault::pod_list().status(403).always());
     let (_, result) = export(&server, selection("shop"), options(false)).await;
     match result {
-        Err(Error::Forbidden {
-            permission,
-            message,
-        }) => {
+        Err(Error::Forbidden { permission, message }) => {
             assert_eq!((permission.verb, permission.resource), ("list", "pods"));
             assert_eq!(permission.namespace.as_deref(), Some("shop"));
             assert!(message.contains("forbidden"), "{message}");
@@ -343,13 +282,7 @@ async fn forbidden_pod_list_names_the_permission() {
 #[tokio::test]
 async fn forbidden_log_is_reported_not_skipped() {
     let server = FakeApiServer::start().await;
-    server.add_pod(
-        FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(lines(
-            start(),
-            5,
-            |_| "x",
-        ))),
-    );
+    server.add_pod(FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(lines(start(), 5, |_| "x"))));
     server.inject(Fault::pod_log("shop", "web-0").status(403).always());
     let (_, summary) = export(&server, selection("shop"), options(false)).await;
     let summary = summary.unwrap();
@@ -363,36 +296,20 @@ async fn forbidden_log_is_reported_not_skipped() {
 async fn transient_errors_are_retried() {
     let server = FakeApiServer::start().await;
     let all = lines(start(), 30, |i| format!("line {i}"));
-    server.add_pod(
-        FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(all.clone())),
-    );
+    server.add_pod(FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(all.clone())));
     server.inject(Fault::pod_log("shop", "web-0").status(500).times(2));
-    server.inject(
-        Fault::pod_log("shop", "web-0")
-            .status(429)
-            .retry_after(1)
-            .times(1),
-    );
+    server.inject(Fault::pod_log("shop", "web-0").status(429).retry_after(1).times(1));
     server.inject(Fault::pod_log("shop", "web-0").status(503).times(1));
 
     let (collected, summary) = export(&server, selection("shop"), options(false)).await;
-    assert_eq!(
-        collected.of("shop/web-0/app"),
-        render(&all, true).as_slice()
-    );
+    assert_eq!(collected.of("shop/web-0/app"), render(&all, true).as_slice());
     assert_eq!(summary.unwrap().completed, 1);
 }
 
 #[tokio::test]
 async fn persistent_errors_give_up_with_a_reason() {
     let server = FakeApiServer::start().await;
-    server.add_pod(
-        FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(lines(
-            start(),
-            3,
-            |_| "x",
-        ))),
-    );
+    server.add_pod(FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(lines(start(), 3, |_| "x"))));
     server.inject(Fault::pod_log("shop", "web-0").status(500).always());
     let mut opts = options(false);
     opts.stream.retry.max_attempts = Some(2);
@@ -411,18 +328,16 @@ async fn stream_budget_queues_instead_of_failing() {
     let server = FakeApiServer::start().await;
     for p in 0..12 {
         let pod = format!("web-{p}");
-        server.add_pod(FakePod::new("shop", &pod).container(
-            FakeContainer::new("app").logs(lines(start(), 20, |i| format!("{pod} {i}"))),
-        ));
+        server.add_pod(
+            FakePod::new("shop", &pod)
+                .container(FakeContainer::new("app").logs(lines(start(), 20, |i| format!("{pod} {i}")))),
+        );
     }
     let mut opts = options(false);
     opts.max_streams = 2;
     let (collected, summary) = export(&server, selection("shop"), opts).await;
     let summary = summary.unwrap();
-    assert_eq!(
-        (summary.matched, summary.completed, summary.lines),
-        (12, 12, 240)
-    );
+    assert_eq!((summary.matched, summary.completed, summary.lines), (12, 12, 240));
     assert_eq!(collected.bytes.len(), 12);
 }
 
@@ -439,9 +354,7 @@ async fn options_reach_the_api_and_since_time_is_floored() {
     let mut opts = options(false);
     opts.stream.tail_lines = Some(3);
     opts.stream.limit_bytes = Some(10_000);
-    opts.stream.since = Some(kle_core::Since::Time(
-        "2026-11-23T10:00:04.9Z".parse().unwrap(),
-    ));
+    opts.stream.since = Some(kle_core::Since::Time("2026-11-23T10:00:04.9Z".parse().unwrap()));
     let (collected, _) = export(&server, selection("shop"), opts).await;
     let log = server
         .requests()
@@ -458,9 +371,7 @@ async fn options_reach_the_api_and_since_time_is_floored() {
     );
     assert_eq!(query.get("container").map(String::as_str), Some("app"));
     assert_eq!(
-        String::from_utf8_lossy(collected.of("shop/web-0/app"))
-            .lines()
-            .count(),
+        String::from_utf8_lossy(collected.of("shop/web-0/app")).lines().count(),
         3
     );
 
@@ -492,11 +403,7 @@ async fn missing_previous_instance_and_waiting_containers_are_not_errors() {
     assert_eq!(summary.no_previous, 2, "{summary:?}");
     let (_, summary) = export(&server, selection("shop"), options(false)).await;
     let summary = summary.unwrap();
-    assert_eq!(
-        (summary.completed, summary.not_started),
-        (1, 1),
-        "{summary:?}"
-    );
+    assert_eq!((summary.completed, summary.not_started), (1, 1), "{summary:?}");
 }
 
 #[tokio::test]
@@ -508,21 +415,15 @@ async fn malformed_selector_is_a_clear_error() {
         .build()
         .unwrap();
     let (_, result) = export(&server, selection, options(false)).await;
-    assert!(
-        matches!(result, Err(Error::RejectedSelector { .. })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(Error::RejectedSelector { .. })), "{result:?}");
 }
 
 #[tokio::test]
 async fn follow_starts_streams_for_new_pods_and_restarted_containers() {
     let server = FakeApiServer::start().await;
     server.add_pod(
-        FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(lines(
-            start(),
-            5,
-            |i| format!("first {i}"),
-        ))),
+        FakePod::new("shop", "web-0")
+            .container(FakeContainer::new("app").logs(lines(start(), 5, |i| format!("first {i}")))),
     );
     let run = Exporter::new(server.client(), selection("shop"))
         .with_options(options(true))
@@ -538,13 +439,12 @@ async fn follow_starts_streams_for_new_pods_and_restarted_containers() {
                 "shop",
                 "web-0",
                 "app",
-                lines(start() + SignedDuration::from_secs(60), 3, |i| {
-                    format!("second {i}")
-                }),
+                lines(start() + SignedDuration::from_secs(60), 3, |i| format!("second {i}")),
             );
-            server.add_pod(FakePod::new("shop", "web-1").container(
-                FakeContainer::new("app").logs(lines(start(), 4, |i| format!("new pod {i}"))),
-            ));
+            server.add_pod(
+                FakePod::new("shop", "web-1")
+                    .container(FakeContainer::new("app").logs(lines(start(), 4, |i| format!("new pod {i}")))),
+            );
             step = 1;
         }
         let new_pod = String::from_utf8_lossy(c.of("shop/web-1/app"))
@@ -572,25 +472,16 @@ async fn follow_starts_streams_for_new_pods_and_restarted_containers() {
         "{:?}",
         collected.ended
     );
-    assert_eq!(
-        summary.matched, 3,
-        "two instances of web-0/app and web-1/app"
-    );
+    assert_eq!(summary.matched, 3, "two instances of web-0/app and web-1/app");
 }
 
 #[tokio::test]
 async fn restart_while_disconnected_reads_the_rest_of_the_old_instance() {
     let server = FakeApiServer::start().await;
     let before = lines(start(), 40, |i| format!("old {i}"));
-    server.add_pod(
-        FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(before.clone())),
-    );
+    server.add_pod(FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(before.clone())));
     // The first connection breaks after ~10 lines; the reconnection waits long enough for the restart.
-    server.inject(
-        Fault::pod_log("shop", "web-0")
-            .drop_after_bytes(500)
-            .times(1),
-    );
+    server.inject(Fault::pod_log("shop", "web-0").drop_after_bytes(500).times(1));
     let mut opts = options(true);
     opts.stream.retry.initial = Duration::from_millis(500);
     let run = Exporter::new(server.client(), selection("shop"))
@@ -605,9 +496,7 @@ async fn restart_while_disconnected_reads_the_rest_of_the_old_instance() {
                 "shop",
                 "web-0",
                 "app",
-                lines(start() + SignedDuration::from_secs(100), 2, |i| {
-                    format!("new {i}")
-                }),
+                lines(start() + SignedDuration::from_secs(100), 2, |i| format!("new {i}")),
             );
             restarted = true;
         }
@@ -639,13 +528,7 @@ async fn restart_while_disconnected_reads_the_rest_of_the_old_instance() {
 #[tokio::test]
 async fn cancelling_a_follow_ends_every_stream() {
     let server = FakeApiServer::start().await;
-    server.add_pod(
-        FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(lines(
-            start(),
-            3,
-            |_| "x",
-        ))),
-    );
+    server.add_pod(FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(lines(start(), 3, |_| "x"))));
     let run = Exporter::new(server.client(), selection("shop"))
         .with_options(options(true))
         .start();

@@ -79,28 +79,13 @@ fn export_all_namespaces_to_files_equals_kubectl_logs() {
 
     let output = run(
         &testbed,
-        &[
-            "export",
-            "-A",
-            "--sink",
-            "file",
-            "--dir",
-            out.path().to_str().unwrap(),
-        ],
+        &["export", "-A", "--sink", "file", "--dir", out.path().to_str().unwrap()],
     );
-    assert!(
-        output.status.success(),
-        "export failed: {}",
-        text(&output.stderr)
-    );
+    assert!(output.status.success(), "export failed: {}", text(&output.stderr));
 
     let mut checked_lines = 0;
     for ((pod, container), before) in containers.iter().zip(&before) {
-        let path = out
-            .path()
-            .join(NS)
-            .join(pod)
-            .join(format!("{container}.log"));
+        let path = out.path().join(NS).join(pod).join(format!("{container}.log"));
         let exported = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let after = testbed.logs(NS, pod, container, false);
         assert_between(&format!("{pod}/{container}"), before, &exported, &after);
@@ -139,10 +124,7 @@ fn json_output_carries_pod_metadata() {
     assert_eq!(records[4999]["message"], "burst 5000");
     let kubectl = text(&testbed.logs(NS, "burst", "burst", false));
     let first_ts = kubectl.split(' ').next().unwrap();
-    assert_eq!(
-        first["timestamp"], first_ts,
-        "the API's timestamp, as written"
-    );
+    assert_eq!(first["timestamp"], first_ts, "the API's timestamp, as written");
 }
 
 #[test]
@@ -180,16 +162,7 @@ fn previous_instance_of_a_crashing_container() {
         let before = testbed.logs(NS, "crasher", "crasher", true);
         let output = run(
             &testbed,
-            &[
-                "export",
-                "-n",
-                NS,
-                "^crasher$",
-                "-p",
-                "-o",
-                "raw",
-                "--timestamps",
-            ],
+            &["export", "-n", NS, "^crasher$", "-p", "-o", "raw", "--timestamps"],
         );
         assert!(output.status.success(), "{}", text(&output.stderr));
         let after = testbed.logs(NS, "crasher", "crasher", true);
@@ -226,10 +199,7 @@ fn follow_streams_a_pod_created_after_it_started() {
     let _ = follow.kill();
     let exported = follow_output_lines(&stdout, 30);
     let kubectl = testbed.logs(namespace, "late", "late", false);
-    assert_eq!(
-        text(&exported),
-        text(&kubectl[..exported.len().min(kubectl.len())])
-    );
+    assert_eq!(text(&exported), text(&kubectl[..exported.len().min(kubectl.len())]));
     assert_eq!(text(&exported).lines().count(), 30);
     testbed.kubectl_output(&["delete", "namespace", namespace, "--wait=false"], None);
 }
@@ -257,10 +227,7 @@ fn wait_for_default_service_account(testbed: &Testbed, namespace: &str) {
         .status
         .success()
     {
-        assert!(
-            Instant::now() < deadline,
-            "no default ServiceAccount in {namespace}"
-        );
+        assert!(Instant::now() < deadline, "no default ServiceAccount in {namespace}");
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -323,10 +290,7 @@ fn missing_permissions_are_explained_and_the_printed_rbac_fixes_them() {
         text(&denied.stderr)
     );
     let stderr = text(&denied.stderr);
-    assert!(
-        stderr.contains("cannot list pods in namespace \"kle-e2e\""),
-        "{stderr}"
-    );
+    assert!(stderr.contains("cannot list pods in namespace \"kle-e2e\""), "{stderr}");
     assert!(
         stderr.contains("kind: Role") && stderr.contains("pods/log"),
         "the fixing RBAC is printed: {stderr}"
@@ -335,23 +299,11 @@ fn missing_permissions_are_explained_and_the_printed_rbac_fixes_them() {
 
     let check = as_sa(&["check", "-n", NS]);
     assert_eq!(check.status.code(), Some(4), "{}", text(&check.stdout));
-    assert!(
-        text(&check.stdout).contains("NO"),
-        "{}",
-        text(&check.stdout)
-    );
+    assert!(text(&check.stdout).contains("NO"), "{}", text(&check.stdout));
 
     let rbac = run(
         &testbed,
-        &[
-            "rbac",
-            "-n",
-            NS,
-            "--service-account",
-            sa,
-            "--sa-namespace",
-            NS,
-        ],
+        &["rbac", "-n", NS, "--service-account", sa, "--sa-namespace", NS],
     );
     assert!(rbac.status.success());
     let applied = testbed.kubectl_output(&["apply", "-f", "-"], Some(&rbac.stdout));
@@ -436,10 +388,7 @@ fn service_account_token(testbed: &Testbed, sa: &str) -> String {
             ]);
             return text(&token).trim().to_owned();
         }
-        assert!(
-            Instant::now() < deadline,
-            "no token for ServiceAccount {sa}"
-        );
+        assert!(Instant::now() < deadline, "no token for ServiceAccount {sa}");
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -457,9 +406,5 @@ fn exit_codes_for_nothing_matched_and_a_bad_selector() {
     );
     let bad = run(&testbed, &["export", "-n", NS, "-l", "app in (web"]);
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad.stderr));
-    assert!(
-        text(&bad.stderr).contains("selector"),
-        "{}",
-        text(&bad.stderr)
-    );
+    assert!(text(&bad.stderr).contains("selector"), "{}", text(&bad.stderr));
 }

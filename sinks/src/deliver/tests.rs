@@ -28,7 +28,10 @@ impl EventSource for Script {
 impl Script {
     fn new(events: impl IntoIterator<Item = (u64, ExportEvent)>) -> Self {
         Self {
-            events: events.into_iter().map(|(ms, e)| (Duration::from_millis(ms), e)).collect(),
+            events: events
+                .into_iter()
+                .map(|(ms, e)| (Duration::from_millis(ms), e))
+                .collect(),
             due: None,
         }
     }
@@ -125,7 +128,13 @@ async fn one_shot_run_writes_ends_and_closes() {
         (0, ExportEvent::Matched(Arc::clone(&a))),
         (0, ExportEvent::Matched(Arc::clone(&b))),
         (0, ExportEvent::Started(Arc::clone(&a))),
-        (0, lines(&a, &["2026-11-23T10:00:00Z", "2026-11-23T10:00:01Z", "2026-11-23T10:00:01Z"])),
+        (
+            0,
+            lines(
+                &a,
+                &["2026-11-23T10:00:00Z", "2026-11-23T10:00:01Z", "2026-11-23T10:00:01Z"],
+            ),
+        ),
         (0, lines(&a, &[])),
         (0, ended(&a, Some(cursor("2026-11-23T10:00:01Z", 2)))),
         (0, ended(&b, None)),
@@ -135,7 +144,12 @@ async fn one_shot_run_writes_ends_and_closes() {
     result.unwrap();
     assert_eq!(
         sink.calls(),
-        [Call::Write("a".into(), 3), Call::End("a".into()), Call::End("b".into()), Call::Close]
+        [
+            Call::Write("a".into(), 3),
+            Call::End("a".into()),
+            Call::End("b".into()),
+            Call::Close
+        ]
     );
     assert_eq!((delivery.lines, delivery.commits, delivery.containers.len()), (3, 1, 2));
     let da = &delivery.containers[&a.key()];
@@ -160,9 +174,19 @@ async fn commits_within_the_interval_when_the_run_goes_quiet() {
     result.unwrap();
     assert_eq!(
         sink.calls(),
-        [Call::Write("a".into(), 1), Call::Commit, Call::Write("a".into(), 1), Call::End("a".into()), Call::Close]
+        [
+            Call::Write("a".into(), 1),
+            Call::Commit,
+            Call::Write("a".into(), 1),
+            Call::End("a".into()),
+            Call::Close
+        ]
     );
-    assert_eq!(sink.calls[1].0, Duration::from_secs(1), "committed one interval after the first write");
+    assert_eq!(
+        sink.calls[1].0,
+        Duration::from_secs(1),
+        "committed one interval after the first write"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -173,16 +197,24 @@ async fn commits_while_lines_keep_coming() {
     let options = DeliverOptions::default().with_commit_interval(Duration::from_secs(1));
     let (result, delivery) = run(script, &mut sink, &options).await;
     result.unwrap();
-    let times = |f: fn(&Call) -> bool| -> Vec<Duration> { sink.calls.iter().filter(|(_, c)| f(c)).map(|(t, _)| *t).collect() };
+    let times =
+        |f: fn(&Call) -> bool| -> Vec<Duration> { sink.calls.iter().filter(|(_, c)| f(c)).map(|(t, _)| *t).collect() };
     let commits = times(|c| *c == Call::Commit);
     assert!(commits.len() >= 4, "6 s of lines, 1 s interval: {commits:?}");
     let durable = times(|c| matches!(c, Call::Commit | Call::Close));
     // No write waits more than the interval for a commit.
     for w in times(|c| matches!(c, Call::Write(..))) {
         let next = durable.iter().find(|&&c| c >= w).copied().unwrap_or_default();
-        assert!(next >= w && next - w <= Duration::from_secs(1), "write at {w:?} committed at {next:?}");
+        assert!(
+            next >= w && next - w <= Duration::from_secs(1),
+            "write at {w:?} committed at {next:?}"
+        );
     }
-    assert_eq!(delivery.commits, commits.len() as u64 + 1, "the periodic commits and the close");
+    assert_eq!(
+        delivery.commits,
+        commits.len() as u64 + 1,
+        "the periodic commits and the close"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -202,14 +234,21 @@ async fn a_failed_commit_leaves_the_cursor_at_the_last_good_commit() {
     assert!(matches!(result, Err(SinkError::Io { .. })));
     let da = &delivery.containers[&a.key()];
     assert_eq!(da.lines, 2, "two batches written");
-    assert_eq!(da.committed, Some(cursor("2026-11-23T10:00:00Z", 1)), "only the first was committed");
+    assert_eq!(
+        da.committed,
+        Some(cursor("2026-11-23T10:00:00Z", 1)),
+        "only the first was committed"
+    );
     assert_eq!(delivery.commits, 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_write_stops_without_closing() {
     let a = container("a", "app");
-    let script = Script::new([(0, lines(&a, &["2026-11-23T10:00:00Z"])), (0, lines(&a, &["2026-11-23T10:00:01Z"]))]);
+    let script = Script::new([
+        (0, lines(&a, &["2026-11-23T10:00:00Z"])),
+        (0, lines(&a, &["2026-11-23T10:00:01Z"])),
+    ]);
     let mut sink = Recorder {
         fail_at: Some(1),
         ..Recorder::default()
@@ -244,7 +283,10 @@ async fn resumed_cursor_counts_on_from_the_resume_point() {
     let mut sink = Recorder::default();
     let (result, delivery) = run(script, &mut sink, &options).await;
     result.unwrap();
-    assert_eq!(delivery.containers[&a.key()].committed, Some(cursor("2026-11-23T10:00:00Z", 3)));
+    assert_eq!(
+        delivery.containers[&a.key()].committed,
+        Some(cursor("2026-11-23T10:00:00Z", 3))
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -258,7 +300,10 @@ async fn the_stream_report_cursor_wins_and_is_committed_like_lines() {
     let mut sink = Recorder::default();
     let (result, delivery) = run(script, &mut sink, &DeliverOptions::default()).await;
     result.unwrap();
-    assert_eq!(delivery.containers[&a.key()].committed, Some(cursor("2026-11-23T10:00:00Z", 3)));
+    assert_eq!(
+        delivery.containers[&a.key()].committed,
+        Some(cursor("2026-11-23T10:00:00Z", 3))
+    );
 }
 
 #[cfg(feature = "file")]
@@ -273,7 +318,9 @@ async fn delivers_into_a_real_file_sink() {
     ]);
     let mut delivery = Delivery::default();
     let mut script = script;
-    deliver_events(&mut script, &mut sink, &DeliverOptions::default(), &mut delivery).await.unwrap();
+    deliver_events(&mut script, &mut sink, &DeliverOptions::default(), &mut delivery)
+        .await
+        .unwrap();
     let text = std::fs::read_to_string(dir.path().join("shop/a/app.log")).unwrap();
     assert_eq!(text, "2026-11-23T10:00:00Z m\n2026-11-23T10:00:01Z m\n");
     assert_eq!(delivery.containers[&a.key()].bytes, text.len() as u64);

@@ -40,7 +40,9 @@ async fn appends_across_sink_instances() {
     let c = container("web-1", "app");
     for (i, message) in ["one", "two"].into_iter().enumerate() {
         let mut sink = FileSink::builder(dir.path()).build().unwrap();
-        sink.write(&batch(&c, vec![line(&format!("2026-11-23T10:00:0{i}Z"), message)])).await.unwrap();
+        sink.write(&batch(&c, vec![line(&format!("2026-11-23T10:00:0{i}Z"), message)]))
+            .await
+            .unwrap();
         sink.close().await.unwrap();
     }
     assert_eq!(
@@ -57,7 +59,9 @@ async fn least_recently_used_file_is_closed_and_reopened_for_appending() {
     for round in 0..3 {
         for c in &containers {
             let message = format!("{}-{round}", c.pod_name());
-            sink.write(&batch(c, vec![line("2026-11-23T10:00:00Z", &message)])).await.unwrap();
+            sink.write(&batch(c, vec![line("2026-11-23T10:00:00Z", &message)]))
+                .await
+                .unwrap();
             assert!(sink.open_files() <= 2);
         }
     }
@@ -66,7 +70,9 @@ async fn least_recently_used_file_is_closed_and_reopened_for_appending() {
     sink.commit().await.unwrap();
     assert!(sink.closed_unsynced.is_empty());
     for pod in ["a", "b", "c"] {
-        let expected: String = (0..3).map(|round| format!("2026-11-23T10:00:00Z {pod}-{round}\n")).collect();
+        let expected: String = (0..3)
+            .map(|round| format!("2026-11-23T10:00:00Z {pod}-{round}\n"))
+            .collect();
         assert_eq!(read(dir.path().join(format!("shop/{pod}/app.log"))), expected);
     }
 }
@@ -76,23 +82,36 @@ async fn commit_syncs_written_files_and_new_directories_once() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("deep/root");
     let mut sink = FileSink::builder(&root).build().unwrap();
-    assert!(sink.new_dirs.contains(dir.path()), "creating the root changed its parent");
+    assert!(
+        sink.new_dirs.contains(dir.path()),
+        "creating the root changed its parent"
+    );
     sink.commit().await.unwrap();
     assert!(sink.new_dirs.is_empty());
 
     let c = container("web-1", "app");
-    sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")])).await.unwrap();
+    sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")]))
+        .await
+        .unwrap();
     let dirty: Vec<_> = sink.files.values().map(|f| f.dirty).collect();
     assert_eq!(dirty, [true]);
-    assert!(sink.new_dirs.contains(&root), "the namespace directory was created in the root");
-    assert!(sink.new_dirs.contains(&root.join("shop/web-1")), "the file was created in the pod directory");
+    assert!(
+        sink.new_dirs.contains(&root),
+        "the namespace directory was created in the root"
+    );
+    assert!(
+        sink.new_dirs.contains(&root.join("shop/web-1")),
+        "the file was created in the pod directory"
+    );
     sink.commit().await.unwrap();
     assert!(sink.files.values().all(|f| !f.dirty) && sink.new_dirs.is_empty());
 
     // Nothing new: nothing to sync, but still a successful commit.
     sink.commit().await.unwrap();
     // An existing file gets no directory sync.
-    sink.write(&batch(&c, vec![line("2026-11-23T10:00:01Z", "y")])).await.unwrap();
+    sink.write(&batch(&c, vec![line("2026-11-23T10:00:01Z", "y")]))
+        .await
+        .unwrap();
     assert!(sink.new_dirs.is_empty());
     sink.close().await.unwrap();
     assert_eq!(sink.open_files(), 0);
@@ -104,7 +123,8 @@ fn commit_works_outside_a_tokio_runtime() {
     let mut sink = FileSink::builder(dir.path()).build().unwrap();
     let c = container("web-1", "app");
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    rt.block_on(sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")]))).unwrap();
+    rt.block_on(sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")])))
+        .unwrap();
     drop(rt);
     // A plain executor: no tokio runtime to run the sync on, so it runs inline.
     let waker = std::task::Waker::noop();
@@ -117,13 +137,24 @@ fn commit_works_outside_a_tokio_runtime() {
 async fn nasty_label_values_stay_under_the_root() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
-    let mut sink = FileSink::builder(&root).with_layout("{label:app}/{namespace}/{pod}.log").build().unwrap();
-    for (i, value) in ["../x", "../../etc/passwd", "..", "/abs", "a/../../b", "\0", ""].iter().enumerate() {
+    let mut sink = FileSink::builder(&root)
+        .with_layout("{label:app}/{namespace}/{pod}.log")
+        .build()
+        .unwrap();
+    for (i, value) in ["../x", "../../etc/passwd", "..", "/abs", "a/../../b", "\0", ""]
+        .iter()
+        .enumerate()
+    {
         let c = container_in("ns", &format!("pod-{i}"), "app", &[("app", value)], None);
-        sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", value)])).await.unwrap();
+        sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", value)]))
+            .await
+            .unwrap();
     }
     sink.close().await.unwrap();
-    let outside: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let outside: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(outside, ["root"], "nothing written beside the root");
     let mut top: Vec<_> = fs::read_dir(&root)
         .unwrap()
@@ -137,10 +168,17 @@ async fn nasty_label_values_stay_under_the_root() {
 #[tokio::test]
 async fn date_is_the_utc_date_of_the_first_line_and_sticks_to_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let mut sink = FileSink::builder(dir.path()).with_layout("{date}/{pod}.log").build().unwrap();
+    let mut sink = FileSink::builder(dir.path())
+        .with_layout("{date}/{pod}.log")
+        .build()
+        .unwrap();
     let c = container("web-1", "app");
-    sink.write(&batch(&c, vec![line("2026-11-23T23:59:59.9+00:00", "late")])).await.unwrap();
-    sink.write(&batch(&c, vec![line("2026-11-24T00:00:01Z", "next day")])).await.unwrap();
+    sink.write(&batch(&c, vec![line("2026-11-23T23:59:59.9+00:00", "late")]))
+        .await
+        .unwrap();
+    sink.write(&batch(&c, vec![line("2026-11-24T00:00:01Z", "next day")]))
+        .await
+        .unwrap();
     sink.close().await.unwrap();
     assert_eq!(
         read(dir.path().join("2026-11-23/web-1.log")),
@@ -157,7 +195,9 @@ async fn json_files_and_end_container_releases_the_file() {
         .build()
         .unwrap();
     let c = container("web-1", "app");
-    sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "hi")])).await.unwrap();
+    sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "hi")]))
+        .await
+        .unwrap();
     sink.end_container(&c).await.unwrap();
     assert_eq!(sink.open_files(), 0);
     assert!(sink.routes.is_empty());
@@ -172,9 +212,15 @@ async fn json_files_and_end_container_releases_the_file() {
 #[tokio::test]
 async fn build_refuses_bad_layouts_and_unusable_directories() {
     let dir = tempfile::tempdir().unwrap();
-    let err = FileSink::builder(dir.path()).with_layout("{namespace}/../{pod}").build().unwrap_err();
+    let err = FileSink::builder(dir.path())
+        .with_layout("{namespace}/../{pod}")
+        .build()
+        .unwrap_err();
     assert!(matches!(err, SinkError::InvalidLayout { .. }), "{err}");
-    let err = FileSink::builder(dir.path()).with_layout("{namespace}/{uid}.log").build().unwrap_err();
+    let err = FileSink::builder(dir.path())
+        .with_layout("{namespace}/{uid}.log")
+        .build()
+        .unwrap_err();
     assert!(err.to_string().contains("{uid}"), "{err}");
 
     let blocker = dir.path().join("a-file");
@@ -193,8 +239,14 @@ async fn a_full_disk_names_the_file_and_says_so() {
     std::os::unix::fs::symlink("/dev/full", pod_dir.join("app.log")).unwrap();
     let mut sink = FileSink::builder(dir.path()).build().unwrap();
     let c = container("web-1", "app");
-    let err = sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")])).await.unwrap_err();
+    let err = sink
+        .write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")]))
+        .await
+        .unwrap_err();
     assert!(matches!(err, SinkError::DiskFull { .. }), "{err:?}");
     let message = err.to_string();
-    assert!(message.contains("no space left") && message.contains("shop/web-1/app.log"), "{message}");
+    assert!(
+        message.contains("no space left") && message.contains("shop/web-1/app.log"),
+        "{message}"
+    );
 }

@@ -98,10 +98,7 @@ impl AccessRule {
         } else {
             format!("{}/{}", attrs.resource, attrs.subresource)
         };
-        let fits = |want: &Option<String>, have: &str| {
-            want.as_deref()
-                .is_none_or(|want| want == "*" || want == have)
-        };
+        let fits = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|want| want == "*" || want == have);
         fits(&self.verb, &attrs.verb)
             && fits(&self.group, &attrs.group)
             && fits(&self.resource, &resource)
@@ -172,10 +169,7 @@ impl AccessPolicy {
 
     /// Fills in `review.status` the way the API server does.
     pub(crate) fn review(&self, mut review: SelfSubjectAccessReview) -> SelfSubjectAccessReview {
-        let attrs = match (
-            &review.spec.resource_attributes,
-            &review.spec.non_resource_attributes,
-        ) {
+        let attrs = match (&review.spec.resource_attributes, &review.spec.non_resource_attributes) {
             (Some(res), _) => Attributes {
                 verb: res.verb.clone().unwrap_or_default(),
                 group: res.group.clone().unwrap_or_default(),

@@ -44,11 +44,7 @@ pub(crate) struct BodyWriter {
 
 impl BodyWriter {
     /// A chunked response with `status` and `content_type`, and the writer that feeds it.
-    pub(crate) fn response(
-        status: StatusCode,
-        content_type: &str,
-        delivery: Delivery,
-    ) -> (Response<Body>, Self) {
+    pub(crate) fn response(status: StatusCode, content_type: &str, delivery: Delivery) -> (Response<Body>, Self) {
         let (sender, body) = Channel::new(4);
         let response = Response::builder()
             .status(status)
@@ -95,11 +91,7 @@ impl BodyWriter {
 }
 
 /// A JSON document: whole with a Content-Length, or streamed when it must be cut short.
-pub(crate) fn json_response(
-    status: StatusCode,
-    value: &Value,
-    delivery: Delivery,
-) -> Response<Body> {
+pub(crate) fn json_response(status: StatusCode, value: &Value, delivery: Delivery) -> Response<Body> {
     let bytes = Bytes::from(serde_json::to_vec(value).expect("JSON values serialize"));
     bytes_response(status, "application/json", bytes, delivery)
 }
@@ -130,9 +122,7 @@ pub(crate) fn error_response(error: &ApiError, delivery: Delivery) -> Response<B
     let status = StatusCode::from_u16(error.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = json_response(status, &error.to_status(), delivery);
     if let Some(seconds) = error.retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, seconds.into());
+        response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
     }
     response
 }

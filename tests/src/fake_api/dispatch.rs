@@ -18,16 +18,9 @@ use super::status::ApiError;
 use super::store::Shared;
 
 /// Serves one request; an `Err` closes the connection without a response.
-pub(crate) async fn handle(
-    shared: Arc<Shared>,
-    request: Request<Incoming>,
-) -> Result<Response<Body>, Cut> {
+pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<Body>, Cut> {
     let (parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let path = parts.uri.path().to_owned();
     let query = parse_query(parts.uri.query().unwrap_or_default());
     let route = Route::parse(&parts.method, &path, &query);
@@ -56,17 +49,12 @@ pub(crate) async fn handle(
         } else {
             state.take_fault(&route, &path)
         };
-        let refused = route
-            .attributes()
-            .filter(|attrs| state.access.refuses(attrs));
+        let refused = route.attributes().filter(|attrs| state.access.refuses(attrs));
         (unauthenticated, fault, refused, state.user.clone())
     });
 
     if unauthenticated {
-        return Ok(error_response(
-            &ApiError::unauthorized(),
-            Delivery::default(),
-        ));
+        return Ok(error_response(&ApiError::unauthorized(), Delivery::default()));
     }
     let mut delivery = Delivery::default();
     let mut expire_watch = false;
@@ -86,13 +74,10 @@ pub(crate) async fn handle(
                 content_type,
                 body,
             } => {
-                let status =
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 return Ok(bytes_response(status, &content_type, body, delivery));
             }
-            FaultAction::Status { code: 410, .. } if matches!(route, Route::PodWatch { .. }) => {
-                expire_watch = true
-            }
+            FaultAction::Status { code: 410, .. } if matches!(route, Route::PodWatch { .. }) => expire_watch = true,
             FaultAction::Status {
                 code,
                 message,
@@ -112,10 +97,7 @@ pub(crate) async fn handle(
     }
     if let Some(attrs) = refused {
         let (_, reason) = shared.read().access.decide(&attrs);
-        return Ok(error_response(
-            &ApiError::forbidden(&attrs, &user, &reason),
-            delivery,
-        ));
+        return Ok(error_response(&ApiError::forbidden(&attrs, &user, &reason), delivery));
     }
     let result = route_to_handler(&shared, route, &query, body, delivery, expire_watch);
     Ok(result.unwrap_or_else(|error| error_response(&error, delivery)))
@@ -139,9 +121,7 @@ fn route_to_handler(
             list_watch::watch(shared.clone(), selection, query, delivery, expire_watch)
         }
         Route::PodGet { namespace, name } => list_watch::get(shared, &namespace, &name, delivery),
-        Route::PodLog {
-            namespace, name, ..
-        } => logs::serve(shared.clone(), &namespace, &name, query, delivery),
+        Route::PodLog { namespace, name, .. } => logs::serve(shared.clone(), &namespace, &name, query, delivery),
         Route::SelfSubjectAccessReview => review_access(shared, &body, delivery),
         Route::Version => Ok(json_response(StatusCode::OK, &version(), delivery)),
         Route::MethodNotAllowed => Err(ApiError::method_not_allowed()),
@@ -149,14 +129,9 @@ fn route_to_handler(
     }
 }
 
-fn review_access(
-    shared: &Shared,
-    body: &[u8],
-    delivery: Delivery,
-) -> Result<Response<Body>, ApiError> {
-    let review: SelfSubjectAccessReview = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-    })?;
+fn review_access(shared: &Shared, body: &[u8], delivery: Delivery) -> Result<Response<Body>, ApiError> {
+    let review: SelfSubjectAccessReview = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?;
     let answered = shared.read().access.review(review);
     let value = serde_json::to_value(&answered).expect("reviews serialize");
     Ok(json_response(StatusCode::CREATED, &value, delivery))

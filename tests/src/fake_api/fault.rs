@@ -88,18 +88,12 @@ impl Fault {
 
     /// `GET` of one pod.
     pub fn pod_get(namespace: &str, name: &str) -> Self {
-        Self::on(Target::PodGet {
-            name: name.to_owned(),
-        })
-        .namespace(namespace)
+        Self::on(Target::PodGet { name: name.to_owned() }).namespace(namespace)
     }
 
     /// Log requests for one pod, any container unless [`container`](Self::container) narrows it.
     pub fn pod_log(namespace: &str, name: &str) -> Self {
-        Self::on(Target::PodLog {
-            name: name.to_owned(),
-        })
-        .namespace(namespace)
+        Self::on(Target::PodLog { name: name.to_owned() }).namespace(namespace)
     }
 
     /// SelfSubjectAccessReview creations.
@@ -203,33 +197,20 @@ impl Fault {
     /// Whether this fault applies to a request to `route` at `path`; `container` is the log request's container
     /// after defaulting.
     pub(crate) fn matches(&self, route: &Route, path: &str, container: Option<&str>) -> bool {
-        let in_namespace = |ns: Option<&str>| {
-            self.namespace
-                .as_deref()
-                .is_none_or(|want| Some(want) == ns)
-        };
+        let in_namespace = |ns: Option<&str>| self.namespace.as_deref().is_none_or(|want| Some(want) == ns);
         match (&self.target, route) {
             (Target::Any, _) => true,
             (Target::PathPrefix(prefix), _) => path.starts_with(prefix.as_str()),
-            (Target::PodList, Route::PodList { namespace })
-            | (Target::PodWatch, Route::PodWatch { namespace }) => {
+            (Target::PodList, Route::PodList { namespace }) | (Target::PodWatch, Route::PodWatch { namespace }) => {
                 in_namespace(namespace.as_deref())
             }
             (Target::PodGet { name: want }, Route::PodGet { namespace, name }) => {
                 want == name && in_namespace(Some(namespace))
             }
-            (
-                Target::PodLog { name: want },
-                Route::PodLog {
-                    namespace, name, ..
-                },
-            ) => {
+            (Target::PodLog { name: want }, Route::PodLog { namespace, name, .. }) => {
                 want == name
                     && in_namespace(Some(namespace))
-                    && self
-                        .container
-                        .as_deref()
-                        .is_none_or(|want| Some(want) == container)
+                    && self.container.as_deref().is_none_or(|want| Some(want) == container)
             }
             (Target::SelfSubjectAccessReview, Route::SelfSubjectAccessReview) => true,
             _ => false,

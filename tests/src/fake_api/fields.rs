@@ -34,17 +34,13 @@ impl FieldSelector {
             if term.is_empty() {
                 continue;
             }
-            let (field, equal, value) = split_term(&term)
-                .ok_or_else(|| format!("invalid selector: '{input}'; can't understand '{term}'"))?;
+            let (field, equal, value) =
+                split_term(&term).ok_or_else(|| format!("invalid selector: '{input}'; can't understand '{term}'"))?;
             let value = unescape_field_value(&value)?;
             if !POD_FIELDS.contains(&field.as_str()) {
                 return Err(format!("field label not supported: {field}"));
             }
-            terms.push(FieldTerm {
-                field,
-                equal,
-                value,
-            });
+            terms.push(FieldTerm { field, equal, value });
         }
         Ok(Self(terms))
     }
@@ -70,11 +66,7 @@ fn pod_field(pod: &Pod, field: &str) -> String {
         "spec.restartPolicy" => spec.and_then(|s| s.restart_policy.clone()),
         "spec.schedulerName" => spec.and_then(|s| s.scheduler_name.clone()),
         "spec.serviceAccountName" => spec.and_then(|s| s.service_account_name.clone()),
-        "spec.hostNetwork" => Some(
-            spec.and_then(|s| s.host_network)
-                .unwrap_or(false)
-                .to_string(),
-        ),
+        "spec.hostNetwork" => Some(spec.and_then(|s| s.host_network).unwrap_or(false).to_string()),
         "status.phase" => status.and_then(|s| s.phase.clone()),
         "status.podIP" => status.and_then(|s| s.pod_ip.clone()),
         "status.nominatedNodeName" => status.and_then(|s| s.nominated_node_name.clone()),
@@ -130,9 +122,7 @@ fn unescape_field_value(value: &str) -> Result<String, String> {
         match chars.next() {
             Some(next @ ('\\' | ',' | '=')) => out.push(next),
             Some(next) => {
-                return Err(format!(
-                    "invalid field selector: invalid escape sequence: \\{next}"
-                ));
+                return Err(format!("invalid field selector: invalid escape sequence: \\{next}"));
             }
             None => return Err("invalid field selector: unterminated escape sequence".to_owned()),
         }
@@ -161,16 +151,9 @@ mod tests {
 
     #[test]
     fn field_selectors_cover_pod_fields() {
-        let select = |s: &str, pod: &Pod| {
-            FieldSelector::parse(s)
-                .expect("field selector parses")
-                .matches(pod)
-        };
+        let select = |s: &str, pod: &Pod| FieldSelector::parse(s).expect("field selector parses").matches(pod);
         let running = pod("a", "node-1", "Running");
-        assert!(select(
-            "spec.nodeName=node-1,status.phase!=Succeeded",
-            &running
-        ));
+        assert!(select("spec.nodeName=node-1,status.phase!=Succeeded", &running));
         assert!(select("metadata.name==a,metadata.namespace=ns", &running));
         assert!(!select("status.phase=Pending", &running));
         assert!(select("spec.nodeName!=node\\,2", &running));

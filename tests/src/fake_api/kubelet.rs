@@ -5,8 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
-    ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStatus, Pod, PodSpec,
-    PodStatus,
+    ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStatus, Pod, PodSpec, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -50,12 +49,7 @@ pub(crate) fn time(ts: Timestamp) -> Time {
     Time(Timestamp::from_second(ts.as_second()).unwrap_or(ts))
 }
 
-fn terminated(
-    container_id: Option<String>,
-    exit_code: i32,
-    started: Option<Time>,
-    now: Timestamp,
-) -> ContainerState {
+fn terminated(container_id: Option<String>, exit_code: i32, started: Option<Time>, now: Timestamp) -> ContainerState {
     ContainerState {
         terminated: Some(ContainerStateTerminated {
             container_id,
@@ -110,12 +104,7 @@ pub(crate) fn restart(status: &mut ContainerStatus, exit_code: i32, now: Timesta
 /// The container's current instance exits.
 pub(crate) fn terminate(status: &mut ContainerStatus, exit_code: i32, now: Timestamp) {
     let started = started_at(&status.state);
-    status.state = Some(terminated(
-        status.container_id.clone(),
-        exit_code,
-        started,
-        now,
-    ));
+    status.state = Some(terminated(status.container_id.clone(), exit_code, started, now));
     status.ready = false;
     status.started = Some(false);
 }
@@ -181,17 +170,11 @@ pub(crate) fn status_mut<'p>(pod: &'p mut Pod, container: &str) -> Option<&'p mu
 pub(crate) fn instances(pod: &Pod) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     for status in statuses(pod) {
-        let current_done = status
-            .state
-            .as_ref()
-            .is_some_and(|s| s.terminated.is_some());
+        let current_done = status.state.as_ref().is_some_and(|s| s.terminated.is_some());
         if let Some(id) = &status.container_id {
             out.push((id.clone(), current_done));
         }
-        let last = status
-            .last_state
-            .as_ref()
-            .and_then(|s| s.terminated.as_ref());
+        let last = status.last_state.as_ref().and_then(|s| s.terminated.as_ref());
         if let Some(id) = last.and_then(|t| t.container_id.clone()) {
             out.push((id, true));
         }
@@ -201,17 +184,9 @@ pub(crate) fn instances(pod: &Pod) -> Vec<(String, bool)> {
 
 /// Every container name in the order the API server lists them: init, regular, ephemeral.
 fn container_names(spec: &PodSpec) -> Vec<&str> {
-    let init = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .map(|c| c.name.as_str());
+    let init = spec.init_containers.iter().flatten().map(|c| c.name.as_str());
     let regular = spec.containers.iter().map(|c| c.name.as_str());
-    let ephemeral = spec
-        .ephemeral_containers
-        .iter()
-        .flatten()
-        .map(|c| c.name.as_str());
+    let ephemeral = spec.ephemeral_containers.iter().flatten().map(|c| c.name.as_str());
     init.chain(regular).chain(ephemeral).collect()
 }
 
@@ -247,15 +222,9 @@ pub(crate) fn log_source(pod: &Pod, container: &str, previous: bool) -> Result<S
         ));
     };
     let state = status.state.clone().unwrap_or_default();
-    let last = status
-        .last_state
-        .as_ref()
-        .and_then(|s| s.terminated.as_ref());
-    let last_id = last
-        .and_then(|t| t.container_id.clone())
-        .filter(|id| !id.is_empty());
-    let terminated_msg =
-        || format!("container \"{container}\" in pod \"{pod_name}\" is terminated");
+    let last = status.last_state.as_ref().and_then(|s| s.terminated.as_ref());
+    let last_id = last.and_then(|t| t.container_id.clone()).filter(|id| !id.is_empty());
+    let terminated_msg = || format!("container \"{container}\" in pod \"{pod_name}\" is terminated");
     if previous {
         return match last_id {
             Some(id) => Ok(id),
@@ -265,18 +234,10 @@ pub(crate) fn log_source(pod: &Pod, container: &str, previous: bool) -> Result<S
         };
     }
     if state.running.is_some() {
-        return status
-            .container_id
-            .clone()
-            .map_or_else(|| fail(terminated_msg()), Ok);
+        return status.container_id.clone().map_or_else(|| fail(terminated_msg()), Ok);
     }
     if let Some(done) = &state.terminated {
-        return match done
-            .container_id
-            .clone()
-            .filter(|id| !id.is_empty())
-            .or(last_id)
-        {
+        return match done.container_id.clone().filter(|id| !id.is_empty()).or(last_id) {
             Some(id) => Ok(id),
             None => fail(terminated_msg()),
         };

@@ -140,17 +140,11 @@ impl Parser {
                         Token::Comma => {
                             let after = self.peek();
                             if !matches!(after, Token::Identifier(_) | Token::Bang) {
-                                return Err(format!(
-                                    "found '{}', expected: identifier after ','",
-                                    after.literal()
-                                ));
+                                return Err(format!("found '{}', expected: identifier after ','", after.literal()));
                             }
                         }
                         other => {
-                            return Err(format!(
-                                "found '{}', expected: ',' or 'end of string'",
-                                other.literal()
-                            ));
+                            return Err(format!("found '{}', expected: ',' or 'end of string'", other.literal()));
                         }
                     }
                 }
@@ -208,10 +202,7 @@ impl Parser {
             _ => vec![self.exact_value()?],
         };
         if matches!(op, Op::In | Op::NotIn) && values.is_empty() {
-            return Err(
-                "values: Invalid value: []: for 'in', 'notin' operators, values set can't be empty"
-                    .to_owned(),
-            );
+            return Err("values: Invalid value: []: for 'in', 'notin' operators, values set can't be empty".to_owned());
         }
         if matches!(op, Op::GreaterThan | Op::LessThan) && values[0].parse::<i64>().is_err() {
             return Err(format!(
@@ -258,10 +249,7 @@ impl Parser {
                     return Ok(values);
                 }
                 other => {
-                    return Err(format!(
-                        "found '{}', expected: ',', ')' or identifier",
-                        other.literal()
-                    ));
+                    return Err(format!("found '{}', expected: ',', ')' or identifier", other.literal()));
                 }
             }
             match self.next() {
@@ -370,10 +358,7 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     fn selects(selector: &str, pairs: &[(&str, &str)]) -> bool {
@@ -392,28 +377,20 @@ mod tests {
         assert!(!selects("app notin (web,api)", &[("app", "api")]));
         assert!(selects("app notin (web,api)", &[]));
         assert!(selects("rank>3,rank<10", &[("rank", "5")]));
-        assert!(selects(
-            "example.com/team=a-b_c.d",
-            &[("example.com/team", "a-b_c.d")]
-        ));
+        assert!(selects("example.com/team=a-b_c.d", &[("example.com/team", "a-b_c.d")]));
         assert!(selects("", &[]));
     }
 
     #[test]
     fn malformed_labels_are_rejected_with_the_servers_messages() {
         let error = |s: &str| LabelSelector::parse(s).expect_err("selector is malformed");
-        assert_eq!(
-            error("a=b=c"),
-            "found '=', expected: ',' or 'end of string'"
-        );
+        assert_eq!(error("a=b=c"), "found '=', expected: ',' or 'end of string'");
         assert_eq!(
             error("a b"),
             "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt"
         );
         assert!(error("a=b c").starts_with("found 'c'"));
-        assert!(
-            error("a in b").starts_with("unable to parse requirement: found 'b', expected: '('")
-        );
+        assert!(error("a in b").starts_with("unable to parse requirement: found 'b', expected: '('"));
         assert!(error("Bad Key!=x").starts_with("unable to parse requirement"));
         assert!(error("a=b,").starts_with("found '', expected: identifier after ','"));
         assert!(error("a=-bad-").contains("a valid label must be an empty string"));

@@ -45,10 +45,7 @@ pub fn format_timestamp(ts: Timestamp) -> String {
 
 /// What a kubelet sends for `lines`, back to back (see [`LogLine::rendered`]).
 pub fn render(lines: &[LogLine], timestamps: bool) -> Vec<u8> {
-    lines
-        .iter()
-        .flat_map(|line| line.rendered(timestamps))
-        .collect()
+    lines.iter().flat_map(|line| line.rendered(timestamps)).collect()
 }
 
 /// `count` lines one second apart starting at `start`, the i-th (from 0) with the bytes `text(i)`.
@@ -60,11 +57,7 @@ pub fn render(lines: &[LogLine], timestamps: bool) -> Vec<u8> {
 /// assert_eq!(&lines[2].bytes[..], b"line 2");
 /// assert_eq!(lines[2].timestamp.to_string(), "2024-05-01T10:00:02Z");
 /// ```
-pub fn lines<B: Into<Bytes>>(
-    start: Timestamp,
-    count: usize,
-    text: impl FnMut(usize) -> B,
-) -> Vec<LogLine> {
+pub fn lines<B: Into<Bytes>>(start: Timestamp, count: usize, text: impl FnMut(usize) -> B) -> Vec<LogLine> {
     lines_every(start, SignedDuration::from_secs(1), count, text)
 }
 

@@ -23,10 +23,7 @@ pub(crate) struct Selection {
 }
 
 impl Selection {
-    pub(crate) fn from_query(
-        namespace: Option<String>,
-        query: &[(String, String)],
-    ) -> Result<Self, ApiError> {
+    pub(crate) fn from_query(namespace: Option<String>, query: &[(String, String)]) -> Result<Self, ApiError> {
         let labels = LabelSelector::parse(query_value(query, "labelSelector").unwrap_or_default())
             .map_err(ApiError::bad_request)?;
         let fields = FieldSelector::parse(query_value(query, "fieldSelector").unwrap_or_default())
@@ -91,11 +88,7 @@ fn encode_continue(rv: u64, key: &PodKey) -> String {
 fn decode_continue(token: &str) -> Option<(u64, PodKey)> {
     let bytes: Option<Vec<u8>> = (0..token.len())
         .step_by(2)
-        .map(|i| {
-            token
-                .get(i..i + 2)
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-        })
+        .map(|i| token.get(i..i + 2).and_then(|hex| u8::from_str_radix(hex, 16).ok()))
         .collect();
     let text = String::from_utf8(bytes?).ok()?;
     let (rv, key) = text.split_once('/')?;
@@ -118,9 +111,7 @@ pub(crate) fn list(
     let resume = match query_value(query, "continue").filter(|t| !t.is_empty()) {
         None => None,
         Some(token) => Some(decode_continue(token).ok_or_else(|| {
-            ApiError::bad_request(
-                "continue key is not valid: the token is not one this server issued",
-            )
+            ApiError::bad_request("continue key is not valid: the token is not one this server issued")
         })?),
     };
     let state = shared.read();
@@ -156,8 +147,7 @@ pub(crate) fn list(
         }
     }
     let items: Vec<Value> = page.iter().map(|(_, pod)| list_item(pod)).collect();
-    let body =
-        json!({ "kind": "PodList", "apiVersion": "v1", "metadata": metadata, "items": items });
+    let body = json!({ "kind": "PodList", "apiVersion": "v1", "metadata": metadata, "items": items });
     Ok(json_response(StatusCode::OK, &body, delivery))
 }
 
@@ -177,8 +167,7 @@ pub(crate) fn get(
 }
 
 fn event_line(kind: &str, object: Value) -> bytes::Bytes {
-    let mut line =
-        serde_json::to_vec(&json!({ "type": kind, "object": object })).expect("events serialize");
+    let mut line = serde_json::to_vec(&json!({ "type": kind, "object": object })).expect("events serialize");
     line.push(b'\n');
     line.into()
 }
@@ -208,15 +197,12 @@ pub(crate) fn watch(
     let timeout = query_value(query, "timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
         .unwrap_or(1800);
-    let requested =
-        match query_value(query, "resourceVersion").filter(|rv| !rv.is_empty() && *rv != "0") {
-            None => None,
-            Some(raw) => Some(raw.parse::<u64>().map_err(|_| {
-                ApiError::bad_request(format!(
-                    "resourceVersion: Invalid value: \"{raw}\": must be a number"
-                ))
-            })?),
-        };
+    let requested = match query_value(query, "resourceVersion").filter(|rv| !rv.is_empty() && *rv != "0") {
+        None => None,
+        Some(raw) => Some(raw.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("resourceVersion: Invalid value: \"{raw}\": must be a number"))
+        })?),
+    };
 
     let mut opening = Vec::new();
     let state = shared.read();

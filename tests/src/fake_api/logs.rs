@@ -34,30 +34,22 @@ impl LogOptions {
     fn parse(pod: &str, query: &[(String, String)]) -> Result<Self, ApiError> {
         let flag = |key: &str| match query_value(query, key) {
             None => Ok(false),
-            Some(raw) => parse_bool(raw).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "{key}: Invalid value: \"{raw}\": must be a boolean"
-                ))
-            }),
+            Some(raw) => parse_bool(raw)
+                .ok_or_else(|| ApiError::bad_request(format!("{key}: Invalid value: \"{raw}\": must be a boolean"))),
         };
         let number = |key: &str| match query_value(query, key) {
             None => Ok(None),
-            Some(raw) => raw.parse::<i64>().map(Some).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "{key}: Invalid value: \"{raw}\": must be an integer"
-                ))
-            }),
+            Some(raw) => raw
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| ApiError::bad_request(format!("{key}: Invalid value: \"{raw}\": must be an integer"))),
         };
         let invalid = |field: &str, value: i64, why: &str| {
             ApiError::invalid("PodLogOptions", pod, field, &value.to_string(), why)
         };
         let tail_lines = number("tailLines")?;
         if let Some(n) = tail_lines.filter(|n| *n < 0) {
-            return Err(invalid(
-                "tailLines",
-                n,
-                "must be greater than or equal to 0",
-            ));
+            return Err(invalid("tailLines", n, "must be greater than or equal to 0"));
         }
         let limit_bytes = number("limitBytes")?;
         if let Some(n) = limit_bytes.filter(|n| *n < 1) {
@@ -70,9 +62,7 @@ impl LogOptions {
         let since_time = match query_value(query, "sinceTime") {
             None => None,
             Some(raw) => Some(raw.parse::<Timestamp>().map_err(|_| {
-                ApiError::bad_request(format!(
-                    "sinceTime: Invalid value: \"{raw}\": must be an RFC3339 time"
-                ))
+                ApiError::bad_request(format!("sinceTime: Invalid value: \"{raw}\": must be an RFC3339 time"))
             })?),
         };
         if since_seconds.is_some() && since_time.is_some() {
@@ -113,25 +103,13 @@ pub(crate) fn serve(
         let pod = state.pods.get(&(namespace.to_owned(), name.to_owned()));
         let pod = pod.ok_or_else(|| ApiError::not_found("pods", name))?;
         let container = kubelet::resolve_container(pod, options.container.as_deref())?;
-        if pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.node_name.as_ref())
-            .is_none()
-        {
+        if pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none() {
             // No kubelet to ask: the API server answers with an empty log.
-            return Ok(bytes_response(
-                StatusCode::OK,
-                "text/plain",
-                Bytes::new(),
-                delivery,
-            ));
+            return Ok(bytes_response(StatusCode::OK, "text/plain", Bytes::new(), delivery));
         }
         let id = kubelet::log_source(pod, &container, options.previous)?;
         let line_count = state.logs.get(&id).map_or(0, |log| log.lines.len());
-        let start = options
-            .tail_lines
-            .map_or(0, |tail| line_count.saturating_sub(tail));
+        let start = options.tail_lines.map_or(0, |tail| line_count.saturating_sub(tail));
         (id, start)
     };
     let (response, writer) = BodyWriter::response(StatusCode::OK, "text/plain", delivery);
@@ -189,11 +167,7 @@ struct Renderer {
 }
 
 impl Renderer {
-    async fn write(
-        &mut self,
-        lines: &[LogLine],
-        writer: &mut BodyWriter,
-    ) -> Result<(), super::body::Stop> {
+    async fn write(&mut self, lines: &[LogLine], writer: &mut BodyWriter) -> Result<(), super::body::Stop> {
         for line in lines {
             if self.since.is_some_and(|since| line.timestamp < since) {
                 continue;

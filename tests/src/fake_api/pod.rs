@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
-    Container, ContainerState, ContainerStateWaiting, ContainerStatus, EphemeralContainer, Pod,
-    PodCondition, PodSpec, PodStatus,
+    Container, ContainerState, ContainerStateWaiting, ContainerStatus, EphemeralContainer, Pod, PodCondition, PodSpec,
+    PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -118,10 +118,7 @@ impl FakeContainer {
         if let Some(previous) = self.previous {
             kubelet::start(&mut status, created);
             kubelet::restart(&mut status, 1, created);
-            let last = status
-                .last_state
-                .as_ref()
-                .and_then(|s| s.terminated.as_ref());
+            let last = status.last_state.as_ref().and_then(|s| s.terminated.as_ref());
             let id = last
                 .and_then(|t| t.container_id.clone())
                 .expect("a restarted container has a previous ID");
@@ -155,10 +152,7 @@ impl FakeContainer {
             }
         }
         if let Some(id) = status.container_id.clone() {
-            let exited = status
-                .state
-                .as_ref()
-                .is_some_and(|s| s.terminated.is_some());
+            let exited = status.state.as_ref().is_some_and(|s| s.terminated.is_some());
             instances.push(Instance {
                 container_id: id,
                 lines: self.logs,
@@ -309,12 +303,7 @@ impl FakePod {
         let seed = next_seed();
         let target = self.containers.first().map(|c| c.name.clone());
         let spec = PodSpec {
-            init_containers: non_empty(
-                self.init_containers
-                    .iter()
-                    .map(FakeContainer::spec)
-                    .collect(),
-            ),
+            init_containers: non_empty(self.init_containers.iter().map(FakeContainer::spec).collect()),
             containers: self.containers.iter().map(FakeContainer::spec).collect(),
             ephemeral_containers: non_empty(
                 self.ephemeral_containers

@@ -47,19 +47,11 @@ pub enum Route {
 
 impl Route {
     pub(crate) fn parse(method: &Method, path: &str, query: &[(String, String)]) -> Self {
-        let segments: Vec<String> = path
-            .trim_matches('/')
-            .split('/')
-            .map(percent_decode)
-            .collect();
+        let segments: Vec<String> = path.trim_matches('/').split('/').map(percent_decode).collect();
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         let is_get = *method == Method::GET;
         let gated = |route: Route| {
-            if is_get {
-                route
-            } else {
-                Route::MethodNotAllowed
-            }
+            if is_get { route } else { Route::MethodNotAllowed }
         };
         let watch = query_flag(query, "watch").unwrap_or(false);
         let collection = |namespace: Option<&str>| {
@@ -82,18 +74,10 @@ impl Route {
                 name: (*name).to_owned(),
                 container: query_value(query, "container").map(str::to_owned),
             }),
-            [
-                "apis",
-                "authorization.k8s.io",
-                "v1",
-                "selfsubjectaccessreviews",
-            ] if *method == Method::POST => Route::SelfSubjectAccessReview,
-            [
-                "apis",
-                "authorization.k8s.io",
-                "v1",
-                "selfsubjectaccessreviews",
-            ] => Route::MethodNotAllowed,
+            ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"] if *method == Method::POST => {
+                Route::SelfSubjectAccessReview
+            }
+            ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"] => Route::MethodNotAllowed,
             ["version"] => gated(Route::Version),
             _ => Route::Unknown,
         }
@@ -101,24 +85,19 @@ impl Route {
 
     /// The authorizer's view of the request, for routes that RBAC guards.
     pub(crate) fn attributes(&self) -> Option<Attributes> {
-        let pods =
-            |verb: &str, namespace: &Option<String>, name: &str, subresource: &str| Attributes {
-                verb: verb.to_owned(),
-                group: String::new(),
-                resource: "pods".to_owned(),
-                subresource: subresource.to_owned(),
-                namespace: namespace.clone().unwrap_or_default(),
-                name: name.to_owned(),
-            };
+        let pods = |verb: &str, namespace: &Option<String>, name: &str, subresource: &str| Attributes {
+            verb: verb.to_owned(),
+            group: String::new(),
+            resource: "pods".to_owned(),
+            subresource: subresource.to_owned(),
+            namespace: namespace.clone().unwrap_or_default(),
+            name: name.to_owned(),
+        };
         match self {
             Route::PodList { namespace } => Some(pods("list", namespace, "", "")),
             Route::PodWatch { namespace } => Some(pods("watch", namespace, "", "")),
-            Route::PodGet { namespace, name } => {
-                Some(pods("get", &Some(namespace.clone()), name, ""))
-            }
-            Route::PodLog {
-                namespace, name, ..
-            } => Some(pods("get", &Some(namespace.clone()), name, "log")),
+            Route::PodGet { namespace, name } => Some(pods("get", &Some(namespace.clone()), name, "")),
+            Route::PodLog { namespace, name, .. } => Some(pods("get", &Some(namespace.clone()), name, "log")),
             Route::SelfSubjectAccessReview => Some(Attributes {
                 verb: "create".to_owned(),
                 group: "authorization.k8s.io".to_owned(),
@@ -171,10 +150,7 @@ impl RecordedRequest {
 }
 
 pub(crate) fn query_value<'q>(query: &'q [(String, String)], key: &str) -> Option<&'q str> {
-    query
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 /// A boolean query parameter as Go's `strconv.ParseBool` reads it; `None` when absent or unparsable.
@@ -235,9 +211,7 @@ mod tests {
 
     #[test]
     fn query_decoding_matches_form_urlencoding() {
-        let query = parse_query(
-            "&sinceTime=2023-10-19T13%3A14%3A26Z&labelSelector=app+in+%28a%2Cb%29&follow",
-        );
+        let query = parse_query("&sinceTime=2023-10-19T13%3A14%3A26Z&labelSelector=app+in+%28a%2Cb%29&follow");
         assert_eq!(
             query,
             vec![

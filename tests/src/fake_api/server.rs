@@ -67,12 +67,8 @@ impl FakeApiServer {
     /// Binds `127.0.0.1:0` and starts serving. Also installs the aws-lc-rs rustls provider that kube's client needs.
     pub async fn start() -> Self {
         install_crypto_provider();
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding 127.0.0.1:0");
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding 127.0.0.1:0");
+        let addr = listener.local_addr().expect("a bound listener has an address");
         let shared = Arc::new(Shared::new());
         let acceptor = tokio::spawn(accept(listener, shared.clone()));
         Self {
@@ -100,8 +96,7 @@ impl FakeApiServer {
     /// A kube client for this server (see [`config`](Self::config)).
     pub fn client(&self) -> kube::Client {
         install_crypto_provider();
-        kube::Client::try_from(self.config())
-            .expect("a client for a plain-HTTP loopback server builds")
+        kube::Client::try_from(self.config()).expect("a client for a plain-HTTP loopback server builds")
     }
 
     /// Writes a kubeconfig whose only context, `context` (also the current one), points at this server with the
@@ -130,8 +125,7 @@ impl FakeApiServer {
 
     /// Changes a pod in place (a `MODIFIED` event). Panics if it does not exist.
     pub fn update_pod(&self, namespace: &str, name: &str, change: impl FnOnce(&mut Pod)) -> Pod {
-        self.shared
-            .write(|state| state.update_pod(namespace, name, change))
+        self.shared.write(|state| state.update_pod(namespace, name, change))
     }
 
     /// Deletes a pod (a `DELETED` event); its logs go and their followers' responses end.
@@ -162,13 +156,7 @@ impl FakeApiServer {
 
     /// Appends lines to the log of the container's current instance, waking its followers. Panics if the pod or
     /// container does not exist or the container has not started.
-    pub fn append_log(
-        &self,
-        namespace: &str,
-        pod: &str,
-        container: &str,
-        lines: impl IntoIterator<Item = LogLine>,
-    ) {
+    pub fn append_log(&self, namespace: &str, pod: &str, container: &str, lines: impl IntoIterator<Item = LogLine>) {
         let lines = lines.into_iter().collect();
         self.shared
             .write(|state| state.append_log(namespace, pod, container, lines));
@@ -187,13 +175,7 @@ impl FakeApiServer {
 
     /// The container's current instance exits with `exit_code` (followers end cleanly); the phase follows the
     /// restart policy. A `MODIFIED` event.
-    pub fn terminate_container(
-        &self,
-        namespace: &str,
-        pod: &str,
-        container: &str,
-        exit_code: i32,
-    ) -> Pod {
+    pub fn terminate_container(&self, namespace: &str, pod: &str, container: &str, exit_code: i32) -> Pod {
         self.shared.write(|state| {
             state.container_transition(namespace, pod, container, |status, now| {
                 kubelet::terminate(status, exit_code, now);
@@ -265,15 +247,11 @@ impl FakeApiServer {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             changes.borrow_and_update();
-            let found: Vec<RecordedRequest> =
-                self.requests().into_iter().filter(|r| matches(r)).collect();
+            let found: Vec<RecordedRequest> = self.requests().into_iter().filter(|r| matches(r)).collect();
             if found.len() >= count {
                 return found;
             }
-            if tokio::time::timeout_at(deadline, changes.changed())
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
                 let seen: Vec<String> = self
                     .requests()
                     .iter()

@@ -41,12 +41,7 @@ impl ApiError {
     }
 
     pub(crate) fn path_not_found() -> Self {
-        Self::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )
-        .with_details(json!({}))
+        Self::new(404, "NotFound", "the server could not find the requested resource").with_details(json!({}))
     }
 
     pub(crate) fn method_not_allowed() -> Self {
@@ -91,9 +86,8 @@ impl ApiError {
         } else {
             format!("{qualified} \"{}\" is forbidden: {why}", attrs.name)
         };
-        Self::new(403, "Forbidden", message).with_details(
-            json!({ "name": attrs.name, "group": attrs.group, "kind": attrs.resource }),
-        )
+        Self::new(403, "Forbidden", message)
+            .with_details(json!({ "name": attrs.name, "group": attrs.group, "kind": attrs.resource }))
     }
 
     /// A failed validation of a request's options: `PodLogOptions "x" is invalid: tailLines: Invalid value: ...`.
@@ -136,11 +130,7 @@ impl ApiError {
                 "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
             ),
             429 => {
-                let mut error = Self::new(
-                    429,
-                    "TooManyRequests",
-                    "Too many requests, please try again later.",
-                );
+                let mut error = Self::new(429, "TooManyRequests", "Too many requests, please try again later.");
                 error.retry_after = Some(1);
                 error.with_details(json!({ "retryAfterSeconds": 1 }))
             }
@@ -149,9 +139,7 @@ impl ApiError {
                 "InternalError",
                 "Internal error occurred: fault injected by the fake API server",
             )
-            .with_details(
-                json!({ "causes": [{ "message": "fault injected by the fake API server" }] }),
-            ),
+            .with_details(json!({ "causes": [{ "message": "fault injected by the fake API server" }] })),
             503 => Self::new(
                 503,
                 "ServiceUnavailable",
@@ -162,11 +150,7 @@ impl ApiError {
                 "Timeout",
                 "the server was unable to return a response in the time allotted, but may still be processing the request",
             ),
-            _ => Self::new(
-                code,
-                "",
-                format!("fault injected by the fake API server (HTTP {code})"),
-            ),
+            _ => Self::new(code, "", format!("fault injected by the fake API server (HTTP {code})")),
         }
     }
 

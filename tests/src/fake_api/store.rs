@@ -135,12 +135,7 @@ impl State {
 
     pub(crate) fn add_pod(&mut self, pod: FakePod) -> Pod {
         let key = pod.key();
-        assert!(
-            !self.pods.contains_key(&key),
-            "pod {}/{} already exists",
-            key.0,
-            key.1
-        );
+        assert!(!self.pods.contains_key(&key), "pod {}/{} already exists", key.0, key.1);
         let (pod, instances) = pod.into_parts();
         let stored = self.commit(key, Some(pod)).expect("an added pod is stored");
         for instance in instances {
@@ -153,24 +148,13 @@ impl State {
 
     pub(crate) fn set_pod(&mut self, pod: Pod) -> Pod {
         let key = (
-            pod.metadata
-                .namespace
-                .clone()
-                .expect("the pod has metadata.namespace"),
-            pod.metadata
-                .name
-                .clone()
-                .expect("the pod has metadata.name"),
+            pod.metadata.namespace.clone().expect("the pod has metadata.namespace"),
+            pod.metadata.name.clone().expect("the pod has metadata.name"),
         );
         self.commit(key, Some(pod)).expect("a set pod is stored")
     }
 
-    pub(crate) fn update_pod(
-        &mut self,
-        namespace: &str,
-        name: &str,
-        change: impl FnOnce(&mut Pod),
-    ) -> Pod {
+    pub(crate) fn update_pod(&mut self, namespace: &str, name: &str, change: impl FnOnce(&mut Pod)) -> Pod {
         let key = (namespace.to_owned(), name.to_owned());
         let mut pod = Pod::clone(
             self.pods
@@ -178,8 +162,7 @@ impl State {
                 .unwrap_or_else(|| panic!("no pod {namespace}/{name}")),
         );
         change(&mut pod);
-        self.commit(key, Some(pod))
-            .expect("an updated pod is stored")
+        self.commit(key, Some(pod)).expect("an updated pod is stored")
     }
 
     pub(crate) fn delete_pod(&mut self, namespace: &str, name: &str) -> Option<Pod> {
@@ -209,21 +192,15 @@ impl State {
     }
 
     /// Appends to the log of the container's current instance.
-    pub(crate) fn append_log(
-        &mut self,
-        namespace: &str,
-        name: &str,
-        container: &str,
-        lines: Vec<LogLine>,
-    ) {
+    pub(crate) fn append_log(&mut self, namespace: &str, name: &str, container: &str, lines: Vec<LogLine>) {
         let pod = self.pods.get(&(namespace.to_owned(), name.to_owned()));
         let pod = pod.unwrap_or_else(|| panic!("no pod {namespace}/{name}"));
         let status = kubelet::statuses(pod).find(|s| s.name == container);
-        let status =
-            status.unwrap_or_else(|| panic!("pod {namespace}/{name} has no container {container}"));
-        let id = status.container_id.clone().unwrap_or_else(|| {
-            panic!("container {container} of {namespace}/{name} has not started: no log yet")
-        });
+        let status = status.unwrap_or_else(|| panic!("pod {namespace}/{name} has no container {container}"));
+        let id = status
+            .container_id
+            .clone()
+            .unwrap_or_else(|| panic!("container {container} of {namespace}/{name} has not started: no log yet"));
         self.logs.entry(id).or_default().lines.extend(lines);
     }
 
@@ -296,9 +273,7 @@ impl Shared {
 
     /// Reads the state; a panicked test thread does not poison it for the others.
     pub(crate) fn read(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Changes the state and wakes everything that waits for changes.

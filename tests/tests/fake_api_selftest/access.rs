@@ -1,20 +1,13 @@
 //! SelfSubjectAccessReviews and RBAC refusals.
 
-use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-};
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
 use k8s_openapi::api::core::v1::Pod;
 use kle_tests::fake_api::{AccessPolicy, AccessRule, FakeApiServer, FakeContainer, FakePod};
 use kube::api::{Api, ListParams, LogParams, PostParams};
 
 use crate::support::{NS, fetch_log, within};
 
-fn can(
-    verb: &str,
-    resource: &str,
-    subresource: Option<&str>,
-    namespace: &str,
-) -> SelfSubjectAccessReview {
+fn can(verb: &str, resource: &str, subresource: Option<&str>, namespace: &str) -> SelfSubjectAccessReview {
     SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {
             resource_attributes: Some(ResourceAttributes {
@@ -30,14 +23,9 @@ fn can(
     }
 }
 
-async fn review(
-    server: &FakeApiServer,
-    question: SelfSubjectAccessReview,
-) -> (bool, Option<String>) {
+async fn review(server: &FakeApiServer, question: SelfSubjectAccessReview) -> (bool, Option<String>) {
     let reviews: Api<SelfSubjectAccessReview> = Api::all(server.client());
-    let answer = within(reviews.create(&PostParams::default(), &question))
-        .await
-        .unwrap();
+    let answer = within(reviews.create(&PostParams::default(), &question)).await.unwrap();
     assert_eq!(answer.spec, question.spec, "the spec is echoed");
     let status = answer.status.expect("the review is answered");
     (status.allowed, status.reason)
@@ -46,10 +34,7 @@ async fn review(
 #[tokio::test]
 async fn reviews_follow_the_policy() {
     let server = FakeApiServer::start().await;
-    assert_eq!(
-        review(&server, can("get", "pods", Some("log"), NS)).await,
-        (true, None)
-    );
+    assert_eq!(review(&server, can("get", "pods", Some("log"), NS)).await, (true, None));
 
     server.set_access_policy(
         AccessPolicy::allow_all().rule(
@@ -61,10 +46,7 @@ async fn reviews_follow_the_policy() {
     );
     let denied = review(&server, can("get", "pods", Some("log"), NS)).await;
     assert_eq!(denied, (false, Some("no logs here".to_owned())));
-    assert_eq!(
-        review(&server, can("list", "pods", None, NS)).await,
-        (true, None)
-    );
+    assert_eq!(review(&server, can("list", "pods", None, NS)).await, (true, None));
 }
 
 #[tokio::test]
@@ -72,9 +54,7 @@ async fn enforced_policy_refuses_requests_with_the_api_servers_message() {
     let server = FakeApiServer::start().await;
     server.add_pod(FakePod::new(NS, "web-0").container(FakeContainer::new("app")));
     server.set_user("alice");
-    server.set_access_policy(
-        AccessPolicy::deny_all().rule(AccessRule::allow().verb("list").namespace(NS)),
-    );
+    server.set_access_policy(AccessPolicy::deny_all().rule(AccessRule::allow().verb("list").namespace(NS)));
 
     let namespaced: Api<Pod> = Api::namespaced(server.client(), NS);
     assert_eq!(
@@ -91,7 +71,8 @@ async fn enforced_policy_refuses_requests_with_the_api_servers_message() {
     let kube::Error::Api(status) = error else {
         panic!("expected an API error, got {error}")
     };
-    let message = "pods is forbidden: User \"alice\" cannot list resource \"pods\" in API group \"\" at the cluster scope";
+    let message =
+        "pods is forbidden: User \"alice\" cannot list resource \"pods\" in API group \"\" at the cluster scope";
     assert_eq!((status.code, status.message.as_str()), (403, message));
 
     let status = fetch_log(&server.client(), "web-0", &LogParams::default())

@@ -8,8 +8,7 @@ use kube::api::{Api, ListParams, LogParams};
 use crate::support::{NS, fetch_log, open_log, read_at_least, read_to_end, t0, within};
 
 fn web() -> FakePod {
-    FakePod::new(NS, "web-0")
-        .container(FakeContainer::new("app").logs(lines(t0(), 2, |i| format!("line {i}"))))
+    FakePod::new(NS, "web-0").container(FakeContainer::new("app").logs(lines(t0(), 2, |i| format!("line {i}"))))
 }
 
 #[tokio::test]
@@ -20,9 +19,7 @@ async fn disconnect_all_cuts_open_streams_abruptly() {
         follow: true,
         ..LogParams::default()
     };
-    let mut body = within(open_log(&server.client(), "web-0", &follow))
-        .await
-        .unwrap();
+    let mut body = within(open_log(&server.client(), "web-0", &follow)).await.unwrap();
     assert_eq!(read_at_least(&mut body, 14).await, b"line 0\nline 1\n");
 
     server.disconnect_all();
@@ -53,38 +50,22 @@ async fn shutdown_ends_streams_and_closes_the_port() {
     let _ = within(body.collect()).await;
     let pods: Api<Pod> = Api::namespaced(client, NS);
     let error = within(pods.list(&ListParams::default())).await.unwrap_err();
-    assert!(
-        !matches!(error, kube::Error::Api(_)),
-        "no server answers: {error}"
-    );
+    assert!(!matches!(error, kube::Error::Api(_)), "no server answers: {error}");
 }
 
 #[tokio::test]
 async fn set_pod_with_a_new_container_id_starts_an_empty_log() {
     let server = FakeApiServer::start().await;
     let mut pod = server.add_pod(web());
-    let statuses = pod
-        .status
-        .as_mut()
-        .unwrap()
-        .container_statuses
-        .as_mut()
-        .unwrap();
+    let statuses = pod.status.as_mut().unwrap().container_statuses.as_mut().unwrap();
     statuses[0].container_id = Some("containerd://replaced".to_owned());
     server.set_pod(pod);
 
     let client = server.client();
-    assert_eq!(
-        fetch_log(&client, "web-0", &LogParams::default())
-            .await
-            .unwrap(),
-        b""
-    );
+    assert_eq!(fetch_log(&client, "web-0", &LogParams::default()).await.unwrap(), b"");
     server.append_log(NS, "web-0", "app", lines(t0(), 1, |_| "new"));
     assert_eq!(
-        fetch_log(&client, "web-0", &LogParams::default())
-            .await
-            .unwrap(),
+        fetch_log(&client, "web-0", &LogParams::default()).await.unwrap(),
         b"new\n"
     );
     assert_eq!(

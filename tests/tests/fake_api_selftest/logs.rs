@@ -3,9 +3,7 @@
 use futures::{AsyncBufReadExt, StreamExt};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::Pod;
-use kle_tests::fake_api::{
-    FakeApiServer, FakeContainer, FakePod, Fault, LogLine, lines, lines_every, render,
-};
+use kle_tests::fake_api::{FakeApiServer, FakeContainer, FakePod, Fault, LogLine, lines, lines_every, render};
 use kube::api::{Api, LogParams};
 
 use crate::support::{NS, fetch_log, open_log, read_at_least, read_to_end, t0, within};
@@ -92,10 +90,7 @@ async fn honors_since_time_tail_lines_and_limit_bytes() {
         since_time: since(3),
         ..params()
     };
-    assert_eq!(
-        fetch(tail_since).await,
-        "line 5\nline 6\nline 7\nline 8\nline 9\n"
-    );
+    assert_eq!(fetch(tail_since).await, "line 5\nline 6\nline 7\nline 8\nline 9\n");
     assert_eq!(
         fetch(LogParams {
             limit_bytes: Some(10),
@@ -109,10 +104,7 @@ async fn honors_since_time_tail_lines_and_limit_bytes() {
         timestamps: true,
         ..params()
     };
-    assert_eq!(
-        fetch(stamped_limit).await,
-        "2024-05-01T10:00:00.000000000Z li"
-    );
+    assert_eq!(fetch(stamped_limit).await, "2024-05-01T10:00:00.000000000Z li");
 
     // sinceSeconds counts back from now.
     let recent = lines(Timestamp::now() - SignedDuration::from_secs(100), 3, |i| {
@@ -151,10 +143,7 @@ async fn previous_reads_the_last_terminated_instance() {
         fetch_log(&client, "web-0", &app(true)).await.unwrap(),
         b"line 0\nline 1\n"
     );
-    assert_eq!(
-        fetch_log(&client, "web-0", &app(false)).await.unwrap(),
-        b"now\n"
-    );
+    assert_eq!(fetch_log(&client, "web-0", &app(false)).await.unwrap(), b"now\n");
     let sidecar = LogParams {
         container: Some("sidecar".to_owned()),
         previous: true,
@@ -188,21 +177,14 @@ async fn refuses_like_the_api_server_and_kubelet() {
             .container(FakeContainer::new("app"))
             .container(FakeContainer::new("sidecar")),
     );
-    server.add_pod(
-        FakePod::new(NS, "starting")
-            .container(FakeContainer::new("app").waiting("ContainerCreating")),
-    );
+    server.add_pod(FakePod::new(NS, "starting").container(FakeContainer::new("app").waiting("ContainerCreating")));
     let client = server.client();
     let message = |status: kube::core::Status| (status.code, status.message);
 
     let missing = fetch_log(&client, "nope", &params()).await.unwrap_err();
-    assert_eq!(
-        message(missing),
-        (404, "pods \"nope\" not found".to_owned())
-    );
+    assert_eq!(message(missing), (404, "pods \"nope\" not found".to_owned()));
     let unnamed = fetch_log(&client, "multi", &params()).await.unwrap_err();
-    let choose =
-        "a container name must be specified for pod multi, choose one of: [init app sidecar]";
+    let choose = "a container name must be specified for pod multi, choose one of: [init app sidecar]";
     assert_eq!(message(unnamed), (400, choose.to_owned()));
     let unknown = LogParams {
         container: Some("db".to_owned()),
@@ -230,10 +212,7 @@ async fn refuses_like_the_api_server_and_kubelet() {
 
     // Once started, it has a (still empty) log.
     server.start_container(NS, "starting", "app");
-    assert_eq!(
-        fetch_log(&client, "starting", &params()).await.unwrap(),
-        b""
-    );
+    assert_eq!(fetch_log(&client, "starting", &params()).await.unwrap(), b"");
 }
 
 #[tokio::test]
@@ -244,15 +223,11 @@ async fn follow_streams_appended_lines_until_the_container_exits() {
         timestamps: true,
         ..params()
     };
-    let mut body = within(open_log(&server.client(), "web-0", &follow))
-        .await
-        .unwrap();
+    let mut body = within(open_log(&server.client(), "web-0", &follow)).await.unwrap();
     let first = render(&numbered(2), true);
     assert_eq!(read_at_least(&mut body, first.len()).await, first);
 
-    let more = lines(t0() + SignedDuration::from_secs(60), 2, |i| {
-        format!("more {i}")
-    });
+    let more = lines(t0() + SignedDuration::from_secs(60), 2, |i| format!("more {i}"));
     server.append_log(NS, "web-0", "app", more.clone());
     let expected = render(&more, true);
     assert_eq!(read_at_least(&mut body, expected.len()).await, expected);
@@ -303,18 +278,12 @@ async fn restart_ends_followers_and_starts_a_new_instance() {
     assert_eq!(last.container_id.as_deref(), Some(old_id.as_str()));
 
     server.append_log(NS, "web-0", "app", lines(t0(), 1, |_| "fresh"));
-    assert_eq!(
-        fetch_log(&client, "web-0", &params()).await.unwrap(),
-        b"fresh\n"
-    );
+    assert_eq!(fetch_log(&client, "web-0", &params()).await.unwrap(), b"fresh\n");
     let previous = LogParams {
         previous: true,
         ..params()
     };
-    assert_eq!(
-        fetch_log(&client, "web-0", &previous).await.unwrap(),
-        b"line 0\n"
-    );
+    assert_eq!(fetch_log(&client, "web-0", &previous).await.unwrap(), b"line 0\n");
 
     // Deleting the pod ends its followers too.
     let body = within(open_log(&client, "web-0", &follow)).await.unwrap();
@@ -333,9 +302,7 @@ async fn crash_looping_container_serves_its_last_instance() {
     );
     let server = server_with(pod).await;
     assert_eq!(
-        fetch_log(&server.client(), "crashy", &params())
-            .await
-            .unwrap(),
+        fetch_log(&server.client(), "crashy", &params()).await.unwrap(),
         b"line 0\n"
     );
 }
@@ -348,10 +315,7 @@ async fn log_stream_reads_lines_as_they_come() {
         follow: true,
         ..params()
     };
-    let mut lines_read = within(pods.log_stream("web-0", &follow))
-        .await
-        .unwrap()
-        .lines();
+    let mut lines_read = within(pods.log_stream("web-0", &follow)).await.unwrap().lines();
     assert_eq!(within(lines_read.next()).await.unwrap().unwrap(), "line 0");
     server.append_log(NS, "web-0", "app", lines(t0(), 1, |_| "line 1"));
     assert_eq!(within(lines_read.next()).await.unwrap().unwrap(), "line 1");
@@ -404,8 +368,7 @@ async fn injected_log_faults() {
     assert!(error.is_some(), "an abrupt end is an error, not EOF");
 
     server.inject(Fault::pod_log(NS, "web-0").reset_connection());
-    let request =
-        kube::api::Request::new(format!("/api/v1/namespaces/{NS}/pods")).logs("web-0", &params());
+    let request = kube::api::Request::new(format!("/api/v1/namespaces/{NS}/pods")).logs("web-0", &params());
     let sent = within(client.send(request.unwrap().map(kube::client::Body::from))).await;
     assert!(sent.is_err(), "no response at all");
 
@@ -423,12 +386,7 @@ async fn unscheduled_pod_has_an_empty_log() {
             .container(FakeContainer::new("app")),
     )
     .await;
-    assert_eq!(
-        fetch_log(&server.client(), "pending", &params())
-            .await
-            .unwrap(),
-        b""
-    );
+    assert_eq!(fetch_log(&server.client(), "pending", &params()).await.unwrap(), b"");
     let requests = server.requests();
     let log = requests.iter().find(|r| r.is_pod_log()).unwrap();
     assert_eq!(log.path, "/api/v1/namespaces/shop/pods/pending/log");

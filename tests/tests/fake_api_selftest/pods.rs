@@ -32,9 +32,7 @@ async fn server_with_pods() -> FakeApiServer {
 }
 
 fn names(pods: &[Pod]) -> Vec<String> {
-    pods.iter()
-        .map(|p| p.metadata.name.clone().unwrap())
-        .collect()
+    pods.iter().map(|p| p.metadata.name.clone().unwrap()).collect()
 }
 
 #[tokio::test]
@@ -104,9 +102,7 @@ async fn pages_with_limit_and_continue_form_a_consistent_snapshot() {
     let server = server_with_pods().await;
     let all: Api<Pod> = Api::all(server.client());
 
-    let first = within(all.list(&ListParams::default().limit(2)))
-        .await
-        .unwrap();
+    let first = within(all.list(&ListParams::default().limit(2))).await.unwrap();
     assert_eq!(names(&first.items), ["web-9", "db-0"]);
     assert_eq!(first.metadata.remaining_item_count, Some(2));
     let token = first.metadata.continue_.clone().expect("a continue token");
@@ -118,10 +114,7 @@ async fn pages_with_limit_and_continue_form_a_consistent_snapshot() {
         .unwrap();
     assert_eq!(names(&rest.items), ["web-0", "web-1"]);
     assert_eq!(rest.metadata.continue_, None);
-    assert_eq!(
-        rest.metadata.resource_version,
-        first.metadata.resource_version
-    );
+    assert_eq!(rest.metadata.resource_version, first.metadata.resource_version);
 
     server.compact();
     let error = within(all.list(&ListParams::default().limit(2).continue_token(&token)))
@@ -142,16 +135,8 @@ async fn gets_one_pod_or_not_found() {
     let status = pod.status.unwrap();
     assert_eq!(status.phase.as_deref(), Some("Running"));
     let app = &status.container_statuses.unwrap()[0];
-    assert!(
-        app.container_id
-            .as_deref()
-            .unwrap()
-            .starts_with("containerd://")
-    );
-    assert_eq!(
-        app.container_id.as_deref().unwrap().len(),
-        "containerd://".len() + 64
-    );
+    assert!(app.container_id.as_deref().unwrap().starts_with("containerd://"));
+    assert_eq!(app.container_id.as_deref().unwrap().len(), "containerd://".len() + 64);
     assert_eq!(pod.spec.unwrap().node_name.as_deref(), Some("node-1"));
 
     let error = within(shop.get("nope")).await.unwrap_err();
@@ -199,28 +184,13 @@ async fn kubeconfig_file_reaches_the_server_with_its_token() {
     assert_eq!(config.default_namespace, "default");
     let client = kube::Client::try_from(config).unwrap();
     let pods: Api<Pod> = Api::namespaced(client, NS);
-    assert_eq!(
-        within(pods.list(&ListParams::default()))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        3
-    );
-    let sent = server
-        .requests()
-        .last()
-        .unwrap()
-        .headers
-        .get("authorization")
-        .cloned();
+    assert_eq!(within(pods.list(&ListParams::default())).await.unwrap().items.len(), 3);
+    let sent = server.requests().last().unwrap().headers.get("authorization").cloned();
     assert_eq!(sent.unwrap(), "Bearer fake-token");
 
     // Without the token: 401.
     let anonymous: Api<Pod> = Api::namespaced(server.client(), NS);
-    let error = within(anonymous.list(&ListParams::default()))
-        .await
-        .unwrap_err();
+    let error = within(anonymous.list(&ListParams::default())).await.unwrap_err();
     let kube::Error::Api(status) = error else {
         panic!("expected an API error, got {error}")
     };
@@ -238,19 +208,9 @@ async fn injected_faults_apply_to_the_next_matching_requests_only() {
         let kube::Error::Api(status) = error else {
             panic!("expected an API error, got {error}")
         };
-        assert_eq!(
-            (status.code, status.reason.as_str()),
-            (500, "InternalError")
-        );
+        assert_eq!((status.code, status.reason.as_str()), (500, "InternalError"));
     }
-    assert_eq!(
-        within(shop.list(&ListParams::default()))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        3
-    );
+    assert_eq!(within(shop.list(&ListParams::default())).await.unwrap().items.len(), 3);
 
     // kube's client retries 429 itself, honoring Retry-After: one failed attempt, then success.
     server.clear_requests();
@@ -265,21 +225,14 @@ async fn injected_faults_apply_to_the_next_matching_requests_only() {
     assert!(started.elapsed() >= std::time::Duration::from_millis(200));
 
     // A scripted answer, byte for byte.
-    server.inject(Fault::path("/api/v1/namespaces/shop/pods/web-0").respond(
-        418,
-        "text/plain",
-        "teapot",
-    ));
+    server.inject(Fault::path("/api/v1/namespaces/shop/pods/web-0").respond(418, "text/plain", "teapot"));
     let error = within(shop.get("web-0")).await.unwrap_err();
     let kube::Error::Api(status) = error else {
         panic!("expected an API error, got {error}")
     };
     assert_eq!((status.code, status.message.as_str()), (418, "teapot"));
     assert_eq!(
-        within(server.client().apiserver_version())
-            .await
-            .unwrap()
-            .git_version,
+        within(server.client().apiserver_version()).await.unwrap().git_version,
         "v1.33.0-fake"
     );
 }

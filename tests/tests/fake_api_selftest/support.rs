@@ -23,18 +23,11 @@ pub(crate) async fn within<F: Future>(future: F) -> F::Output {
 }
 
 /// Opens a raw `pods/log` request the way the exporter does, returning the streaming body or the `Status`.
-pub(crate) async fn open_log(
-    client: &kube::Client,
-    pod: &str,
-    params: &LogParams,
-) -> Result<Body, Status> {
+pub(crate) async fn open_log(client: &kube::Client, pod: &str, params: &LogParams) -> Result<Body, Status> {
     let request = Request::new(format!("/api/v1/namespaces/{NS}/pods"))
         .logs(pod, params)
         .unwrap();
-    let response = client
-        .send(request.map(Body::from))
-        .await
-        .expect("the server answers");
+    let response = client.send(request.map(Body::from)).await.expect("the server answers");
     if response.status().is_success() {
         return Ok(response.into_body());
     }
@@ -48,11 +41,7 @@ pub(crate) async fn open_log(
 }
 
 /// The whole log response, or the `Status` error.
-pub(crate) async fn fetch_log(
-    client: &kube::Client,
-    pod: &str,
-    params: &LogParams,
-) -> Result<Vec<u8>, Status> {
+pub(crate) async fn fetch_log(client: &kube::Client, pod: &str, params: &LogParams) -> Result<Vec<u8>, Status> {
     let body = within(open_log(client, pod, params)).await?;
     let bytes = within(body.collect())
         .await

@@ -67,15 +67,8 @@ async fn watcher_lists_in_pages_then_follows_changes() {
     let mut events = watch_pods(&server, watcher::Config::default().page_size(1));
 
     let initial = next_described(&mut events, 4).await;
-    assert_eq!(
-        initial,
-        ["Init", "InitApply(web-0)", "InitApply(web-1)", "InitDone"]
-    );
-    let lists: Vec<_> = server
-        .requests()
-        .into_iter()
-        .filter(|r| r.is_pod_list())
-        .collect();
+    assert_eq!(initial, ["Init", "InitApply(web-0)", "InitApply(web-1)", "InitDone"]);
+    let lists: Vec<_> = server.requests().into_iter().filter(|r| r.is_pod_list()).collect();
     assert_eq!(lists.len(), 2, "one page per pod");
     assert!(lists[1].query_value("continue").is_some());
 
@@ -94,10 +87,7 @@ async fn watcher_lists_in_pages_then_follows_changes() {
         .wait_for_requests(1, Duration::from_secs(5), |r| r.is_pod_watch())
         .await;
     assert_eq!(watches[0].query_value("allowWatchBookmarks"), Some("true"));
-    assert_eq!(
-        watches[0].query_value("resourceVersion"),
-        Some(listed_at.as_str())
-    );
+    assert_eq!(watches[0].query_value("resourceVersion"), Some(listed_at.as_str()));
 }
 
 #[tokio::test]
@@ -120,10 +110,7 @@ async fn expired_watch_makes_the_watcher_relist() {
         next_described(&mut events, 3).await,
         ["Init", "InitApply(web-0)", "InitDone"]
     );
-    assert_eq!(
-        server.requests().iter().filter(|r| r.is_pod_list()).count(),
-        2
-    );
+    assert_eq!(server.requests().iter().filter(|r| r.is_pod_list()).count(), 2);
 }
 
 #[tokio::test]
@@ -151,9 +138,7 @@ async fn ended_watches_resume_from_their_resource_version() {
 
     // A change the watcher has not seen is compacted away before it re-watches: its version is too old, relist.
     // (No await between these three calls, so the open watch cannot deliver the change first.)
-    server.update_pod(NS, "web-0", |p| {
-        p.metadata.annotations = Some(Default::default())
-    });
+    server.update_pod(NS, "web-0", |p| p.metadata.annotations = Some(Default::default()));
     server.compact();
     server.end_watches();
     let error = next(&mut events).await.expect_err("the 410 is reported");
@@ -190,14 +175,7 @@ async fn cut_watch_connection_is_rewatched() {
             Err(error) => assert!(matches!(error, watcher::Error::WatchFailed(_)), "{error:?}"),
         }
     }
-    assert!(
-        server
-            .requests()
-            .iter()
-            .filter(|r| r.is_pod_watch())
-            .count()
-            >= 3
-    );
+    assert!(server.requests().iter().filter(|r| r.is_pod_watch()).count() >= 3);
 }
 
 #[tokio::test]
@@ -226,10 +204,7 @@ async fn label_selected_watch_sees_pods_leave_and_enter() {
     server.update_pod(NS, "web-0", relabel("gone"));
     server.update_pod(NS, "db-0", relabel("web"));
     server.update_pod(NS, "web-0", |p| p.metadata.annotations = None);
-    assert_eq!(
-        next_described(&mut events, 2).await,
-        ["Delete(web-0)", "Apply(db-0)"]
-    );
+    assert_eq!(next_described(&mut events, 2).await, ["Delete(web-0)", "Apply(db-0)"]);
 }
 
 #[tokio::test]
@@ -247,23 +222,15 @@ async fn raw_watch_streams_events_and_bookmarks() {
 
     server.add_pod(pod("web-0"));
     let added = within(stream.next()).await.unwrap().unwrap();
-    assert!(
-        matches!(added, WatchEvent::Added(ref p) if p.metadata.name.as_deref() == Some("web-0"))
-    );
+    assert!(matches!(added, WatchEvent::Added(ref p) if p.metadata.name.as_deref() == Some("web-0")));
     server.send_bookmarks();
     let WatchEvent::Bookmark(mark) = within(stream.next()).await.unwrap().unwrap() else {
         panic!("expected a bookmark");
     };
-    assert_eq!(
-        mark.metadata.resource_version,
-        server.resource_version().to_string()
-    );
+    assert_eq!(mark.metadata.resource_version, server.resource_version().to_string());
 
     server.end_watches();
-    assert!(
-        within(stream.next()).await.is_none(),
-        "a clean end of the stream"
-    );
+    assert!(within(stream.next()).await.is_none(), "a clean end of the stream");
 }
 
 #[tokio::test]
@@ -277,8 +244,5 @@ async fn streaming_list_watcher_gets_initial_events_and_their_end_bookmark() {
     );
     server.add_pod(pod("web-1"));
     assert_eq!(next_described(&mut events, 1).await, ["Apply(web-1)"]);
-    assert_eq!(
-        server.requests().iter().filter(|r| r.is_pod_list()).count(),
-        0
-    );
+    assert_eq!(server.requests().iter().filter(|r| r.is_pod_list()).count(), 0);
 }
