@@ -113,6 +113,8 @@ K8S_BINARIES=(kube-apiserver kubelet kube-controller-manager kube-scheduler)
 binaries_cached() {
     local b
     [[ -f $K8S_BIN/.complete ]] || return 1
+    # Binaries built before a vendor patch was added are rebuilt.
+    grep -qx "$REFLECT2_PATCH" "$K8S_BIN/.patches" 2>/dev/null || return 1
     for b in "${K8S_BINARIES[@]}" pause; do [[ -x $K8S_BIN/$b ]] || return 1; done
 }
 
@@ -136,6 +138,52 @@ EOF
         || die "the 'kubernetes' source package is still unknown to apt after adding $list"
 }
 
+# Kubernetes 1.20 vendors modern-go/reflect2 v1.0.1, written for Go < 1.18. Go 1.18 changed
+# reflect.mapiterinit to fill a caller-allocated iterator, so with Debian's Go 1.19 every map
+# that json-iterator encodes makes the runtime write through a garbage pointer: the apiserver
+# dies with "fatal error: fault" in mapiternext within seconds. Apply reflect2 v1.0.2's fix.
+REFLECT2_PATCH=reflect2-mapiterinit-go1.18
+patch_vendor() {
+    local dir=$1/vendor/github.com/modern-go/reflect2
+    python3 - "$dir" <<'EOF'
+import pathlib, sys
+d = pathlib.Path(sys.argv[1])
+link = d / "unsafe_link.go"
+s = link.read_text()
+old_hiter = s[s.index("type hiter struct {"):]
+old_hiter = old_hiter[:old_hiter.index("\n}\n") + 3]
+s = s.replace(old_hiter, """type hiter struct {
+	key         unsafe.Pointer
+	value       unsafe.Pointer
+	t           unsafe.Pointer
+	h           unsafe.Pointer
+	buckets     unsafe.Pointer
+	bptr        unsafe.Pointer
+	overflow    *[]unsafe.Pointer
+	oldoverflow *[]unsafe.Pointer
+	startBucket uintptr
+	offset      uint8
+	wrapped     bool
+	B           uint8
+	i           uint8
+	bucket      uintptr
+	checkBucket uintptr
+}
+""")
+old_decl = "func mapiterinit(rtype unsafe.Pointer, m unsafe.Pointer) *hiter"
+assert old_decl in s, "reflect2 is not the expected v1.0.1"
+s = s.replace(old_decl, "func mapiterinit(rtype unsafe.Pointer, m unsafe.Pointer, it *hiter)")
+link.write_text(s)
+m = d / "unsafe_map.go"
+s = m.read_text()
+old_iter = "\t\thiter:      mapiterinit(type2.rtype, *(*unsafe.Pointer)(obj)),\n"
+assert old_iter in s
+s = s.replace("\treturn &UnsafeMapIterator{\n" + old_iter,
+    "\tvar it hiter\n\tmapiterinit(type2.rtype, *(*unsafe.Pointer)(obj), &it)\n\treturn &UnsafeMapIterator{\n\t\thiter:      &it,\n")
+m.write_text(s)
+EOF
+}
+
 # Sets K8S_TREE to the extracted upstream tree (orig tarball = upstream v1.20.2 with vendor/).
 ensure_k8s_source() {
     local dl=$K8S_SRC_CACHE/download tree=$K8S_SRC_CACHE/kubernetes-$K8S_VERSION orig
@@ -156,6 +204,7 @@ ensure_k8s_source() {
     tar -xf "$orig" -C "$tree.tmp" --strip-components=1
     [[ -d $tree.tmp/vendor && -f $tree.tmp/build/pause/linux/pause.c ]] \
         || die "$orig does not look like the upstream Kubernetes tree with vendor/"
+    patch_vendor "$tree.tmp" || die "patching the vendored reflect2 for Go >= 1.18 failed"
     mv "$tree.tmp" "$tree"
     touch "$tree/.extracted"
 }
@@ -196,6 +245,7 @@ EOF
     strip "$K8S_BIN.tmp/pause" 2>/dev/null || true
     rm -rf "$K8S_BIN"
     mv "$K8S_BIN.tmp" "$K8S_BIN"
+    echo "$REFLECT2_PATCH" >"$K8S_BIN/.patches"
     "$K8S_BIN/kube-apiserver" --version >"$K8S_BIN/.complete"
     log "built in $((SECONDS - started))s: $(cat "$K8S_BIN/.complete") -> $K8S_BIN"
     # The tree with _output is ~2 GB; the orig tarball stays for rebuilds.
