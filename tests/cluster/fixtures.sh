@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Apply the end-to-end fixtures (namespace kle-e2e) and wait until they are in
 # their checkable state: pods Running and Ready, the Job Complete, the crasher
-# restarted at least once (so `logs --previous` has something). Idempotent.
+# restarted once (so `logs --previous` has something). Idempotent.
 #
 #     KUBECONFIG=$(tests/cluster/up.sh) tests/cluster/fixtures.sh
 set -euo pipefail
@@ -42,12 +42,21 @@ crasher_restarted() {
 
 k apply -f "$FIXTURES/00-namespace.yaml" >&2
 wait_until 60 "ServiceAccount $NS/default with a token" sa_has_token
-k apply -f "$FIXTURES" >&2
+# Pod specs are immutable: a fixture whose definition changed is recreated.
+errs=$(mktemp)
+trap 'rm -f "$errs"' EXIT
+for f in "$FIXTURES"/*.yaml; do
+    if ! k apply -f "$f" >&2 2>"$errs"; then
+        cat "$errs" >&2
+        log "recreating $(basename "$f" .yaml)"
+        k replace --force --grace-period=1 -f "$f" >&2
+    fi
+done
 
 log "waiting for the fixtures (up to ${TIMEOUT}s)"
 wait_until "$TIMEOUT" "fixture pods to be Ready" \
     k -n "$NS" wait --for=condition=Ready --timeout=5s \
-    pod/counter pod/burst pod/two-containers pod/with-init pod/weird-bytes pod/rotator
+    pod/counter pod/burst pod/two-containers pod/with-init pod/weird-bytes pod/rotator pod/crasher
 wait_until "$TIMEOUT" "job/job-complete to complete" \
     k -n "$NS" wait --for=condition=complete --timeout=5s job/job-complete
 wait_until "$TIMEOUT" "pod/crasher to restart once" crasher_restarted
