@@ -23,6 +23,7 @@ stop_pids() {
     local timeout=$1 deadline p alive
     shift
     (($#)) || return 0
+    [[ -n $* ]] || return 0
     kill -TERM "$@" 2>/dev/null || true
     deadline=$((SECONDS + timeout))
     while :; do
@@ -39,13 +40,18 @@ stop_pids() {
     done
 }
 
-stop_component() {
-    local name=$1 timeout=${2:-20} pid
-    if pid=$(component_pid "$name"); then
-        log "stopping $name (pid $pid)"
-        stop_pids "$timeout" "$pid"
-    fi
-    rm -f "$(pidfile "$name")"
+# stop_components <timeout> <name...>: all at once, so a stop costs one wait.
+stop_components() {
+    local timeout=$1 name pid pids=()
+    shift
+    for name in "$@"; do
+        if pid=$(component_pid "$name"); then
+            log "stopping $name (pid $pid)"
+            pids+=("$pid")
+        fi
+    done
+    stop_pids "$timeout" "${pids[@]}"
+    for name in "$@"; do rm -f "$(pidfile "$name")"; done
 }
 
 # Kill and delete every container task through containerd, while it still runs.
@@ -122,13 +128,10 @@ main() {
     fi
 
     # The kubelet first, so it does not restart the containers we kill.
-    stop_component kubelet 20
+    stop_components 20 kubelet
     kill_tasks
-    stop_component kube-scheduler 10
-    stop_component kube-controller-manager 10
-    stop_component kube-apiserver 20
-    stop_component etcd 20
-    stop_component containerd 20
+    stop_components 20 kube-scheduler kube-controller-manager kube-apiserver
+    stop_components 20 etcd containerd
     kill_leftovers
     unmount_under "$STATE"
     reset_runtime_state

@@ -46,9 +46,12 @@ api_get() {
 
 apiserver_ready() { [[ $(api_get /readyz 2>/dev/null) == ok ]]; }
 
+# Ready, and (after a kubelet start) reported by the new kubelet, not left over in etcd.
+KUBELET_STARTED_EPOCH=0
 node_ready() {
-    [[ $(api_get "/api/v1/nodes/$NODE_NAME" 2>/dev/null \
-        | jq -r '.status.conditions[]? | select(.type == "Ready") | .status') == True ]]
+    [[ $(api_get "/api/v1/nodes/$NODE_NAME" 2>/dev/null | jq -r --argjson since "$KUBELET_STARTED_EPOCH" \
+        '.status.conditions[]? | select(.type == "Ready")
+         | (.status == "True" and (.lastHeartbeatTime | fromdateiso8601) >= $since)') == true ]]
 }
 
 finish() {
@@ -595,6 +598,7 @@ ensure_controllers() {
 
 ensure_kubelet() {
     component_running kubelet && return 0
+    KUBELET_STARTED_EPOCH=$(date +%s)
     start_component kubelet \
         --kubeconfig="$STATE/conf/kubelet.kubeconfig" \
         --config="$STATE/conf/kubelet-config.yaml" \
