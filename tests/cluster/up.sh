@@ -7,7 +7,7 @@
 # Everything else goes to stderr. Idempotent: a healthy cluster answers in
 # about a second; dead components are restarted; a cold machine installs the
 # Debian packages, builds Kubernetes 1.20.2 from Debian's source package once
-# (~10 min on 2 cores) and caches the binaries outside the state dir.
+# (5-8 min on 2 shared cores) and caches the binaries outside the state dir.
 set -euo pipefail
 
 # Callers read only our last stdout line: keep the real stdout on fd 3 and
@@ -218,7 +218,7 @@ build_k8s() {
     tree=$K8S_TREE
     started=$SECONDS
     local buildlog=$KLE_CACHE/k8s-build.log
-    log "building Kubernetes $K8S_VERSION (${K8S_BINARIES[*]}); takes ~10 min on 2 cores; log: $buildlog"
+    log "building Kubernetes $K8S_VERSION (${K8S_BINARIES[*]}); takes 5-8 min on 2 cores; log: $buildlog"
     # No .git in the tarball: pin the version the binaries report.
     cat >"$tree/.kle-version" <<EOF
 KUBE_GIT_COMMIT='faecb196815e248d3ecfb03c680a4507229c2a56'
