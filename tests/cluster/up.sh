@@ -442,7 +442,7 @@ rotateCertificates: false
 clusterDomain: cluster.local
 resolvConf: /etc/resolv.conf
 # Small logs so rotation tests do not wait long: the 'rotator' fixture writes
-# ~40 KB/s. 2Mi (not 1Mi) keeps 'weird-bytes' (a 1 MiB line) from rotating.
+# ~65 KB/s. 2Mi (not 1Mi) keeps 'weird-bytes' (a 1 MiB line) from rotating.
 containerLogMaxSize: 2Mi
 containerLogMaxFiles: 2
 evictionHard:
