@@ -160,10 +160,11 @@ pub(crate) async fn stream_container(
     out: mpsc::Sender<ExportEvent>,
     cancel: CancellationToken,
 ) -> StreamReport {
+    let previous = options.previous || container.previous;
     let mut task = StreamTask {
         client,
+        splitter: LineSplitter::new(options.max_line_bytes),
         options,
-        splitter: LineSplitter::new(DEFAULT_MAX_LINE_BYTES),
         report: StreamReport {
             container,
             end: StreamEnd::Completed,
@@ -172,12 +173,10 @@ pub(crate) async fn stream_container(
             bytes: 0,
             reconnects: 0,
         },
-        previous: false,
+        previous,
         started: false,
         out,
     };
-    task.splitter = LineSplitter::new(task.options.max_line_bytes);
-    task.previous = task.options.previous || task.report.container.previous;
     let end = tokio::select! {
         end = task.run() => end,
         () = cancel.cancelled() => StreamEnd::Cancelled,
@@ -200,7 +199,11 @@ struct StreamTask {
 impl StreamTask {
     async fn run(&mut self) -> StreamEnd {
         let mut failures = 0u32;
+        // Clean ends in a row that brought no line: the container has likely exited and the pod
+        // status does not say so yet. Back off instead of reconnecting in a tight loop.
+        let mut idle_ends = 0u32;
         loop {
+            let lines_before = self.report.lines;
             let result = match self.connect().await {
                 Ok(body) => {
                     if !self.started {
@@ -220,6 +223,14 @@ impl StreamTask {
                 // ~4 h cut-off, API server restart). Ask the pod which one.
                 Ok(None) => {
                     failures = 0;
+                    idle_ends = if self.report.lines == lines_before {
+                        idle_ends + 1
+                    } else {
+                        0
+                    };
+                    if idle_ends > 0 {
+                        tokio::time::sleep(self.options.retry.delay(idle_ends)).await;
+                    }
                     match self.instance().await {
                         Ok(Instance::Same(ContainerState::Running)) => {}
                         Ok(Instance::Same(_)) | Ok(Instance::Replaced) => {
