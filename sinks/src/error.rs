@@ -67,6 +67,9 @@ pub enum SinkError {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// A checkpoint could not be loaded or saved; what the sink committed is not recorded.
+    #[error("{0}")]
+    Checkpoint(#[source] kle_core::Error),
     /// The configuration names a sink this build does not include.
     #[error("this build has no {sink} sink: rebuild kle-sinks with the cargo feature `{feature}`")]
     NotCompiled {
