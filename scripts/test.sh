@@ -29,4 +29,4 @@ kubeconfig=$(tests/cluster/up.sh)
 KUBECONFIG="$kubeconfig" tests/cluster/fixtures.sh
 
 step "end-to-end tests against the real cluster"
-KLE_E2E_KUBECONFIG="$kubeconfig" cargo test -p kle-tests --locked --test e2e -- --ignored --test-threads=1
+KLE_E2E_KUBECONFIG="$kubeconfig" cargo test -p kle-tests --locked --test 'e2e*' -- --ignored --test-threads=1

@@ -214,9 +214,21 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
         max_streams: args.max_streams,
         ..ExportOptions::default()
     };
+    let needed = || {
+        let mut needed = required_permissions(&selection, follow);
+        if let CheckpointArg::ConfigMap { namespace, .. } = &args.checkpoint {
+            let namespace = namespace.as_deref().unwrap_or(&connection.default_namespace);
+            needed.extend(kle_core::checkpoint::configmap_permissions(namespace));
+        }
+        needed
+    };
+    let sink_failure = |e: SinkError| match e {
+        SinkError::Checkpoint(core) => forbidden_or(core, needed()),
+        other => Failure::Sink(other),
+    };
     let mut sink = sink_config(&args).build()?;
     let mut checkpointer = match checkpoint_store(&args, &connection) {
-        Some(store) => Some(Checkpointer::load(store, origin(&args)).await?),
+        Some(store) => Some(Checkpointer::load(store, origin(&args)).await.map_err(sink_failure)?),
         None => None,
     };
     let mut exporter = Exporter::new(connection.client.clone(), selection.clone()).with_options(options);
@@ -240,9 +252,9 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
     match delivered {
         // The reader went away (`| head`): not an error.
         Err(e) if e.is_closed() => return Ok(EXIT_OK),
-        other => other?,
+        other => other.map_err(sink_failure)?,
     }
-    let summary = summary.map_err(|e| forbidden_or(e, &selection, follow))?;
+    let summary = summary.map_err(|e| forbidden_or(e, needed()))?;
     info!(
         containers = summary.matched,
         lines = delivery.lines,
@@ -314,25 +326,29 @@ fn origin(args: &ExportArgs) -> Option<jiff::Timestamp> {
 }
 
 /// Turns a 403 into the permission message plus the RBAC that fixes it.
-fn forbidden_or(error: kle_core::Error, selection: &Selection, follow: bool) -> Failure {
+fn forbidden_or(error: kle_core::Error, needed: Vec<Permission>) -> Failure {
     match error {
-        kle_core::Error::Forbidden { permission, message } => forbidden(vec![(permission, message)], selection, follow),
+        kle_core::Error::Forbidden { permission, message } => forbidden(vec![(permission, message)], needed),
         other => Failure::Core(other),
     }
 }
 
-fn forbidden(denied: Vec<(Permission, String)>, selection: &Selection, follow: bool) -> Failure {
+/// The permission failure for `denied`, with the RBAC that grants everything `needed`.
+fn forbidden(denied: Vec<(Permission, String)>, needed: Vec<Permission>) -> Failure {
     let subject = denied
         .iter()
         .find_map(|(_, message)| Subject::from_forbidden_message(message))
         .unwrap_or_else(|| Subject::User("<your user>".into()));
-    let rbac = Rbac::new("kube-log-exporter", subject, required_permissions(selection, follow)).to_yaml();
+    let rbac = Rbac::new("kube-log-exporter", subject, needed).to_yaml();
     Failure::Forbidden { denied, rbac }
 }
 
 fn outcome(summary: &RunSummary, selection: &Selection, follow: bool, args: &ExportArgs) -> Result<u8, Failure> {
     if !summary.forbidden.is_empty() {
-        return Err(forbidden(summary.forbidden.clone(), selection, follow));
+        return Err(forbidden(
+            summary.forbidden.clone(),
+            required_permissions(selection, follow),
+        ));
     }
     if !summary.failed.is_empty() {
         return Err(Failure::Incomplete(summary.failed.clone()));
@@ -408,5 +424,5 @@ async fn check(global: &GlobalArgs, args: CheckArgs) -> Result<u8, Failure> {
         println!("\n{} can run this export.", connection.source);
         return Ok(EXIT_OK);
     }
-    Err(forbidden(denied, &selection, args.follow))
+    Err(forbidden(denied, required_permissions(&selection, args.follow)))
 }

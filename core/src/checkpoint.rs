@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::container::ContainerKey;
 use crate::cursor::Cursor;
-use crate::error::Error;
+use crate::error::{Error, Permission};
 
 /// The version of the checkpoint format this crate writes and reads.
 pub const CHECKPOINT_VERSION: u32 = 1;
@@ -338,6 +338,17 @@ impl ConfigMapCheckpointStore {
         }
     }
 
+    /// A client error, with 403 turned into [`Error::Forbidden`] for `verb` on configmaps.
+    fn api_error(&self, action: &str, verb: &'static str, err: kube::Error) -> Error {
+        match err {
+            kube::Error::Api(status) if status.code == 403 => Error::Forbidden {
+                permission: configmap_permission(verb, &self.namespace),
+                message: status.message,
+            },
+            err => self.error(action, err),
+        }
+    }
+
     fn remember(&self, version: Option<String>) {
         if let Ok(mut slot) = self.resource_version.lock() {
             *slot = version;
@@ -356,7 +367,7 @@ impl CheckpointStore for ConfigMapCheckpointStore {
             .api
             .get_opt(&self.name)
             .await
-            .map_err(|err| self.error("reading", err))?;
+            .map_err(|err| self.api_error("reading", "get", err))?;
         let Some(map) = map else { return Ok(None) };
         self.remember(map.metadata.resource_version.clone());
         let Some(json) = map.data.as_ref().and_then(|d| d.get(CONFIGMAP_KEY)) else {
@@ -377,12 +388,15 @@ impl CheckpointStore for ConfigMapCheckpointStore {
             "kube-log-exporter".to_owned(),
         )]));
         map.data = Some(BTreeMap::from([(CONFIGMAP_KEY.to_owned(), json)]));
-        let saved = match self.remembered() {
+        let (verb, saved) = match self.remembered() {
             Some(version) => {
                 map.metadata.resource_version = Some(version);
-                self.api.replace(&self.name, &PostParams::default(), &map).await
+                (
+                    "update",
+                    self.api.replace(&self.name, &PostParams::default(), &map).await,
+                )
             }
-            None => self.api.create(&PostParams::default(), &map).await,
+            None => ("create", self.api.create(&PostParams::default(), &map).await),
         };
         match saved {
             Ok(saved) => {
@@ -397,12 +411,29 @@ impl CheckpointStore for ConfigMapCheckpointStore {
                     status.message
                 ),
             )),
-            Err(err) => Err(self.error("saving", err)),
+            Err(err) => Err(self.api_error("saving", verb, err)),
         }
     }
 
     fn describe(&self) -> String {
         format!("configmap:{}/{}", self.namespace, self.name)
+    }
+}
+
+/// The permissions a [`ConfigMapCheckpointStore`] in `namespace` needs.
+pub fn configmap_permissions(namespace: &str) -> Vec<Permission> {
+    ["get", "create", "update"]
+        .into_iter()
+        .map(|verb| configmap_permission(verb, namespace))
+        .collect()
+}
+
+fn configmap_permission(verb: &'static str, namespace: &str) -> Permission {
+    Permission {
+        verb,
+        group: "",
+        resource: "configmaps",
+        namespace: Some(namespace.to_owned()),
     }
 }
 
