@@ -69,7 +69,8 @@ missing_packages() {
     if ! command -v kubectl >/dev/null && [[ -z ${KLE_KUBECTL-} ]]; then
         missing+=(kubernetes-client)
     fi
-    printf '%s\n' "${missing[@]}"
+    # An empty array would still print one empty line, read back as a package named "".
+    ((${#missing[@]} == 0)) || printf '%s\n' "${missing[@]}"
 }
 
 apt_get() {
