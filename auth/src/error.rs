@@ -40,6 +40,8 @@ pub enum AuthError {
     #[error("cannot build a Kubernetes client: {0}")]
     Client(#[source] Box<kube::Error>),
     /// A SelfSubjectAccessReview failed.
-    #[error("cannot check permissions with SelfSubjectAccessReview: {0}")]
+    #[error(
+        "cannot check permissions with SelfSubjectAccessReview: {0} (export and follow skip this check with --no-preflight)"
+    )]
     AccessReview(#[source] Box<kube::Error>),
 }

@@ -27,7 +27,7 @@ mod client;
 mod error;
 mod rbac;
 
-pub use access::{AccessCheck, check_access};
+pub use access::{AccessCheck, check_access, render_access_table};
 pub use client::{AuthMode, AuthSource, ClientOptions, Connection, connect, install_crypto_provider};
 pub use error::AuthError;
 pub use kle_core::Permission;

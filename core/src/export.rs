@@ -203,6 +203,7 @@ pub fn required_permissions(selection: &Selection, follow: bool) -> Vec<Permissi
             group: "",
             resource,
             namespace: namespace.clone(),
+            resource_name: None,
         }));
     }
     needed

@@ -439,6 +439,7 @@ impl StreamTask {
                         group: "",
                         resource: "pods",
                         namespace: Some(container.namespace().to_owned()),
+                        resource_name: None,
                     },
                     message: status.message,
                 }));
@@ -502,6 +503,7 @@ pub(crate) fn log_permission(container: &Container) -> Permission {
         group: "",
         resource: "pods/log",
         namespace: Some(container.namespace().to_owned()),
+        resource_name: None,
     }
 }
 
