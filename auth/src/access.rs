@@ -122,7 +122,15 @@ async fn review(api: &Api<SelfSubjectAccessReview>, permission: Permission) -> R
     let answer = api
         .create(&PostParams::default(), &request)
         .await
-        .map_err(|e| AuthError::AccessReview(Box::new(e)))?;
+        .map_err(|e| match e {
+            kube::Error::Api(status) => AuthError::AccessReviewRefused {
+                message: format!("{} ({})", status.message, status.code),
+            },
+            other => AuthError::AccessReview {
+                reason: crate::client::describe(&other),
+                source: Box::new(other),
+            },
+        })?;
     let status = answer.status.unwrap_or_default();
     Ok(AccessCheck {
         permission,

@@ -323,7 +323,7 @@ fn read_kubeconfig(path: Option<&Path>) -> Result<(Kubeconfig, String), AuthErro
 }
 
 /// The error and its causes on one line.
-fn describe(error: &dyn std::error::Error) -> String {
+pub(crate) fn describe(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -126,6 +126,10 @@ pub(crate) struct ExportArgs {
     /// Lines longer than this are split into explicit fragments.
     #[arg(long, default_value_t = kle_core::DEFAULT_MAX_LINE_BYTES, value_name = "BYTES")]
     pub(crate) max_line_bytes: usize,
+    /// Skip the permission check before starting (for identities that may not create
+    /// SelfSubjectAccessReviews); a missing permission then shows as a 403 during the run.
+    #[arg(long)]
+    pub(crate) no_preflight: bool,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
 }

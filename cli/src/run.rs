@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use kle_auth::{AuthError, AuthMode, ClientOptions, Connection, Rbac, Subject, check_access, connect};
+use kle_auth::{AuthError, AuthMode, ClientOptions, Connection, Rbac, Subject, connect};
 use kle_core::{
     ExportOptions, Exporter, Namespaces, Permission, RunSummary, Selection, Since, StreamOptions, required_permissions,
 };
@@ -182,6 +182,9 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
     let connection = connection(global).await?;
     info!(source = %connection.source, "connected");
     let selection = selection(&args.select, &connection.default_namespace)?;
+    if !args.no_preflight {
+        crate::preflight::preflight(&connection, required_permissions(&selection, follow)).await?;
+    }
     let options = ExportOptions {
         stream: StreamOptions {
             follow,
@@ -296,26 +299,10 @@ fn rbac(args: RbacArgs) -> Result<u8, Failure> {
 async fn check(global: &GlobalArgs, args: CheckArgs) -> Result<u8, Failure> {
     let connection = connection(global).await?;
     let selection = selection(&args.select, &connection.default_namespace)?;
-    let checks = check_access(&connection.client, &required_permissions(&selection, args.follow)).await?;
-    println!("{:<8} {:<6} {:<10} {:<20}", "ALLOWED", "VERB", "RESOURCE", "NAMESPACE");
-    for check in &checks {
-        let p = &check.permission;
-        let allowed = if check.allowed { "yes" } else { "NO" };
-        println!(
-            "{allowed:<8} {:<6} {:<10} {:<20}",
-            p.verb,
-            p.resource,
-            p.namespace.as_deref().unwrap_or("*")
-        );
-    }
-    let denied: Vec<_> = checks
-        .into_iter()
-        .filter(|c| !c.allowed)
-        .map(|c| (c.permission, c.reason.unwrap_or_default()))
-        .collect();
-    if denied.is_empty() {
-        println!("\n{} can run this export.", connection.source);
-        return Ok(EXIT_OK);
-    }
-    Err(forbidden(denied, &selection, args.follow))
+    let needed = required_permissions(&selection, args.follow);
+    let checks = crate::preflight::review(&connection, &needed).await?;
+    print!("{}", kle_auth::render_access_table(&checks));
+    crate::preflight::verdict(&connection, checks, needed)?;
+    println!("\n{} can run this export.", connection.source);
+    Ok(EXIT_OK)
 }
