@@ -30,3 +30,8 @@ KUBECONFIG="$kubeconfig" tests/cluster/fixtures.sh
 
 step "end-to-end tests against the real cluster"
 KLE_E2E_KUBECONFIG="$kubeconfig" cargo test -p kle-tests --locked --test e2e -- --ignored --test-threads=1
+
+step "in-cluster end-to-end tests (exporter image from the release binary, tests/cluster/exporter-image.sh)"
+image=$(tests/cluster/exporter-image.sh | tail -n1)
+KLE_E2E_KUBECONFIG="$kubeconfig" KLE_E2E_EXPORTER_IMAGE="$image" \
+  cargo test -p kle-tests --locked --test e2e_incluster -- --ignored --test-threads=1
