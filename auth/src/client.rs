@@ -123,8 +123,9 @@ pub struct Connection {
     pub source: AuthSource,
     /// The namespace to use when none is given: the context's, or the pod's.
     pub default_namespace: String,
-    /// Who the client authenticates as, when the credentials say so (the subject of the
-    /// in-cluster ServiceAccount token); `None` for kubeconfig credentials.
+    /// Who the client authenticates as, when the credentials say so (the `sub` claim of a
+    /// ServiceAccount token, in-cluster or in a kubeconfig); `None` for other credentials
+    /// (see [`who_am_i`] for asking the API server).
     pub subject: Option<Subject>,
 }
 
@@ -158,7 +159,8 @@ pub async fn connect(options: &ClientOptions) -> Result<Connection, AuthError> {
         AuthMode::InCluster => in_cluster(options)?,
         AuthMode::Kubeconfig | AuthMode::Auto => {
             let (config, source) = from_kubeconfig(options).await?;
-            (config, source, None)
+            let subject = bearer_token(&config.auth_info).and_then(|token| Subject::from_token(&token));
+            (config, source, subject)
         }
     };
     debug!(%source, server = %config.cluster_url, "authenticating");
@@ -235,6 +237,33 @@ fn in_cluster_config(dir: &Path, host: &str, port: &str) -> Result<(Config, Auth
         ..AuthInfo::default()
     };
     Ok((config, AuthSource::InCluster { namespace }, Subject::from_token(&token)))
+}
+
+/// The bearer token a kubeconfig user authenticates with (inline or from its token file).
+///
+/// kube keeps an inline token as a secret string; its serialised form is the way to read it.
+fn bearer_token(auth_info: &AuthInfo) -> Option<String> {
+    let value = serde_json::to_value(auth_info).ok()?;
+    if let Some(token) = value.get("token").and_then(|t| t.as_str()) {
+        return Some(token.to_owned());
+    }
+    std::fs::read_to_string(auth_info.token_file.as_deref()?).ok()
+}
+
+/// Who the API server says the client is (SelfSubjectReview, Kubernetes 1.28+; 1.27 beta).
+///
+/// `None` when the server does not serve the API (older clusters) or refuses it.
+pub async fn who_am_i(client: &Client) -> Option<Subject> {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+
+    let api: kube::Api<SelfSubjectReview> = kube::Api::all(client.clone());
+    let review = api
+        .create(&kube::api::PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .map_err(|e| debug!(error = %e, "SelfSubjectReview not available"))
+        .ok()?;
+    let user = review.status?.user_info?.username?;
+    Some(Subject::from_username(&user))
 }
 
 /// The DER certificates of a PEM bundle.
@@ -363,6 +392,27 @@ contexts:
         let path = dir.path().join("config");
         std::fs::write(&path, text).unwrap();
         (dir, path)
+    }
+
+    #[tokio::test]
+    async fn a_kubeconfig_service_account_token_names_its_subject() {
+        let (_dir, path) =
+            write(&KUBECONFIG.replace("{token: abc}", &format!("{{token: {}}}", sa_token("ci", "deployer"))));
+        let conn = connect(&ClientOptions::new(AuthMode::Kubeconfig).with_kubeconfig(&path))
+            .await
+            .unwrap();
+        assert_eq!(
+            conn.subject,
+            Some(Subject::ServiceAccount {
+                name: "deployer".into(),
+                namespace: "ci".into()
+            })
+        );
+        let (_dir, path) = write(KUBECONFIG);
+        let conn = connect(&ClientOptions::new(AuthMode::Kubeconfig).with_kubeconfig(&path))
+            .await
+            .unwrap();
+        assert_eq!(conn.subject, None, "an opaque token names nobody");
     }
 
     #[tokio::test]

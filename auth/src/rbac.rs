@@ -51,7 +51,7 @@ impl Subject {
 
     /// The subject for an authenticated user name; ServiceAccounts are recognised by their
     /// `system:serviceaccount:` prefix.
-    fn from_username(user: &str) -> Subject {
+    pub(crate) fn from_username(user: &str) -> Subject {
         match user
             .strip_prefix("system:serviceaccount:")
             .and_then(|s| s.split_once(':'))

@@ -2,7 +2,7 @@
 //! SelfSubjectAccessReview per permission, so a missing grant fails fast with the RBAC that
 //! fixes it instead of surfacing as a 403 in the middle of a run.
 
-use kle_auth::{AccessCheck, Connection, Rbac, Subject, check_access};
+use kle_auth::{AccessCheck, Connection, Rbac, Subject, check_access, who_am_i};
 use kle_core::Permission;
 use tracing::debug;
 
@@ -19,7 +19,7 @@ pub(crate) async fn review(connection: &Connection, needed: &[Permission]) -> Re
 /// `Ok` when every check passed, else [`Failure::Forbidden`] naming what is denied, with RBAC
 /// granting all of `needed` to the connection's identity (all, not only the denied ones: the
 /// roles are replaced by `kubectl apply`, so a partial role would take away what was granted).
-pub(crate) fn verdict(
+pub(crate) async fn verdict(
     connection: &Connection,
     checks: Vec<AccessCheck>,
     needed: Vec<Permission>,
@@ -32,10 +32,12 @@ pub(crate) fn verdict(
     if denied.is_empty() {
         return Ok(());
     }
-    let subject = connection
-        .subject
-        .clone()
-        .unwrap_or_else(|| Subject::User("<your user>".into()));
+    let subject = match &connection.subject {
+        Some(subject) => subject.clone(),
+        None => who_am_i(&connection.client)
+            .await
+            .unwrap_or_else(|| Subject::User("<your user>".into())),
+    };
     let rbac = Rbac::new("kube-log-exporter", subject, needed).to_yaml();
     Err(Failure::Forbidden { denied, rbac })
 }
@@ -49,5 +51,5 @@ pub(crate) fn verdict(
 pub(crate) async fn preflight(connection: &Connection, needed: Vec<Permission>) -> Result<(), Failure> {
     let checks = review(connection, &needed).await?;
     debug!(permissions = checks.len(), "preflight");
-    verdict(connection, checks, needed)
+    verdict(connection, checks, needed).await
 }

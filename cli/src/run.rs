@@ -302,7 +302,7 @@ async fn check(global: &GlobalArgs, args: CheckArgs) -> Result<u8, Failure> {
     let needed = required_permissions(&selection, args.follow);
     let checks = crate::preflight::review(&connection, &needed).await?;
     print!("{}", kle_auth::render_access_table(&checks));
-    crate::preflight::verdict(&connection, checks, needed)?;
+    crate::preflight::verdict(&connection, checks, needed).await?;
     println!("\n{} can run this export.", connection.source);
     Ok(EXIT_OK)
 }
