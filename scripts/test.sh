@@ -28,5 +28,9 @@ step "real cluster (tests/cluster/up.sh)"
 kubeconfig=$(tests/cluster/up.sh)
 KUBECONFIG="$kubeconfig" tests/cluster/fixtures.sh
 
-step "end-to-end tests against the real cluster"
-KLE_E2E_KUBECONFIG="$kubeconfig" cargo test -p kle-tests --locked --test 'e2e*' -- --ignored --test-threads=1
+step "the exporter's image for in-cluster tests (tests/cluster/exporter-image.sh, from the release binary)"
+image=$(tests/cluster/exporter-image.sh | tail -n1)
+
+step "end-to-end tests against the real cluster (e2e*: CLI, exactly-once, in-cluster)"
+KLE_E2E_KUBECONFIG="$kubeconfig" KLE_E2E_EXPORTER_IMAGE="$image" \
+  cargo test -p kle-tests --locked --test 'e2e*' -- --ignored --test-threads=1

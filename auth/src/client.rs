@@ -3,11 +3,12 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
+use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Client, Config};
 use tracing::debug;
 
 use crate::error::AuthError;
+use crate::rbac::Subject;
 
 /// Where the ServiceAccount token of a pod is mounted.
 const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -122,6 +123,10 @@ pub struct Connection {
     pub source: AuthSource,
     /// The namespace to use when none is given: the context's, or the pod's.
     pub default_namespace: String,
+    /// Who the client authenticates as, when the credentials say so (the `sub` claim of a
+    /// ServiceAccount token, in-cluster or in a kubeconfig); `None` for other credentials
+    /// (see [`who_am_i`] for asking the API server).
+    pub subject: Option<Subject>,
 }
 
 impl fmt::Debug for Connection {
@@ -129,6 +134,7 @@ impl fmt::Debug for Connection {
         f.debug_struct("Connection")
             .field("source", &self.source)
             .field("default_namespace", &self.default_namespace)
+            .field("subject", &self.subject)
             .finish_non_exhaustive()
     }
 }
@@ -149,9 +155,13 @@ pub fn install_crypto_provider() {
 /// [`AuthError::NotInCluster`] with what to do about it; [`AuthError::Client`] for TLS problems.
 pub async fn connect(options: &ClientOptions) -> Result<Connection, AuthError> {
     install_crypto_provider();
-    let (config, source) = match options.resolved_mode() {
+    let (config, source, subject) = match options.resolved_mode() {
         AuthMode::InCluster => in_cluster(options)?,
-        AuthMode::Kubeconfig | AuthMode::Auto => from_kubeconfig(options).await?,
+        AuthMode::Kubeconfig | AuthMode::Auto => {
+            let (config, source) = from_kubeconfig(options).await?;
+            let subject = bearer_token(&config.auth_info).and_then(|token| Subject::from_token(&token));
+            (config, source, subject)
+        }
     };
     debug!(%source, server = %config.cluster_url, "authenticating");
     let default_namespace = config.default_namespace.clone();
@@ -160,27 +170,119 @@ pub async fn connect(options: &ClientOptions) -> Result<Connection, AuthError> {
         client,
         source,
         default_namespace,
+        subject,
     })
 }
 
-fn in_cluster(options: &ClientOptions) -> Result<(Config, AuthSource), AuthError> {
-    let dir = options.service_account_dir();
-    if std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() {
-        return Err(AuthError::NotInCluster {
-            reason: "KUBERNETES_SERVICE_HOST is not set (not running in a pod?)".into(),
-        });
+/// The in-cluster configuration, from `KUBERNETES_SERVICE_HOST`/`_PORT` and the
+/// ServiceAccount directory.
+fn in_cluster(options: &ClientOptions) -> Result<(Config, AuthSource, Option<Subject>), AuthError> {
+    let env = |name: &str| {
+        std::env::var(name).map_err(|_| AuthError::NotInCluster {
+            reason: format!("{name} is not set (not running in a pod?)"),
+        })
+    };
+    let host = env("KUBERNETES_SERVICE_HOST")?;
+    let port = env("KUBERNETES_SERVICE_PORT")?;
+    in_cluster_config(options.service_account_dir(), &host, &port)
+}
+
+/// What `kube::Config::incluster` builds, but from `dir` (so the directory can be moved), with
+/// the namespace trimmed and every failure saying which file is missing.
+///
+/// The token and the CA are given to kube as *files*: kube re-reads the token file at least once
+/// a minute (bound ServiceAccount tokens are rotated by the kubelet, the old one expires) and the
+/// CA file about as often (CA rotation). The exporter does not re-implement either.
+fn in_cluster_config(dir: &Path, host: &str, port: &str) -> Result<(Config, AuthSource, Option<Subject>), AuthError> {
+    let not_in_cluster = |reason: String| AuthError::NotInCluster { reason };
+    let port: u16 = port
+        .trim()
+        .parse()
+        .map_err(|_| not_in_cluster(format!("KUBERNETES_SERVICE_PORT={port:?} is not a port number")))?;
+    let host = host.trim();
+    let authority = match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]:{port}"),
+        _ => format!("{host}:{port}"),
+    };
+    let cluster_url: http::Uri = format!("https://{authority}/").parse().map_err(|_| {
+        not_in_cluster(format!(
+            "KUBERNETES_SERVICE_HOST={host:?} is not a host name or address"
+        ))
+    })?;
+
+    let token_file = dir.join("token");
+    let token = std::fs::read_to_string(&token_file).map_err(|e| {
+        not_in_cluster(format!(
+            "cannot read the ServiceAccount token {}: {e} (is automountServiceAccountToken false?)",
+            token_file.display()
+        ))
+    })?;
+    let ca_file = dir.join("ca.crt");
+    let root_cert = read_certificates(&ca_file)?;
+    let namespace_file = dir.join("namespace");
+    let namespace = std::fs::read_to_string(&namespace_file)
+        .map_err(|e| not_in_cluster(format!("cannot read {}: {e}", namespace_file.display())))?
+        .trim()
+        .to_owned();
+    if namespace.is_empty() {
+        return Err(not_in_cluster(format!("{} is empty", namespace_file.display())));
     }
-    if !dir.join("token").is_file() {
-        return Err(AuthError::NotInCluster {
-            reason: format!(
-                "no token at {} (is automountServiceAccountToken false?)",
-                dir.join("token").display()
-            ),
-        });
+
+    let mut config = Config::new(cluster_url);
+    config.default_namespace.clone_from(&namespace);
+    config.root_cert = Some(root_cert);
+    config.root_cert_file = Some(ca_file);
+    config.auth_info = AuthInfo {
+        token_file: Some(token_file.display().to_string()),
+        ..AuthInfo::default()
+    };
+    Ok((config, AuthSource::InCluster { namespace }, Subject::from_token(&token)))
+}
+
+/// The bearer token a kubeconfig user authenticates with (inline or from its token file).
+///
+/// kube keeps an inline token as a secret string; its serialised form is the way to read it.
+fn bearer_token(auth_info: &AuthInfo) -> Option<String> {
+    let value = serde_json::to_value(auth_info).ok()?;
+    if let Some(token) = value.get("token").and_then(|t| t.as_str()) {
+        return Some(token.to_owned());
     }
-    let config = Config::incluster().map_err(|e| AuthError::NotInCluster { reason: e.to_string() })?;
-    let namespace = config.default_namespace.clone();
-    Ok((config, AuthSource::InCluster { namespace }))
+    std::fs::read_to_string(auth_info.token_file.as_deref()?).ok()
+}
+
+/// Who the API server says the client is (SelfSubjectReview, Kubernetes 1.28+; 1.27 beta).
+///
+/// `None` when the server does not serve the API (older clusters) or refuses it.
+pub async fn who_am_i(client: &Client) -> Option<Subject> {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+
+    let api: kube::Api<SelfSubjectReview> = kube::Api::all(client.clone());
+    let review = api
+        .create(&kube::api::PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .map_err(|e| debug!(error = %e, "SelfSubjectReview not available"))
+        .ok()?;
+    let user = review.status?.user_info?.username?;
+    Some(Subject::from_username(&user))
+}
+
+/// The DER certificates of a PEM bundle.
+fn read_certificates(path: &Path) -> Result<Vec<Vec<u8>>, AuthError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let bad = |reason: String| AuthError::NotInCluster {
+        reason: format!("cannot use the cluster CA {}: {reason}", path.display()),
+    };
+    let certificates = CertificateDer::pem_file_iter(path)
+        .map_err(|e| bad(e.to_string()))?
+        .map(|cert| cert.map(|c| c.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    if certificates.is_empty() {
+        return Err(bad("no PEM certificate in it".into()));
+    }
+    Ok(certificates)
 }
 
 async fn from_kubeconfig(options: &ClientOptions) -> Result<(Config, AuthSource), AuthError> {
@@ -250,7 +352,7 @@ fn read_kubeconfig(path: Option<&Path>) -> Result<(Kubeconfig, String), AuthErro
 }
 
 /// The error and its causes on one line.
-fn describe(error: &dyn std::error::Error) -> String {
+pub(crate) fn describe(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -290,6 +392,27 @@ contexts:
         let path = dir.path().join("config");
         std::fs::write(&path, text).unwrap();
         (dir, path)
+    }
+
+    #[tokio::test]
+    async fn a_kubeconfig_service_account_token_names_its_subject() {
+        let (_dir, path) =
+            write(&KUBECONFIG.replace("{token: abc}", &format!("{{token: {}}}", sa_token("ci", "deployer"))));
+        let conn = connect(&ClientOptions::new(AuthMode::Kubeconfig).with_kubeconfig(&path))
+            .await
+            .unwrap();
+        assert_eq!(
+            conn.subject,
+            Some(Subject::ServiceAccount {
+                name: "deployer".into(),
+                namespace: "ci".into()
+            })
+        );
+        let (_dir, path) = write(KUBECONFIG);
+        let conn = connect(&ClientOptions::new(AuthMode::Kubeconfig).with_kubeconfig(&path))
+            .await
+            .unwrap();
+        assert_eq!(conn.subject, None, "an opaque token names nobody");
     }
 
     #[tokio::test]
@@ -366,5 +489,99 @@ contexts:
         let options = ClientOptions::new(AuthMode::InCluster).with_service_account_dir("/nonexistent");
         let err = connect(&options).await.unwrap_err();
         assert!(matches!(err, AuthError::NotInCluster { .. }), "{err:?}");
+    }
+
+    /// A self-signed CA, only parsed (never used to connect).
+    const CA_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBgjCCASmgAwIBAgIUZqHxtR4tkwhoLX6suqKdYYx5LMEwCgYIKoZIzj0EAwIw
+FjEUMBIGA1UEAwwLa2xlLXRlc3QtY2EwIBcNMjYxMTIzMTkzNjUxWhgPMjEyNjEw
+MzAxOTM2NTFaMBYxFDASBgNVBAMMC2tsZS10ZXN0LWNhMFkwEwYHKoZIzj0CAQYI
+KoZIzj0DAQcDQgAEAG+6y01m1Ovz18k5qOJk7WXkgvAwWh4G72aCvT0yXNtgRp1o
+lrqhxYMV2RNpESBeaHZfe22SwaNUZK/aNIonHKNTMFEwHQYDVR0OBBYEFIF9Hz+O
+ZYc4LU5t8HiADTe6nWHcMB8GA1UdIwQYMBaAFIF9Hz+OZYc4LU5t8HiADTe6nWHc
+MA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDRwAwRAIgfXq7aNZmY0zxO8P0
+cYLiuJTxaExI7Rai4dRigHpywM0CICCQcPlXVabu0QpF/pLx+FCsvUefIs1RnHch
+kOwRT/qE
+-----END CERTIFICATE-----
+";
+
+    /// A JWT with the claims of a ServiceAccount token (signature not checked, so none).
+    fn sa_token(namespace: &str, name: &str) -> String {
+        use base64::Engine as _;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let claims = serde_json::json!({"iss": "kubernetes/serviceaccount", "sub": format!("system:serviceaccount:{namespace}:{name}")});
+        format!(
+            "{}.{}.sig",
+            engine.encode(br#"{"alg":"RS256"}"#),
+            engine.encode(claims.to_string())
+        )
+    }
+
+    fn service_account_dir(namespace: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), sa_token("logging", "kle")).unwrap();
+        std::fs::write(dir.path().join("ca.crt"), CA_PEM).unwrap();
+        std::fs::write(dir.path().join("namespace"), namespace).unwrap();
+        dir
+    }
+
+    #[test]
+    fn in_cluster_uses_the_namespace_file_and_hands_the_token_file_to_kube() {
+        let dir = service_account_dir("logging\n");
+        let (config, source, subject) = in_cluster_config(dir.path(), "127.0.0.1", "6443").unwrap();
+        assert_eq!(config.cluster_url.to_string(), "https://127.0.0.1:6443/");
+        assert_eq!(config.default_namespace, "logging", "namespace file, trimmed");
+        assert_eq!(
+            source,
+            AuthSource::InCluster {
+                namespace: "logging".into()
+            }
+        );
+        // A file, not the token's value: kube re-reads the file (token rotation).
+        let token_file = dir.path().join("token").display().to_string();
+        assert_eq!(config.auth_info.token_file.as_deref(), Some(token_file.as_str()));
+        assert!(config.auth_info.token.is_none());
+        assert_eq!(
+            config.root_cert_file.as_deref(),
+            Some(dir.path().join("ca.crt").as_path())
+        );
+        assert_eq!(config.root_cert.map(|c| c.len()), Some(1));
+        assert_eq!(
+            subject,
+            Some(Subject::ServiceAccount {
+                name: "kle".into(),
+                namespace: "logging".into()
+            })
+        );
+    }
+
+    #[test]
+    fn in_cluster_brackets_an_ipv6_service_address() {
+        let dir = service_account_dir("default");
+        let (config, _, _) = in_cluster_config(dir.path(), "fd00::1", "443").unwrap();
+        assert_eq!(config.cluster_url.to_string(), "https://[fd00::1]:443/");
+    }
+
+    #[test]
+    fn in_cluster_names_the_missing_file() {
+        for missing in ["token", "ca.crt", "namespace"] {
+            let dir = service_account_dir("default");
+            std::fs::remove_file(dir.path().join(missing)).unwrap();
+            let err = in_cluster_config(dir.path(), "127.0.0.1", "6443").unwrap_err();
+            assert!(matches!(err, AuthError::NotInCluster { .. }), "{err:?}");
+            assert!(err.to_string().contains(missing), "{missing}: {err}");
+        }
+        let dir = service_account_dir("default");
+        let err = in_cluster_config(dir.path(), "127.0.0.1", "https").unwrap_err();
+        assert!(err.to_string().contains("KUBERNETES_SERVICE_PORT"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn in_cluster_client_reads_the_directory_it_is_given() {
+        // The override is honoured end to end, not just checked for existence.
+        let dir = service_account_dir("logging");
+        let (config, _, _) = in_cluster_config(dir.path(), "127.0.0.1", "6443").unwrap();
+        install_crypto_provider();
+        assert!(Client::try_from(config).is_ok());
     }
 }

@@ -39,7 +39,22 @@ pub enum AuthError {
     /// The client could not be built from a valid configuration (TLS material, URL).
     #[error("cannot build a Kubernetes client: {0}")]
     Client(#[source] Box<kube::Error>),
-    /// A SelfSubjectAccessReview failed.
-    #[error("cannot check permissions with SelfSubjectAccessReview: {0}")]
-    AccessReview(#[source] Box<kube::Error>),
+    /// A SelfSubjectAccessReview could not be made (the API server is unreachable, for one).
+    #[error("cannot check permissions with SelfSubjectAccessReview: {reason}")]
+    AccessReview {
+        /// The error and its causes.
+        reason: String,
+        /// The client's error.
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// The API server answered a SelfSubjectAccessReview with an error status: this identity
+    /// may not create them, or the API is not served.
+    #[error(
+        "the API server refused a SelfSubjectAccessReview: {message} (export and follow skip this check with --no-preflight)"
+    )]
+    AccessReviewRefused {
+        /// The server's message.
+        message: String,
+    },
 }

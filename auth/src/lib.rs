@@ -27,8 +27,8 @@ mod client;
 mod error;
 mod rbac;
 
-pub use access::{AccessCheck, check_access};
-pub use client::{AuthMode, AuthSource, ClientOptions, Connection, connect, install_crypto_provider};
+pub use access::{AccessCheck, check_access, render_access_table};
+pub use client::{AuthMode, AuthSource, ClientOptions, Connection, connect, install_crypto_provider, who_am_i};
 pub use error::AuthError;
 pub use kle_core::Permission;
 pub use rbac::{Rbac, Subject};

@@ -30,18 +30,38 @@ impl Subject {
     pub fn from_forbidden_message(message: &str) -> Option<Subject> {
         let rest = &message[message.find("User \"")? + 6..];
         let user = &rest[..rest.find('"')?];
-        Some(
-            match user
-                .strip_prefix("system:serviceaccount:")
-                .and_then(|s| s.split_once(':'))
-            {
-                Some((namespace, name)) => Subject::ServiceAccount {
-                    name: name.to_owned(),
-                    namespace: namespace.to_owned(),
-                },
-                None => Subject::User(user.to_owned()),
+        Some(Self::from_username(user))
+    }
+
+    /// The subject a ServiceAccount token (a JWT) names in its `sub` claim
+    /// (`system:serviceaccount:<namespace>:<name>`); `None` when it is not a readable JWT.
+    ///
+    /// The signature is not checked: this only names whom RBAC should be granted to; the API
+    /// server decides what the token is worth.
+    pub fn from_token(token: &str) -> Option<Subject> {
+        use base64::Engine as _;
+
+        let payload = token.trim().split('.').nth(1)?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .ok()?;
+        let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        Some(Self::from_username(claims.get("sub")?.as_str()?))
+    }
+
+    /// The subject for an authenticated user name; ServiceAccounts are recognised by their
+    /// `system:serviceaccount:` prefix.
+    pub(crate) fn from_username(user: &str) -> Subject {
+        match user
+            .strip_prefix("system:serviceaccount:")
+            .and_then(|s| s.split_once(':'))
+        {
+            Some((namespace, name)) => Subject::ServiceAccount {
+                name: name.to_owned(),
+                namespace: namespace.to_owned(),
             },
-        )
+            None => Subject::User(user.to_owned()),
+        }
     }
 
     fn to_rbac(&self) -> RbacSubject {
@@ -68,7 +88,13 @@ impl Subject {
 /// ```
 /// use kle_auth::{Permission, Rbac, Subject};
 ///
-/// let needed = vec![Permission { verb: "get", group: "", resource: "pods/log", namespace: Some("shop".into()) }];
+/// let needed = vec![Permission {
+///     verb: "get",
+///     group: "",
+///     resource: "pods/log",
+///     namespace: Some("shop".into()),
+///     resource_name: None,
+/// }];
 /// let subject = Subject::ServiceAccount { name: "kube-log-exporter".into(), namespace: "logging".into() };
 /// let yaml = Rbac::new("kube-log-exporter", subject, needed).to_yaml();
 /// assert!(yaml.contains("\nkind: Role\n"));
@@ -159,20 +185,26 @@ impl Rbac {
     }
 }
 
-/// One rule per (group, resource) with its verbs, in a stable order.
+/// One rule per (group, resource, object name) with its verbs, in a stable order.
+///
+/// A permission on one named object becomes a rule with `resourceNames`, so it grants that
+/// object only; one without a name grants every object of the resource.
 fn rules(permissions: &[&Permission]) -> Vec<PolicyRule> {
-    let mut verbs: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+    let mut verbs: BTreeMap<(&str, &str, Option<&str>), Vec<&str>> = BTreeMap::new();
     for p in permissions {
-        let entry = verbs.entry((p.group, p.resource)).or_default();
+        let entry = verbs
+            .entry((p.group, p.resource, p.resource_name.as_deref()))
+            .or_default();
         if !entry.contains(&p.verb) {
             entry.push(p.verb);
         }
     }
     verbs
         .into_iter()
-        .map(|((group, resource), verbs)| PolicyRule {
+        .map(|((group, resource, name), verbs)| PolicyRule {
             api_groups: Some(vec![group.to_owned()]),
             resources: Some(vec![resource.to_owned()]),
+            resource_names: name.map(|name| vec![name.to_owned()]),
             verbs: verbs.into_iter().map(str::to_owned).collect(),
             ..PolicyRule::default()
         })
@@ -209,6 +241,7 @@ mod tests {
             group: "",
             resource,
             namespace: namespace.map(str::to_owned),
+            resource_name: None,
         }
     }
 
@@ -274,5 +307,62 @@ mod tests {
             Some(Subject::User("alice".into()))
         );
         assert_eq!(Subject::from_forbidden_message("nothing here"), None);
+    }
+
+    #[test]
+    fn subject_from_a_service_account_token() {
+        use base64::Engine as _;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let token = format!(
+            "{}.{}.signature\n",
+            engine.encode(br#"{"alg":"RS256","kid":"k"}"#),
+            engine.encode(br#"{"iss":"kubernetes/serviceaccount","sub":"system:serviceaccount:logging:kle"}"#)
+        );
+        assert_eq!(
+            Subject::from_token(&token),
+            Some(Subject::ServiceAccount {
+                name: "kle".into(),
+                namespace: "logging".into()
+            })
+        );
+        assert_eq!(Subject::from_token("not a jwt"), None);
+        assert_eq!(Subject::from_token("a.!!!.c"), None);
+    }
+
+    #[test]
+    fn groups_and_resource_names_are_rendered_as_given() {
+        let permission = |verb, group, resource, name: Option<&str>| Permission {
+            verb,
+            group,
+            resource,
+            namespace: Some("logging".into()),
+            resource_name: name.map(str::to_owned),
+        };
+        let rbac = Rbac::new(
+            "kle",
+            Subject::User("alice".into()),
+            vec![
+                permission("get", "", "configmaps", Some("kle-checkpoint")),
+                permission("update", "", "configmaps", Some("kle-checkpoint")),
+                permission("create", "", "configmaps", None),
+                permission("get", "coordination.k8s.io", "leases", None),
+            ],
+        );
+        let yaml = rbac.to_yaml();
+        let docs: Vec<serde_json::Value> = yaml
+            .split("---\n")
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| serde_saphyr::from_str(d).unwrap())
+            .collect();
+        assert_eq!(docs[0]["kind"], "Role");
+        assert_eq!(
+            docs[0]["rules"],
+            serde_json::json!([
+                {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+                {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["kle-checkpoint"], "verbs": ["get", "update"]},
+                {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get"]},
+            ]),
+            "{yaml}"
+        );
     }
 }

@@ -139,6 +139,10 @@ pub(crate) struct ExportArgs {
     /// pod deleted, container restarted too often); they are reported either way.
     #[arg(long)]
     pub(crate) fail_on_gap: bool,
+    /// Skip the permission check before starting (for identities that may not create
+    /// SelfSubjectAccessReviews); a missing permission then shows as a 403 during the run.
+    #[arg(long)]
+    pub(crate) no_preflight: bool,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
 }
@@ -230,6 +234,10 @@ pub(crate) struct RbacArgs {
     /// Grant what follow mode needs (adds watch).
     #[arg(long)]
     pub(crate) follow: bool,
+    /// Grant what this checkpoint store needs (configmap:[NAMESPACE/]NAME adds get/update of
+    /// that ConfigMap and create in its namespace; the namespace defaults to --sa-namespace).
+    #[arg(long, default_value = "none", value_name = "STORE", value_parser = parse_checkpoint)]
+    pub(crate) checkpoint: CheckpointArg,
     /// Name of the ServiceAccount (and of the roles and bindings).
     #[arg(long, default_value = "kube-log-exporter")]
     pub(crate) service_account: String,
@@ -245,4 +253,7 @@ pub(crate) struct CheckArgs {
     /// Check what follow mode needs (adds watch).
     #[arg(long)]
     pub(crate) follow: bool,
+    /// Check what this checkpoint store needs (configmap:[NAMESPACE/]NAME).
+    #[arg(long, default_value = "none", value_name = "STORE", value_parser = parse_checkpoint)]
+    pub(crate) checkpoint: CheckpointArg,
 }

@@ -1,6 +1,7 @@
 //! `kube-log-exporter`: parses arguments, wires the crates, maps outcomes to exit codes.
 
 mod args;
+mod preflight;
 mod run;
 
 use std::process::ExitCode;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use kle_auth::{AuthError, AuthMode, ClientOptions, Connection, Rbac, Subject, check_access, connect};
+use kle_auth::{AuthError, AuthMode, ClientOptions, Connection, Rbac, Subject, connect};
 use kle_core::{
     CheckpointStore, ConfigMapCheckpointStore, ExportOptions, Exporter, FileCheckpointStore, Namespaces, Permission,
     RunSummary, Selection, Since, StreamOptions, required_permissions,
@@ -201,6 +201,10 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
     let connection = connection(global).await?;
     info!(source = %connection.source, "connected");
     let selection = selection(&args.select, &connection.default_namespace)?;
+    let needed = || needed_permissions(&selection, follow, &args.checkpoint, &connection.default_namespace);
+    if !args.no_preflight {
+        crate::preflight::preflight(&connection, needed()).await?;
+    }
     let options = ExportOptions {
         stream: StreamOptions {
             follow,
@@ -213,14 +217,6 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
         },
         max_streams: args.max_streams,
         ..ExportOptions::default()
-    };
-    let needed = || {
-        let mut needed = required_permissions(&selection, follow);
-        if let CheckpointArg::ConfigMap { namespace, .. } = &args.checkpoint {
-            let namespace = namespace.as_deref().unwrap_or(&connection.default_namespace);
-            needed.extend(kle_core::checkpoint::configmap_permissions(namespace));
-        }
-        needed
     };
     let sink_failure = |e: SinkError| match e {
         SinkError::Checkpoint(core) => forbidden_or(core, needed()),
@@ -265,6 +261,21 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
         "export finished"
     );
     outcome(&summary, &selection, follow, &args)
+}
+
+/// What an export of `selection` needs, its checkpoint store included.
+fn needed_permissions(
+    selection: &Selection,
+    follow: bool,
+    checkpoint: &CheckpointArg,
+    default_namespace: &str,
+) -> Vec<Permission> {
+    let mut needed = required_permissions(selection, follow);
+    if let CheckpointArg::ConfigMap { namespace, name } = checkpoint {
+        let namespace = namespace.as_deref().unwrap_or(default_namespace);
+        needed.extend(kle_core::checkpoint::configmap_permissions(namespace, name));
+    }
+    needed
 }
 
 /// Cancels the run on Ctrl-C or SIGTERM: streams stop, and what was received is committed
@@ -393,9 +404,9 @@ fn rbac(args: RbacArgs) -> Result<u8, Failure> {
     let selection = selection(&args.select, &args.sa_namespace)?;
     let subject = Subject::ServiceAccount {
         name: args.service_account.clone(),
-        namespace: args.sa_namespace,
+        namespace: args.sa_namespace.clone(),
     };
-    let permissions = required_permissions(&selection, args.follow);
+    let permissions = needed_permissions(&selection, args.follow, &args.checkpoint, &args.sa_namespace);
     print!("{}", Rbac::new(args.service_account, subject, permissions).to_yaml());
     Ok(EXIT_OK)
 }
@@ -403,26 +414,10 @@ fn rbac(args: RbacArgs) -> Result<u8, Failure> {
 async fn check(global: &GlobalArgs, args: CheckArgs) -> Result<u8, Failure> {
     let connection = connection(global).await?;
     let selection = selection(&args.select, &connection.default_namespace)?;
-    let checks = check_access(&connection.client, &required_permissions(&selection, args.follow)).await?;
-    println!("{:<8} {:<6} {:<10} {:<20}", "ALLOWED", "VERB", "RESOURCE", "NAMESPACE");
-    for check in &checks {
-        let p = &check.permission;
-        let allowed = if check.allowed { "yes" } else { "NO" };
-        println!(
-            "{allowed:<8} {:<6} {:<10} {:<20}",
-            p.verb,
-            p.resource,
-            p.namespace.as_deref().unwrap_or("*")
-        );
-    }
-    let denied: Vec<_> = checks
-        .into_iter()
-        .filter(|c| !c.allowed)
-        .map(|c| (c.permission, c.reason.unwrap_or_default()))
-        .collect();
-    if denied.is_empty() {
-        println!("\n{} can run this export.", connection.source);
-        return Ok(EXIT_OK);
-    }
-    Err(forbidden(denied, required_permissions(&selection, args.follow)))
+    let needed = needed_permissions(&selection, args.follow, &args.checkpoint, &connection.default_namespace);
+    let checks = crate::preflight::review(&connection, &needed).await?;
+    print!("{}", kle_auth::render_access_table(&checks));
+    crate::preflight::verdict(&connection, checks, needed).await?;
+    println!("\n{} can run this export.", connection.source);
+    Ok(EXIT_OK)
 }

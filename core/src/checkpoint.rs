@@ -342,7 +342,7 @@ impl ConfigMapCheckpointStore {
     fn api_error(&self, action: &str, verb: &'static str, err: kube::Error) -> Error {
         match err {
             kube::Error::Api(status) if status.code == 403 => Error::Forbidden {
-                permission: configmap_permission(verb, &self.namespace),
+                permission: configmap_permission(verb, &self.namespace, &self.name),
                 message: status.message,
             },
             err => self.error(action, err),
@@ -420,20 +420,23 @@ impl CheckpointStore for ConfigMapCheckpointStore {
     }
 }
 
-/// The permissions a [`ConfigMapCheckpointStore`] in `namespace` needs.
-pub fn configmap_permissions(namespace: &str) -> Vec<Permission> {
+/// The permissions a [`ConfigMapCheckpointStore`] of ConfigMap `name` in `namespace` needs:
+/// `get` and `update` of that one ConfigMap, and `create` (which RBAC cannot restrict to a
+/// name) in its namespace.
+pub fn configmap_permissions(namespace: &str, name: &str) -> Vec<Permission> {
     ["get", "create", "update"]
         .into_iter()
-        .map(|verb| configmap_permission(verb, namespace))
+        .map(|verb| configmap_permission(verb, namespace, name))
         .collect()
 }
 
-fn configmap_permission(verb: &'static str, namespace: &str) -> Permission {
+fn configmap_permission(verb: &'static str, namespace: &str, name: &str) -> Permission {
     Permission {
         verb,
         group: "",
         resource: "configmaps",
         namespace: Some(namespace.to_owned()),
+        resource_name: (verb != "create").then(|| name.to_owned()),
     }
 }
 

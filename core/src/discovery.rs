@@ -30,6 +30,7 @@ pub(crate) fn pods_permission(verb: &'static str, namespace: Option<String>) -> 
         group: "",
         resource: "pods",
         namespace,
+        resource_name: None,
     }
 }
 

@@ -13,11 +13,19 @@ pub struct Permission {
     pub resource: &'static str,
     /// Namespace, or `None` for every namespace.
     pub namespace: Option<String>,
+    /// One object's name when only that object is needed (RBAC `resourceNames`), else `None` for all.
+    pub resource_name: Option<String>,
 }
 
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.verb, self.resource)?;
+        if !self.group.is_empty() {
+            write!(f, ".{}", self.group)?;
+        }
+        if let Some(name) = &self.resource_name {
+            write!(f, " {name:?}")?;
+        }
         match &self.namespace {
             Some(ns) => write!(f, " in namespace {ns:?}"),
             None => f.write_str(" in all namespaces"),

@@ -217,6 +217,7 @@ pub fn required_permissions(selection: &Selection, follow: bool) -> Vec<Permissi
             group: "",
             resource,
             namespace: namespace.clone(),
+            resource_name: None,
         }));
     }
     needed

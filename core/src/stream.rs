@@ -454,6 +454,7 @@ impl StreamTask {
                         group: "",
                         resource: "pods",
                         namespace: Some(container.namespace().to_owned()),
+                        resource_name: None,
                     },
                     message: status.message,
                 }));
@@ -517,6 +518,7 @@ pub(crate) fn log_permission(container: &Container) -> Permission {
         group: "",
         resource: "pods/log",
         namespace: Some(container.namespace().to_owned()),
+        resource_name: None,
     }
 }
 

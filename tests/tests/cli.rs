@@ -289,20 +289,31 @@ async fn unreachable_api_server_fails_with_a_clear_error() {
     server.write_kubeconfig(&kubeconfig, "fake").unwrap();
     server.shutdown().await;
     let output = tokio::task::spawn_blocking(move || {
-        exporter()
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(["export", "-n", "shop"])
-            .output()
-            .unwrap()
+        let run = |extra: &[&str]| {
+            exporter()
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .args(["export", "-n", "shop"])
+                .args(extra)
+                .output()
+                .unwrap()
+        };
+        (run(&[]), run(&["--no-preflight"]))
     })
     .await
     .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    let (preflight, no_preflight) = output;
+    assert_eq!(preflight.status.code(), Some(1));
+    let stderr = text(&preflight.stderr);
     assert!(
-        text(&output.stderr).contains("listing pods in shop"),
+        stderr.contains("cannot check permissions") && stderr.to_lowercase().contains("connect"),
+        "the preflight names what failed and why: {stderr}"
+    );
+    assert_eq!(no_preflight.status.code(), Some(1));
+    assert!(
+        text(&no_preflight.stderr).contains("listing pods in shop"),
         "{}",
-        text(&output.stderr)
+        text(&no_preflight.stderr)
     );
 }
 
