@@ -67,6 +67,12 @@ pub enum SinkError {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// An object store refused an upload, or could not be reached after the retries.
+    ///
+    /// Nothing in the object counts as delivered; a later commit uploads it again under the
+    /// same key.
+    #[error("{0}")]
+    Upload(Box<UploadFailure>),
     /// The configuration names a sink this build does not include.
     #[error("this build has no {sink} sink: rebuild kle-sinks with the cargo feature `{feature}`")]
     NotCompiled {
@@ -75,6 +81,33 @@ pub enum SinkError {
         /// The cargo feature that provides it.
         feature: &'static str,
     },
+}
+
+/// Why an upload failed: the object, the store's own error code and message, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UploadFailure {
+    /// The bucket.
+    pub bucket: String,
+    /// The object key.
+    pub key: String,
+    /// The store's error code (`NoSuchBucket`, `AccessDenied`, `SignatureDoesNotMatch`), or a
+    /// description of the failure when the store gave none (`unreachable`, `HTTP 500`).
+    pub code: String,
+    /// The store's message, or the client's error.
+    pub message: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+impl std::fmt::Display for UploadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "uploading s3://{}/{} failed: {}: {}; {}",
+            self.bucket, self.key, self.code, self.message, self.hint
+        )
+    }
 }
 
 impl SinkError {
@@ -87,6 +120,14 @@ impl SinkError {
             io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => SinkError::DiskFull { action, target, source },
             io::ErrorKind::PermissionDenied => SinkError::PermissionDenied { action, target, source },
             _ => SinkError::Io { action, target, source },
+        }
+    }
+
+    /// The upload failure, for [`SinkError::Upload`].
+    pub fn upload_failure(&self) -> Option<&UploadFailure> {
+        match self {
+            SinkError::Upload(failure) => Some(failure),
+            _ => None,
         }
     }
 
