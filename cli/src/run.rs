@@ -6,11 +6,15 @@ use kle_auth::{AuthError, AuthMode, ClientOptions, Connection, Rbac, Subject, ch
 use kle_core::{
     ExportOptions, Exporter, Namespaces, Permission, RunSummary, Selection, Since, StreamOptions, required_permissions,
 };
-use kle_sinks::{ColorChoice, DeliverOptions, FileConfig, FormatKind, SinkConfig, SinkError, StdoutConfig, deliver};
+use kle_sinks::{
+    ColorChoice, Compression, DeliverOptions, FileConfig, FormatKind, S3Config, SinkConfig, SinkError, StdoutConfig,
+    deliver,
+};
 use tracing::{info, warn};
 
 use crate::args::{
-    AuthArg, CheckArgs, Cli, ColorArg, Command, ExportArgs, FormatArg, GlobalArgs, RbacArgs, SelectArgs, SinkArg,
+    AuthArg, CheckArgs, Cli, ColorArg, Command, CompressionArg, ExportArgs, FormatArg, GlobalArgs, RbacArgs, S3Args,
+    SelectArgs, SinkArg,
 };
 
 pub(crate) const EXIT_OK: u8 = 0;
@@ -175,6 +179,38 @@ fn sink_config(args: &ExportArgs) -> SinkConfig {
                 .with_layout(output.layout.clone())
                 .with_format(kind.unwrap_or(FormatKind::Raw), true),
         ),
+        SinkArg::S3 => SinkConfig::S3(s3_config(&output.s3, kind.unwrap_or(FormatKind::Raw))),
+    }
+}
+
+/// Objects keep the API's timestamps, like files.
+fn s3_config(args: &S3Args, format: FormatKind) -> S3Config {
+    let compression = match args.compression {
+        CompressionArg::None => Compression::None,
+        CompressionArg::Gzip => Compression::Gzip,
+        CompressionArg::Zstd => Compression::Zstd,
+    };
+    let mut config = S3Config::new(args.s3_url.clone().unwrap_or_default())
+        .with_key_template(args.s3_key_template.clone())
+        .with_format(format, true)
+        .with_compression(compression)
+        .with_max_object(args.max_object_bytes, args.max_object_age);
+    if let Some(endpoint) = &args.s3_endpoint {
+        config = config.with_endpoint(endpoint, args.s3_allow_http);
+    }
+    config.allow_http = args.s3_allow_http;
+    if let Some(region) = &args.s3_region {
+        config = config.with_region(region);
+    }
+    config
+}
+
+/// The S3 sink commits every --max-object-age (each commit finishes its objects); others every second.
+fn deliver_options(config: &SinkConfig) -> DeliverOptions {
+    let options = DeliverOptions::default();
+    match config.preferred_commit_interval() {
+        Some(interval) => options.with_commit_interval(interval),
+        None => options,
     }
 }
 
@@ -195,7 +231,8 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
         max_streams: args.max_streams,
         ..ExportOptions::default()
     };
-    let mut sink = sink_config(&args).build()?;
+    let sink_config = sink_config(&args);
+    let mut sink = sink_config.build()?;
     let exporter = Exporter::new(connection.client.clone(), selection.clone()).with_options(options);
     let mut run = exporter.start();
     let cancel = run.cancellation();
@@ -205,7 +242,7 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
             cancel.cancel();
         }
     });
-    let delivered = deliver(&mut run, sink.as_mut(), &DeliverOptions::default()).await;
+    let delivered = deliver(&mut run, sink.as_mut(), &deliver_options(&sink_config)).await;
     if delivered.is_err() {
         run.cancellation().cancel();
     }
