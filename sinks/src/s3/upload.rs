@@ -132,7 +132,7 @@ fn hint_for_code(code: &str, bucket: &str) -> String {
             "these credentials may not write there: grant s3:PutObject, s3:AbortMultipartUpload and \
              s3:ListMultipartUploadParts on arn:aws:s3:::{bucket}/* to this identity, or use other credentials"
         ),
-        "InvalidAccessKeyId" => {
+        "InvalidAccessKeyId" | "NotSignedUp" => {
             "the store does not know this access key: check AWS_ACCESS_KEY_ID (or the profile / role in use) and \
              that --s3-endpoint is the store the key belongs to"
                 .into()
@@ -229,6 +229,61 @@ mod tests {
         );
         assert_eq!(xml_field(body, "Resource"), None);
         assert_eq!(xml_field("<Code></Code>", "Code"), None);
+    }
+
+    fn target() -> Target {
+        Target {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            bucket: "logs".into(),
+            part_bytes: crate::s3::DEFAULT_PART_BYTES,
+        }
+    }
+
+    fn object() -> FinishedObject {
+        FinishedObject {
+            key: "a/shop/web-1/app/x.log.zst".into(),
+            chunks: Vec::new(),
+            len: 0,
+            lines: 0,
+            container: "shop/web-1/app".into(),
+        }
+    }
+
+    #[test]
+    fn aws_answers_become_code_message_and_hint() {
+        // The body AWS sends for a PUT into a bucket that does not exist, as object_store wraps it.
+        let body = "Error performing PUT http://s3/logs/a in 10ms - Server returned non-2xx status code: 404 Not Found: \
+                    <?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchBucket</Code>\
+                    <Message>The specified bucket does not exist</Message><BucketName>logs</BucketName></Error>";
+        let err = object_store::Error::NotFound {
+            path: "a/shop/web-1/app/x.log.zst".into(),
+            source: Box::new(std::io::Error::other(body)),
+        };
+        let failure = failure(&target(), &object(), &err);
+        assert_eq!(failure.code, "NoSuchBucket");
+        assert_eq!(failure.message, "The specified bucket does not exist");
+        let text = SinkError::Upload(Box::new(failure)).to_string();
+        assert!(
+            text.starts_with("uploading s3://logs/a/shop/web-1/app/x.log.zst failed: NoSuchBucket:")
+                && text.contains("aws s3 mb s3://logs"),
+            "{text}"
+        );
+
+        // No body: the variant decides.
+        let denied = object_store::Error::PermissionDenied {
+            path: "k".into(),
+            source: Box::new(std::io::Error::other("403 Forbidden")),
+        };
+        assert_eq!(failure_code(&denied), "AccessDenied");
+        let refused = object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(std::io::Error::other("error sending request: Connection refused")),
+        };
+        assert_eq!(failure_code(&refused), "unreachable");
+    }
+
+    fn failure_code(err: &object_store::Error) -> String {
+        failure(&target(), &object(), err).code
     }
 
     #[test]
