@@ -31,8 +31,11 @@
 //! Objects up to the part size (8 MiB by default) go up in one PUT; larger ones as multipart
 //! uploads in parts of that size (S3's minimum is 5 MiB), a few parts at a time, aborted on
 //! failure. Uploads run in the background, at most `upload_concurrency` at once; a commit
-//! waits for all of them. Each open object holds its compressed bytes in 1 MiB chunks; when
-//! all open objects together hold more than `max_buffered_bytes`, the largest is rolled early.
+//! waits for all of them. Each open object holds its compressed bytes in 1 MiB chunks plus
+//! under 256 KiB waiting to be compressed: lines are compressed in 256 KiB blocks, each an
+//! independent zstd frame or gzip member, by one compressor shared by all objects, so a
+//! thousand quiet containers do not each hold a compressor's window. When all open objects
+//! together hold more than `max_buffered_bytes`, the largest is rolled early.
 //! object_store retries 5xx answers, timeouts and dropped connections with exponential
 //! back-off; a permanent error (no such bucket, access denied, bad keys, an endpoint that
 //! stays unreachable) becomes a [`SinkError::Upload`] naming the bucket, the key, the S3 error
@@ -69,7 +72,7 @@ use object_store::ObjectStore;
 use tokio::task::{Id, JoinSet};
 use tracing::{debug, warn};
 
-use self::object::{FinishedObject, OpenObject, raw_len};
+use self::object::{BlockCompressor, FinishedObject, OpenObject, raw_len};
 use self::upload::Target;
 use crate::encode::{Encoder, Format};
 use crate::error::{SinkError, UploadFailure};
@@ -213,7 +216,8 @@ impl S3SinkBuilder {
             layout,
             extension: extension(self.format, self.compression),
             encoder: Encoder::new(self.format),
-            compression: self.compression,
+            compressor: BlockCompressor::new(self.compression)
+                .map_err(|err| invalid(format!("cannot set up {:?} compression: {err}", self.compression)))?,
             max_object_bytes: self.max_object_bytes,
             max_object_age: self.max_object_age,
             upload_concurrency: self.upload_concurrency.max(1),
@@ -256,7 +260,7 @@ pub struct S3Sink {
     layout: Layout,
     extension: String,
     encoder: Encoder,
-    compression: Compression,
+    compressor: BlockCompressor,
     max_object_bytes: u64,
     max_object_age: Duration,
     upload_concurrency: usize,
@@ -321,10 +325,9 @@ impl S3Sink {
     fn append(&mut self, batch: &LogBatch, start: usize, slot: usize) -> Result<usize, SinkError> {
         let object = match self.open.entry(slot) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-            std::collections::hash_map::Entry::Vacant(entry) => entry.insert(
-                OpenObject::new(Arc::clone(&batch.container), self.compression)
-                    .map_err(|err| SinkError::from_io("compressing for", &self.describe, err))?,
-            ),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(OpenObject::new(Arc::clone(&batch.container)))
+            }
         };
         let rest = &batch.lines[start..];
         let mut size = object.raw_bytes;
@@ -352,7 +355,7 @@ impl S3Sink {
         }
         let before = object.held();
         object
-            .append(&rest[..fit], &self.buf)
+            .append(&rest[..fit], &self.buf, &mut self.compressor)
             .map_err(|err| SinkError::from_io("compressing for", &self.describe, err))?;
         self.held = (self.held + object.held()).saturating_sub(before);
         Ok(fit)
@@ -368,7 +371,7 @@ impl S3Sink {
             return Ok(());
         }
         let (container, stamp, chunks) = object
-            .finish()
+            .finish(&mut self.compressor)
             .map_err(|err| SinkError::from_io("compressing for", &self.describe, err))?;
         let name = self.layout.render_object_key(&container, &stamp);
         let key = if self.prefix.is_empty() {

@@ -30,7 +30,7 @@ fn decompress(key: &str, bytes: &[u8]) -> Vec<u8> {
         zstd::decode_all(bytes).unwrap()
     } else if key.ends_with(".gz") {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+        flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out).unwrap();
         out
     } else {
         bytes.to_vec()
