@@ -161,10 +161,18 @@ impl OpenObject {
         if compressor.passes_through() {
             self.out.write_all(encoded)?;
         } else {
-            self.pending.extend_from_slice(encoded);
-            if self.pending.len() >= BLOCK_BYTES {
+            // Blocks never grow past BLOCK_BYTES, so `pending` keeps its one allocation.
+            if self.pending.len() + encoded.len() > BLOCK_BYTES {
                 compressor.compress(&self.pending, &mut self.out)?;
                 self.pending.clear();
+            }
+            if encoded.len() >= BLOCK_BYTES {
+                compressor.compress(encoded, &mut self.out)?;
+            } else {
+                if self.pending.capacity() == 0 {
+                    self.pending.reserve_exact(BLOCK_BYTES);
+                }
+                self.pending.extend_from_slice(encoded);
             }
         }
         self.crc.update(encoded);
@@ -181,7 +189,7 @@ impl OpenObject {
 
     /// Bytes held in memory: compressed, and waiting to be.
     pub(crate) fn held(&self) -> usize {
-        self.out.len() + self.pending.capacity()
+        self.out.len() + self.pending.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
