@@ -353,3 +353,28 @@ pub(crate) fn check_key_template(template: &str) -> Result<Layout, SinkError> {
     }
     Ok(layout)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(not(feature = "s3"))]
+    #[test]
+    fn without_the_feature_the_error_names_it() {
+        let err = S3Config::new("s3://logs").build().err();
+        let message = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("feature `s3`"), "{message}");
+    }
+
+    #[test]
+    fn templates_and_extensions() {
+        assert!(check_key_template(DEFAULT_KEY_TEMPLATE).is_ok());
+        assert_eq!(extension(Format::RAW_WITH_TIMESTAMPS, Compression::None), ".log");
+        assert_eq!(extension(Format::Json, Compression::Gzip), ".ndjson.gz");
+        assert_eq!(S3Config::new("s3://b").extension(), ".log.zst");
+        let err = S3Config::new("s3://b")
+            .with_key_template("{pod}/{container}.log")
+            .validate();
+        assert!(matches!(err, Err(SinkError::InvalidLayout { .. })), "{err:?}");
+    }
+}
