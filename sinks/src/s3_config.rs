@@ -270,9 +270,12 @@ impl S3Config {
             )));
         }
         let prefix = prefix.trim_matches('/');
-        if prefix.split('/').any(|part| matches!(part, "." | "..")) || prefix.contains("//") {
+        if prefix.split('/').any(|part| matches!(part, "." | ".."))
+            || prefix.contains("//")
+            || prefix.contains(char::is_control)
+        {
             return Err(invalid(format!(
-                "the prefix {prefix:?} must not contain empty, `.` or `..` parts"
+                "the prefix {prefix:?} must not contain empty, `.` or `..` parts, or control characters"
             )));
         }
         Ok((bucket.to_owned(), prefix.to_owned()))

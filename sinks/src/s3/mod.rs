@@ -41,6 +41,10 @@
 //! stays unreachable) becomes a [`SinkError::Upload`] naming the bucket, the key, the S3 error
 //! code and what to do. The object is kept and uploaded again by the next commit.
 //!
+//! A sink dropped (or a process killed) during a multipart upload leaves its parts on the
+//! store, invisible but billed: give the bucket a lifecycle rule that aborts incomplete
+//! multipart uploads after a day.
+//!
 //! ```no_run
 //! use kle_sinks::{Compression, S3Config, SinkConfig, deliver, DeliverOptions};
 //!

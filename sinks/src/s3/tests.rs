@@ -365,7 +365,7 @@ fn config_from_yaml_and_url_checks() {
         S3Config::new("s3://logs").bucket_and_prefix().unwrap(),
         ("logs".into(), String::new())
     );
-    for url in ["logs/x", "s3:///x", "s3://b/../x", "s3://b/a//c"] {
+    for url in ["logs/x", "s3:///x", "s3://b/../x", "s3://b/a//c", "s3://b/a\tb"] {
         assert!(S3Config::new(url).validate().is_err(), "{url}");
     }
     let zero = S3Config::new("s3://b").with_max_object(0, Duration::from_secs(1));
