@@ -324,3 +324,53 @@ async fn the_cli_exports_to_s3_with_credentials_from_the_environment() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs s3s-fs: scripts/test.sh installs it and runs these with --ignored"]
+async fn a_failed_upload_moves_no_cursor_and_a_rerun_delivers_the_same_objects() {
+    let mut server = S3Server::start();
+    server.create_bucket(BUCKET);
+    let api = FakeApiServer::start().await;
+    let app = fake_api::lines(start(), 500, |i| format!("app line {i}"));
+    api.add_pod(FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(app.clone())));
+    let selection = Selection::builder()
+        .with_namespaces(Namespaces::Only(vec!["shop".into()]))
+        .build()
+        .unwrap();
+    let new_sink = |server: &S3Server| {
+        S3Sink::builder(server.store(BUCKET), BUCKET)
+            .with_max_object_bytes(4096)
+            .build()
+            .unwrap()
+    };
+    let options = DeliverOptions::default().with_commit_interval(Duration::from_secs(300));
+
+    server.stop();
+    let mut run = Exporter::new(api.client(), selection.clone()).start();
+    let mut sink = new_sink(&server);
+    let mut delivery = kle_sinks::Delivery::default();
+    let err = kle_sinks::deliver_into(&mut run, &mut sink, &options, &mut delivery)
+        .await
+        .unwrap_err();
+    run.cancellation().cancel();
+    let _ = run.finish().await;
+    assert_eq!(
+        err.upload_failure().map(|f| f.code.as_str()),
+        Some("unreachable"),
+        "{err}"
+    );
+    assert!(
+        delivery.committed_cursors().is_empty(),
+        "nothing delivered: {:?}",
+        delivery.committed_cursors()
+    );
+
+    // Nothing was committed, so the rerun starts from the beginning; size rolls cut the same objects.
+    server.restart();
+    let mut run = Exporter::new(api.client(), selection).start();
+    let mut sink = new_sink(&server);
+    deliver(&mut run, &mut sink, &options).await.unwrap();
+    run.finish().await.unwrap();
+    let objects = server.objects(BUCKET).await;
+    assert_eq!(concatenated(&objects, "shop/web-0/app/"), render(&app, true));
+}
