@@ -36,4 +36,4 @@ kubeconfig=$(tests/cluster/up.sh)
 KUBECONFIG="$kubeconfig" tests/cluster/fixtures.sh
 
 step "end-to-end tests against the real cluster"
-KLE_E2E_KUBECONFIG="$kubeconfig" KLE_S3S_FS="$s3s_fs" cargo test -p kle-tests --locked --test e2e -- --ignored --test-threads=1
+KLE_E2E_KUBECONFIG="$kubeconfig" KLE_S3S_FS="$s3s_fs" cargo test -p kle-tests --locked --test 'e2e*' -- --ignored --test-threads=1

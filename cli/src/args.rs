@@ -23,7 +23,11 @@ Examples:
   # Print the RBAC an in-cluster CronJob needs for namespaces a and b
   kube-log-exporter rbac -n a -n b --service-account kle --sa-namespace logging
 
-Exit codes: 0 success, 1 error, 2 usage error, 3 nothing matched, 4 permission denied.";
+  # A CronJob: each run exports what is new since the last one, exactly once
+  kube-log-exporter export -A --sink file --dir /archive --checkpoint configmap:logging/kle-checkpoint
+
+Exit codes: 0 success, 1 error, 2 usage error, 3 nothing matched, 4 permission denied,
+5 lines lost (with --fail-on-gap).";
 
 /// Export Kubernetes container logs through the API to files or stdout.
 #[derive(Debug, Parser)]
@@ -129,8 +133,54 @@ pub(crate) struct ExportArgs {
     /// Lines longer than this are split into explicit fragments.
     #[arg(long, default_value_t = kle_core::DEFAULT_MAX_LINE_BYTES, value_name = "BYTES")]
     pub(crate) max_line_bytes: usize,
+    /// Where to record what was delivered, so the next run resumes exactly after it: auto
+    /// (a file beside the files with --sink file, none for stdout), none, file:PATH,
+    /// configmap:[NAMESPACE/]NAME.
+    #[arg(long, default_value = "auto", value_name = "STORE", value_parser = parse_checkpoint)]
+    pub(crate) checkpoint: CheckpointArg,
+    /// Exit with code 5 when lines could not be exported (rotated away before they were read,
+    /// pod deleted, container restarted too often); they are reported either way.
+    #[arg(long)]
+    pub(crate) fail_on_gap: bool,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
+}
+
+/// Where checkpoints are kept (`--checkpoint`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CheckpointArg {
+    Auto,
+    None,
+    File(PathBuf),
+    ConfigMap { namespace: Option<String>, name: String },
+}
+
+fn parse_checkpoint(value: &str) -> Result<CheckpointArg, String> {
+    match value.split_once(':') {
+        None if value == "auto" => Ok(CheckpointArg::Auto),
+        None if value == "none" => Ok(CheckpointArg::None),
+        Some(("file", path)) if !path.is_empty() => Ok(CheckpointArg::File(path.into())),
+        Some(("configmap", spec)) => {
+            let (namespace, name) = match spec.split_once('/') {
+                Some((namespace, name)) => (Some(namespace.to_owned()), name),
+                None => (None, spec),
+            };
+            let valid = |s: &str| {
+                !s.is_empty()
+                    && s.len() <= 253
+                    && s.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            };
+            if !valid(name) || namespace.as_deref().is_some_and(|n| !valid(n)) {
+                return Err(format!("{spec:?} is not a valid [NAMESPACE/]NAME for a ConfigMap"));
+            }
+            Ok(CheckpointArg::ConfigMap {
+                namespace,
+                name: name.to_owned(),
+            })
+        }
+        _ => Err("expected auto, none, file:PATH or configmap:[NAMESPACE/]NAME".into()),
+    }
 }
 
 /// Where the lines go.

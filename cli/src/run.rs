@@ -1,26 +1,32 @@
 //! Wiring: arguments to library types, the run, and its outcome to an exit code.
 
 use std::fmt;
+use std::sync::Arc;
 
 use kle_auth::{AuthError, AuthMode, ClientOptions, Connection, Rbac, Subject, check_access, connect};
 use kle_core::{
-    ExportOptions, Exporter, Namespaces, Permission, RunSummary, Selection, Since, StreamOptions, required_permissions,
+    CheckpointStore, ConfigMapCheckpointStore, ExportOptions, Exporter, FileCheckpointStore, Namespaces, Permission,
+    RunSummary, Selection, Since, StreamOptions, required_permissions,
 };
 use kle_sinks::{
-    ColorChoice, Compression, DeliverOptions, FileConfig, FormatKind, S3Config, SinkConfig, SinkError, StdoutConfig,
-    deliver,
+    Checkpointer, ColorChoice, Compression, DeliverOptions, Delivery, FileConfig, FormatKind, S3Config, SinkConfig,
+    SinkError, StdoutConfig, deliver_checkpointed, deliver_into,
 };
 use tracing::{info, warn};
 
 use crate::args::{
-    AuthArg, CheckArgs, Cli, ColorArg, Command, CompressionArg, ExportArgs, FormatArg, GlobalArgs, RbacArgs, S3Args,
-    SelectArgs, SinkArg,
+    AuthArg, CheckArgs, CheckpointArg, Cli, ColorArg, Command, CompressionArg, ExportArgs, FormatArg, GlobalArgs,
+    RbacArgs, S3Args, SelectArgs, SinkArg,
 };
 
 pub(crate) const EXIT_OK: u8 = 0;
 pub(crate) const EXIT_ERROR: u8 = 1;
 pub(crate) const EXIT_NOTHING_MATCHED: u8 = 3;
 pub(crate) const EXIT_FORBIDDEN: u8 = 4;
+pub(crate) const EXIT_GAPS: u8 = 5;
+
+/// The checkpoint file `--checkpoint auto` keeps beside the files of `--sink file`.
+pub(crate) const CHECKPOINT_FILE: &str = ".kube-log-exporter-checkpoint.json";
 
 /// Why a command failed, and what the user can do about it.
 #[derive(Debug)]
@@ -34,6 +40,7 @@ pub(crate) enum Failure {
     },
     NothingMatched(String),
     Incomplete(Vec<(String, String)>),
+    Gaps(Vec<String>),
 }
 
 impl fmt::Display for Failure {
@@ -53,6 +60,13 @@ impl fmt::Display for Failure {
                 Ok(())
             }
             Failure::NothingMatched(what) => write!(f, "no container matched {what}"),
+            Failure::Gaps(gaps) => {
+                write!(f, "{} gap(s): lines that could not be exported:", gaps.len())?;
+                for gap in gaps {
+                    write!(f, "\n  {gap}")?;
+                }
+                Ok(())
+            }
             Failure::Incomplete(failed) => {
                 write!(f, "{} container log(s) could not be read completely:", failed.len())?;
                 for (container, reason) in failed {
@@ -70,6 +84,7 @@ impl Failure {
             Failure::Forbidden { .. } => EXIT_FORBIDDEN,
             Failure::Core(e) if e.is_forbidden() => EXIT_FORBIDDEN,
             Failure::NothingMatched(_) => EXIT_NOTHING_MATCHED,
+            Failure::Gaps(_) => EXIT_GAPS,
             _ => EXIT_ERROR,
         }
     }
@@ -231,62 +246,150 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
         max_streams: args.max_streams,
         ..ExportOptions::default()
     };
+    let needed = || {
+        let mut needed = required_permissions(&selection, follow);
+        if let CheckpointArg::ConfigMap { namespace, .. } = &args.checkpoint {
+            let namespace = namespace.as_deref().unwrap_or(&connection.default_namespace);
+            needed.extend(kle_core::checkpoint::configmap_permissions(namespace));
+        }
+        needed
+    };
+    let sink_failure = |e: SinkError| match e {
+        SinkError::Checkpoint(core) => forbidden_or(core, needed()),
+        other => Failure::Sink(other),
+    };
     let sink_config = sink_config(&args);
     let mut sink = sink_config.build()?;
-    let exporter = Exporter::new(connection.client.clone(), selection.clone()).with_options(options);
+    let mut checkpointer = match checkpoint_store(&args, &connection) {
+        Some(store) => Some(Checkpointer::load(store, origin(&args)).await.map_err(sink_failure)?),
+        None => None,
+    };
+    let mut exporter = Exporter::new(connection.client.clone(), selection.clone()).with_options(options);
+    if let Some(checkpoint) = checkpointer.as_ref().and_then(Checkpointer::resumed) {
+        exporter = exporter.with_checkpoint(checkpoint.clone());
+    }
     let mut run = exporter.start();
-    let cancel = run.cancellation();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            info!("interrupted; flushing what was received");
-            cancel.cancel();
+    cancel_on_signals(run.cancellation());
+    let mut delivery = Delivery::default();
+    let deliver_options = deliver_options(&sink_config);
+    let delivered = match checkpointer.as_mut() {
+        Some(checkpointer) => {
+            deliver_checkpointed(&mut run, sink.as_mut(), &deliver_options, checkpointer, &mut delivery).await
         }
-    });
-    let delivered = deliver(&mut run, sink.as_mut(), &deliver_options(&sink_config)).await;
+        None => deliver_into(&mut run, sink.as_mut(), &deliver_options, &mut delivery).await,
+    };
     if delivered.is_err() {
         run.cancellation().cancel();
     }
     let summary = run.finish().await;
-    let delivery = match delivered {
+    match delivered {
         // The reader went away (`| head`): not an error.
         Err(e) if e.is_closed() => return Ok(EXIT_OK),
-        other => other?,
-    };
-    let summary = summary.map_err(|e| forbidden_or(e, &selection, follow))?;
+        other => other.map_err(sink_failure)?,
+    }
+    let summary = summary.map_err(|e| forbidden_or(e, needed()))?;
     info!(
         containers = summary.matched,
         lines = delivery.lines,
         bytes = delivery.bytes,
+        gaps = summary.gaps.len(),
         sink = %sink.describe(),
+        checkpoint = %checkpointer.as_ref().map_or("none".to_owned(), |c| c.store().describe()),
         "export finished"
     );
-    outcome(&summary, &selection, follow, &args.select)
+    outcome(&summary, &selection, follow, &args)
+}
+
+/// Cancels the run on Ctrl-C or SIGTERM: streams stop, and what was received is committed
+/// (and checkpointed) before exit.
+fn cancel_on_signals(cancel: tokio_util::sync::CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = match signal(SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(err) => {
+                    warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the run cleanly");
+                    let _ = tokio::signal::ctrl_c().await;
+                    cancel.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        info!("stopping; committing what was received");
+        cancel.cancel();
+    });
+}
+
+/// The checkpoint store `--checkpoint` names.
+fn checkpoint_store(args: &ExportArgs, connection: &Connection) -> Option<Arc<dyn CheckpointStore>> {
+    match &args.checkpoint {
+        CheckpointArg::None => None,
+        CheckpointArg::Auto => match (args.output.sink, &args.output.dir) {
+            (SinkArg::File, Some(dir)) => Some(Arc::new(FileCheckpointStore::new(dir.join(CHECKPOINT_FILE)))),
+            _ => None,
+        },
+        CheckpointArg::File(path) => Some(Arc::new(FileCheckpointStore::new(path))),
+        CheckpointArg::ConfigMap { namespace, name } => Some(Arc::new(ConfigMapCheckpointStore::new(
+            connection.client.clone(),
+            namespace
+                .clone()
+                .unwrap_or_else(|| connection.default_namespace.clone()),
+            name.clone(),
+        ))),
+    }
+}
+
+/// Where a first run's `--since`/`--since-time` starts, made absolute: containers that appear
+/// in later runs are read from there.
+fn origin(args: &ExportArgs) -> Option<jiff::Timestamp> {
+    match (args.since, args.since_time) {
+        (Some(ago), _) => jiff::SignedDuration::try_from(ago)
+            .ok()
+            .and_then(|ago| jiff::Timestamp::now().checked_sub(ago).ok()),
+        (None, time) => time,
+    }
 }
 
 /// Turns a 403 into the permission message plus the RBAC that fixes it.
-fn forbidden_or(error: kle_core::Error, selection: &Selection, follow: bool) -> Failure {
+fn forbidden_or(error: kle_core::Error, needed: Vec<Permission>) -> Failure {
     match error {
-        kle_core::Error::Forbidden { permission, message } => forbidden(vec![(permission, message)], selection, follow),
+        kle_core::Error::Forbidden { permission, message } => forbidden(vec![(permission, message)], needed),
         other => Failure::Core(other),
     }
 }
 
-fn forbidden(denied: Vec<(Permission, String)>, selection: &Selection, follow: bool) -> Failure {
+/// The permission failure for `denied`, with the RBAC that grants everything `needed`.
+fn forbidden(denied: Vec<(Permission, String)>, needed: Vec<Permission>) -> Failure {
     let subject = denied
         .iter()
         .find_map(|(_, message)| Subject::from_forbidden_message(message))
         .unwrap_or_else(|| Subject::User("<your user>".into()));
-    let rbac = Rbac::new("kube-log-exporter", subject, required_permissions(selection, follow)).to_yaml();
+    let rbac = Rbac::new("kube-log-exporter", subject, needed).to_yaml();
     Failure::Forbidden { denied, rbac }
 }
 
-fn outcome(summary: &RunSummary, selection: &Selection, follow: bool, args: &SelectArgs) -> Result<u8, Failure> {
+fn outcome(summary: &RunSummary, selection: &Selection, follow: bool, args: &ExportArgs) -> Result<u8, Failure> {
     if !summary.forbidden.is_empty() {
-        return Err(forbidden(summary.forbidden.clone(), selection, follow));
+        return Err(forbidden(
+            summary.forbidden.clone(),
+            required_permissions(selection, follow),
+        ));
     }
     if !summary.failed.is_empty() {
         return Err(Failure::Incomplete(summary.failed.clone()));
     }
+    if args.fail_on_gap && !summary.gaps.is_empty() {
+        return Err(Failure::Gaps(summary.gaps.iter().map(ToString::to_string).collect()));
+    }
+    let args = &args.select;
     if summary.pod_deleted > 0 {
         warn!(
             containers = summary.pod_deleted,
@@ -354,5 +457,5 @@ async fn check(global: &GlobalArgs, args: CheckArgs) -> Result<u8, Failure> {
         println!("\n{} can run this export.", connection.source);
         return Ok(EXIT_OK);
     }
-    Err(forbidden(denied, &selection, args.follow))
+    Err(forbidden(denied, required_permissions(&selection, args.follow)))
 }

@@ -62,6 +62,11 @@ pub struct ResumeFilter {
     seen_at_timestamp: u64,
     /// Set once a line newer than the cursor passed: everything after passes too.
     caught_up: bool,
+    /// Whether a line was judged yet.
+    judged_any: bool,
+    /// The timestamp of the first line, when it was newer than the cursor: the cursor's own line
+    /// is no longer in the log, so lines after it may have gone with it (rotation).
+    gap_until: Option<Timestamp>,
 }
 
 /// What [`ResumeFilter::check`] says of a line.
@@ -80,6 +85,8 @@ impl ResumeFilter {
             cursor,
             seen_at_timestamp: 0,
             caught_up: cursor.is_none(),
+            judged_any: false,
+            gap_until: None,
         }
     }
 
@@ -88,6 +95,7 @@ impl ResumeFilter {
         if self.caught_up {
             return Verdict::New;
         }
+        let first = !std::mem::replace(&mut self.judged_any, true);
         let (Some(cursor), Some(timestamp)) = (self.cursor, line.timestamp()) else {
             // A line without a timestamp cannot be placed: it is only ever repeated if the
             // lines around it are, so follow the previous decision (drop while not caught up).
@@ -100,8 +108,19 @@ impl ResumeFilter {
             self.seen_at_timestamp += 1;
             return Verdict::Duplicate;
         }
+        // Resumed at the floored second, the log repeats at least the cursor's own line first,
+        // unless that line is gone.
+        if first && timestamp > cursor.timestamp {
+            self.gap_until = Some(timestamp);
+        }
         self.caught_up = true;
         Verdict::New
+    }
+
+    /// Returns, once, the timestamp of the first line when the resumed log began after the
+    /// cursor: the lines between the cursor and it may be lost (rotated away).
+    pub fn take_gap(&mut self) -> Option<Timestamp> {
+        self.gap_until.take()
     }
 
     /// Whether the stream has passed the cursor.
@@ -171,6 +190,31 @@ mod tests {
             .map(|l| String::from_utf8_lossy(l.message()).into_owned())
             .collect();
         assert_eq!(kept, ["new-same-ts", "new", "clock-skew-after-catch-up"]);
+    }
+
+    #[test]
+    fn a_log_resumed_past_the_cursor_is_a_gap_and_one_with_it_is_not() {
+        let cursor = Some(Cursor {
+            timestamp: "2026-01-01T00:00:01.5Z".parse().unwrap(),
+            lines_at_timestamp: 1,
+        });
+        let mut rotated = ResumeFilter::new(cursor);
+        assert_eq!(
+            rotated.check(&line("2026-01-01T00:00:03Z", "after rotation")),
+            Verdict::New
+        );
+        assert_eq!(rotated.take_gap(), Some("2026-01-01T00:00:03Z".parse().unwrap()));
+        assert_eq!(rotated.take_gap(), None, "reported once");
+
+        let mut intact = ResumeFilter::new(cursor);
+        for (ts, msg) in [
+            ("2026-01-01T00:00:01.2Z", "older"),
+            ("2026-01-01T00:00:01.5Z", "cursor"),
+            ("2026-01-01T00:00:02Z", "new"),
+        ] {
+            intact.check(&line(ts, msg));
+        }
+        assert_eq!(intact.take_gap(), None);
     }
 
     #[test]

@@ -64,6 +64,17 @@ pub enum Error {
         #[source]
         source: Box<kube::Error>,
     },
+    /// A checkpoint could not be loaded or saved.
+    #[error("checkpoint {store}: {action}: {source}")]
+    Checkpoint {
+        /// The store (`file:…`, `configmap:…`).
+        store: String,
+        /// What was being done.
+        action: String,
+        /// What went wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The API server answered with something that is not what the API promises.
     #[error("{action}: unexpected response: {message}")]
     Protocol {

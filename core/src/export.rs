@@ -12,13 +12,16 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::checkpoint::Checkpoint;
 use crate::container::{Container, ContainerKey, ContainerState};
 use crate::cursor::Cursor;
 use crate::discovery::{list_pods, watch_pods};
 use crate::error::{Error, Permission};
+use crate::gap::{Gap, GapReason};
 use crate::line::LogBatch;
+use crate::resume::{Plan, Start, Step, deleted_pod_gaps, plan_container};
 use crate::selection::{Namespaces, Selection};
-use crate::stream::{Retry, StreamEnd, StreamOptions, StreamReport, stream_container};
+use crate::stream::{Retry, Since, StreamEnd, StreamOptions, StreamReport, stream_container};
 
 /// What an export run reports while it goes.
 #[derive(Debug)]
@@ -32,6 +35,11 @@ pub enum ExportEvent {
     Lines(LogBatch),
     /// A container's stream ended; the report holds its final cursor.
     Ended(StreamReport),
+    /// Lines that will never be exported: said once, before the lines that follow it.
+    Gap(Gap),
+    /// A recorded instance whose pod is gone and whose log was read completely: its checkpoint
+    /// record can be dropped.
+    Retired(ContainerKey),
 }
 
 /// Options of an export run.
@@ -76,10 +84,13 @@ pub struct RunSummary {
     pub forbidden: Vec<(Permission, String)>,
     /// Containers whose stream failed for another reason, with the reason.
     pub failed: Vec<(String, String)>,
+    /// Lines that could not be exported (rotated away, pod deleted, instances lost).
+    pub gaps: Vec<Gap>,
 }
 
 impl RunSummary {
     fn record(&mut self, report: &StreamReport) {
+        self.gaps.extend(report.gaps.iter().cloned());
         self.lines += report.lines;
         self.bytes += report.bytes;
         match &report.end {
@@ -122,7 +133,7 @@ pub struct Exporter {
     client: Client,
     selection: Selection,
     options: ExportOptions,
-    cursors: HashMap<ContainerKey, Cursor>,
+    checkpoint: Option<Arc<Checkpoint>>,
 }
 
 impl Exporter {
@@ -132,7 +143,7 @@ impl Exporter {
             client,
             selection,
             options: ExportOptions::default(),
-            cursors: HashMap::new(),
+            checkpoint: None,
         }
     }
 
@@ -143,10 +154,13 @@ impl Exporter {
         self
     }
 
-    /// Resumes container instances from positions delivered earlier.
+    /// Resumes from what earlier runs delivered: each recorded instance continues after its
+    /// cursor, restarted containers have their previous instance drained first, containers new
+    /// since then are read from the checkpoint's origin, and what can no longer be read is
+    /// reported as [`ExportEvent::Gap`]. Without a checkpoint, the options' `since`/`tail` apply.
     #[must_use]
-    pub fn with_cursors(mut self, cursors: HashMap<ContainerKey, Cursor>) -> Self {
-        self.cursors = cursors;
+    pub fn with_checkpoint(mut self, checkpoint: Checkpoint) -> Self {
+        self.checkpoint = Some(Arc::new(checkpoint));
         self
     }
 
@@ -181,7 +195,7 @@ impl std::fmt::Debug for Exporter {
         f.debug_struct("Exporter")
             .field("selection", &self.selection)
             .field("options", &self.options)
-            .field("cursors", &self.cursors.len())
+            .field("checkpoint", &self.checkpoint.as_ref().map(|c| c.len()))
             .finish_non_exhaustive()
     }
 }
@@ -305,7 +319,7 @@ struct Supervisor {
     stream_options: Arc<StreamOptions>,
     tx: mpsc::Sender<ExportEvent>,
     cancel: CancellationToken,
-    tasks: JoinSet<StreamReport>,
+    tasks: JoinSet<Vec<StreamReport>>,
     summary: RunSummary,
 }
 
@@ -327,15 +341,19 @@ impl Supervisor {
 
     async fn export_once(&mut self) -> Result<(), Error> {
         let pods = list_pods(&self.exporter.client, &self.exporter.selection).await?;
+        let mut seen = HashSet::new();
         for pod in &pods {
+            seen.extend(pod.metadata.uid.clone());
             for container in self.exporter.selection.containers_of(pod) {
-                self.schedule(container, true).await;
+                let plan = plan_container(container, self.exporter.checkpoint.as_deref());
+                self.schedule(plan).await;
             }
         }
+        self.report_vanished(&seen).await?;
         loop {
             tokio::select! {
                 joined = self.tasks.join_next() => match joined {
-                    Some(joined) => self.finished(joined).await,
+                    Some(joined) => { self.finished(joined).await; }
                     None => return Ok(()),
                 },
                 () = self.cancel.cancelled() => return Ok(()),
@@ -343,11 +361,56 @@ impl Supervisor {
         }
     }
 
+    /// Reports the recorded pods that no longer exist: a gap for every instance not read to its
+    /// end, and the records that can go. A recorded pod that exists but is not selected any
+    /// more keeps its records.
+    async fn report_vanished(&mut self, seen: &HashSet<String>) -> Result<(), Error> {
+        let Some(checkpoint) = self.exporter.checkpoint.clone() else {
+            return Ok(());
+        };
+        let mut missing: Vec<(&str, &str, &str)> = checkpoint
+            .entries()
+            .filter(|e| !seen.contains(&e.key.pod_uid))
+            .map(|e| (e.namespace.as_str(), e.pod.as_str(), e.key.pod_uid.as_str()))
+            .collect();
+        missing.dedup();
+        for (namespace, name, uid) in missing {
+            let api: kube::Api<Pod> = kube::Api::namespaced(self.exporter.client.clone(), namespace);
+            let current = api.get_opt(name).await.map_err(|e| {
+                Error::from_kube(
+                    format!("looking up pod {namespace}/{name}"),
+                    crate::discovery::pods_permission("get", Some(namespace.to_owned())),
+                    e,
+                )
+            })?;
+            if current.as_ref().and_then(|p| p.metadata.uid.as_deref()) == Some(uid) {
+                continue;
+            }
+            for gap in deleted_pod_gaps(&checkpoint, uid) {
+                self.gap(gap).await;
+            }
+            for entry in checkpoint.entries().filter(|e| e.key.pod_uid == uid && e.complete) {
+                let _ = self.tx.send(ExportEvent::Retired(entry.key.clone())).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn gap(&mut self, gap: Gap) {
+        warn!(%gap, "gap in the export");
+        self.summary.gaps.push(gap.clone());
+        if self.tx.send(ExportEvent::Gap(gap)).await.is_err() {
+            self.cancel.cancel();
+        }
+    }
+
     async fn follow(&mut self) -> Result<(), Error> {
         let mut watch = watch_pods(&self.exporter.client, &self.exporter.selection);
         let mut instances = Instances::default();
-        // since/tail apply to the containers found at start; later ones are read from their beginning.
+        // since/tail and the checkpoint apply to the containers found at start; later ones are
+        // read from their beginning.
         let mut initial = true;
+        let mut seen = HashSet::new();
         let mut watch_errors = 0u32;
         loop {
             tokio::select! {
@@ -356,8 +419,16 @@ impl Supervisor {
                         watch_errors = 0;
                         match event {
                             Event::Init => {}
-                            Event::InitDone => initial = false,
+                            Event::InitDone => {
+                                if initial {
+                                    self.report_vanished(&seen).await?;
+                                }
+                                initial = false;
+                            }
                             Event::InitApply(pod) | Event::Apply(pod) => {
+                                if initial {
+                                    seen.extend(pod.metadata.uid.clone());
+                                }
                                 self.reconcile(&pod, initial, &mut instances).await;
                             }
                             Event::Delete(pod) => instances.forget_pod(pod.metadata.uid.as_deref().unwrap_or_default()),
@@ -372,12 +443,14 @@ impl Supervisor {
                 },
                 Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
                     let next = match &joined {
-                        Ok(report) => instances.ended(&report.container, !matches!(report.end, StreamEnd::Cancelled)),
+                        Ok(reports) => reports.last().and_then(|report| {
+                            instances.ended(&report.container, !matches!(report.end, StreamEnd::Cancelled))
+                        }),
                         Err(_) => None,
                     };
                     self.finished(joined).await;
                     if let Some(next) = next {
-                        self.schedule(next, false).await;
+                        self.schedule(single(next, Start::From(None))).await;
                     }
                 }
                 () = self.cancel.cancelled() => return Ok(()),
@@ -391,101 +464,163 @@ impl Supervisor {
                 continue;
             }
             if let Some(ready) = instances.admit(container) {
-                self.schedule(ready, initial).await;
+                let plan = if initial {
+                    plan_container(ready, self.exporter.checkpoint.as_deref())
+                } else {
+                    single(ready, Start::From(None))
+                };
+                self.schedule(plan).await;
             }
         }
     }
 
-    /// Queues a container's stream; it starts when a stream slot is free.
-    async fn schedule(&mut self, container: Container, initial: bool) {
-        let mut container = container;
-        if self.stream_options.previous {
-            container.previous = true;
+    /// The stream options of a step: where it starts, and retries for as long as a followed
+    /// pod exists.
+    fn step_options(&self, start: Start) -> Arc<StreamOptions> {
+        let base = &self.stream_options;
+        let (since, tail_lines) = match start {
+            Start::Options => (base.since, base.tail_lines),
+            Start::Cursor(_) => (None, None),
+            Start::From(from) => (from.map(Since::Time), None),
+        };
+        let retry = if base.follow {
+            Retry {
+                max_attempts: None,
+                ..base.retry
+            }
+        } else {
+            base.retry
+        };
+        if since == base.since && tail_lines == base.tail_lines && retry == base.retry {
+            return Arc::clone(base);
         }
-        let container = Arc::new(container);
-        self.summary.matched += 1;
-        if self
-            .tx
-            .send(ExportEvent::Matched(Arc::clone(&container)))
-            .await
-            .is_err()
-        {
-            self.cancel.cancel();
-            return;
+        Arc::new(StreamOptions {
+            since,
+            tail_lines,
+            retry,
+            ..(**base).clone()
+        })
+    }
+
+    /// Queues a container's planned streams, run one after the other under one stream slot;
+    /// the first starts when a slot is free.
+    async fn schedule(&mut self, plan: Plan) {
+        for gap in plan.gaps {
+            self.gap(gap).await;
         }
-        if container.state == ContainerState::Waiting && !container.previous {
-            debug!(%container, "container has not started; nothing to read");
-            let report = StreamReport {
-                container,
-                end: StreamEnd::NotStarted,
-                cursor: None,
-                lines: 0,
-                bytes: 0,
-                reconnects: 0,
+        let mut chain = Vec::new();
+        for Step { mut container, start } in plan.steps {
+            if start == Start::Options && self.stream_options.previous {
+                container.previous = true;
+            }
+            let container = Arc::new(container);
+            self.summary.matched += 1;
+            if self
+                .tx
+                .send(ExportEvent::Matched(Arc::clone(&container)))
+                .await
+                .is_err()
+            {
+                self.cancel.cancel();
+                return;
+            }
+            if container.state == ContainerState::Waiting && !container.previous {
+                debug!(%container, "container has not started; nothing to read");
+                let report = empty_report(container, StreamEnd::NotStarted, None);
+                self.summary.record(&report);
+                let _ = self.tx.send(ExportEvent::Ended(report)).await;
+                continue;
+            }
+            let resume = match start {
+                Start::Cursor(cursor) => Some(cursor),
+                _ => None,
             };
-            self.summary.record(&report);
-            let _ = self.tx.send(ExportEvent::Ended(report)).await;
+            // A previous instance planned from the checkpoint must be there; one asked for with
+            // --previous may be absent.
+            let required = container.previous && start != Start::Options;
+            chain.push((container, self.step_options(start), resume, required));
+        }
+        if chain.is_empty() {
             return;
         }
-        let options = if initial {
-            Arc::clone(&self.stream_options)
-        } else {
-            Arc::new(StreamOptions {
-                since: None,
-                tail_lines: None,
-                ..(*self.stream_options).clone()
-            })
-        };
-        let options = if options.follow {
-            // A followed stream retries as long as its pod exists.
-            Arc::new(StreamOptions {
-                retry: Retry {
-                    max_attempts: None,
-                    ..options.retry
-                },
-                ..(*options).clone()
-            })
-        } else {
-            options
-        };
-        let resume = self.exporter.cursors.get(&container.key()).copied();
         let semaphore = Arc::clone(&self.semaphore);
         let client = self.exporter.client.clone();
         let tx = self.tx.clone();
         let cancel = self.cancel.child_token();
         if semaphore.available_permits() == 0 {
-            info!(%container, "stream budget (--max-streams) in use; queued");
+            info!(container = %chain[0].0, "stream budget (--max-streams) in use; queued");
         }
         self.tasks.spawn(async move {
             let permit = tokio::select! {
                 permit = semaphore.acquire_owned() => permit.ok(),
                 () = cancel.cancelled() => None,
             };
+            let mut reports = Vec::with_capacity(chain.len());
             let Some(_permit) = permit else {
-                return StreamReport {
-                    container,
-                    end: StreamEnd::Cancelled,
-                    cursor: resume,
-                    lines: 0,
-                    bytes: 0,
-                    reconnects: 0,
-                };
+                reports.extend(
+                    chain
+                        .into_iter()
+                        .map(|(container, _, resume, _)| empty_report(container, StreamEnd::Cancelled, resume)),
+                );
+                return reports;
             };
-            stream_container(client, container, options, resume, tx, cancel).await
+            for (container, options, resume, required) in chain {
+                if cancel.is_cancelled() {
+                    reports.push(empty_report(container, StreamEnd::Cancelled, resume));
+                    continue;
+                }
+                let mut report =
+                    stream_container(client.clone(), container, options, resume, tx.clone(), cancel.clone()).await;
+                if required && matches!(report.end, StreamEnd::NoPreviousInstance) {
+                    let gap = Gap {
+                        container: Arc::clone(&report.container),
+                        reason: GapReason::PreviousUnavailable,
+                        after: resume,
+                        until: None,
+                    };
+                    warn!(%gap, "gap in the export");
+                    report.gaps.push(gap.clone());
+                    let _ = tx.send(ExportEvent::Gap(gap)).await;
+                }
+                reports.push(report);
+            }
+            reports
         });
     }
 
-    async fn finished(&mut self, joined: Result<StreamReport, tokio::task::JoinError>) {
+    async fn finished(&mut self, joined: Result<Vec<StreamReport>, tokio::task::JoinError>) {
         match joined {
-            Ok(report) => {
-                log_end(&report);
-                self.summary.record(&report);
-                let _ = self.tx.send(ExportEvent::Ended(report)).await;
+            Ok(reports) => {
+                for report in reports {
+                    log_end(&report);
+                    self.summary.record(&report);
+                    let _ = self.tx.send(ExportEvent::Ended(report)).await;
+                }
             }
             Err(err) => {
                 self.summary.failed.push(("stream task".into(), err.to_string()));
             }
         }
+    }
+}
+
+/// A plan of one stream.
+fn single(container: Container, start: Start) -> Plan {
+    Plan {
+        steps: vec![Step { container, start }],
+        gaps: Vec::new(),
+    }
+}
+
+fn empty_report(container: Arc<Container>, end: StreamEnd, cursor: Option<Cursor>) -> StreamReport {
+    StreamReport {
+        container,
+        end,
+        cursor,
+        lines: 0,
+        bytes: 0,
+        reconnects: 0,
+        gaps: Vec::new(),
     }
 }
 

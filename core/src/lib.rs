@@ -11,6 +11,9 @@
 //! - Lines are split on `\n` with a length cap ([`LineSplitter`]); invalid UTF-8 and huge lines
 //!   pass through unchanged or as explicit fragments.
 //! - Dropped streams resume from a [`Cursor`] without gaps or duplicates.
+//! - Runs resume from a [`Checkpoint`] (what earlier runs committed to the sink, kept in a
+//!   [`CheckpointStore`]): restarted containers have their previous instance drained first,
+//!   and lines that can no longer be read are reported as [`Gap`]s, never skipped silently.
 //!
 //! ```no_run
 //! use kle_core::{ExportEvent, ExportOptions, Exporter, Namespaces, Selection, StreamOptions};
@@ -37,20 +40,25 @@
 //! # Ok(()) }
 //! ```
 
+pub mod checkpoint;
 mod container;
 mod cursor;
 mod discovery;
 mod error;
 mod export;
+mod gap;
 mod line;
+mod resume;
 mod selection;
 mod stream;
 
+pub use checkpoint::{Checkpoint, CheckpointEntry, CheckpointStore, ConfigMapCheckpointStore, FileCheckpointStore};
 pub use container::{Container, ContainerKey, ContainerKind, ContainerState, PodInfo};
 pub use cursor::{Cursor, ResumeFilter, Verdict};
 pub use discovery::{WatchEvent, list_pods, watch_pods};
 pub use error::{Error, Permission};
 pub use export::{ExportEvent, ExportOptions, ExportRun, Exporter, RunSummary, required_permissions};
+pub use gap::{Gap, GapReason};
 pub use line::{DEFAULT_MAX_LINE_BYTES, LineKind, LineSplitter, LogBatch, LogLine, split_timestamp};
 pub use selection::{Namespaces, Selection, SelectionBuilder};
 pub use stream::{Retry, Since, StreamEnd, StreamOptions, StreamReport};

@@ -24,6 +24,7 @@ use crate::ExportEvent;
 use crate::container::{Container, ContainerState};
 use crate::cursor::{Cursor, ResumeFilter, Verdict};
 use crate::error::{Error, Permission};
+use crate::gap::{Gap, GapReason};
 use crate::line::{DEFAULT_MAX_LINE_BYTES, LineSplitter, LogBatch, LogLine};
 
 /// Where a log starts when there is no cursor.
@@ -131,6 +132,8 @@ pub struct StreamReport {
     pub bytes: u64,
     /// Reconnections made.
     pub reconnects: u32,
+    /// Gaps found while reading (a resumed log that began after the cursor).
+    pub gaps: Vec<Gap>,
 }
 
 /// How a request for the log failed.
@@ -172,6 +175,7 @@ pub(crate) async fn stream_container(
             lines: 0,
             bytes: 0,
             reconnects: 0,
+            gaps: Vec::new(),
         },
         previous,
         started: false,
@@ -409,6 +413,17 @@ impl StreamTask {
     async fn deliver(&mut self, mut lines: Vec<LogLine>, filter: &mut ResumeFilter) -> Result<(), ()> {
         if !filter.caught_up() {
             lines.retain(|line| filter.check(line) == Verdict::New);
+            if let Some(until) = filter.take_gap() {
+                let gap = Gap {
+                    container: Arc::clone(&self.report.container),
+                    reason: GapReason::Rotated,
+                    after: self.report.cursor,
+                    until: Some(until),
+                };
+                warn!(%gap, "gap in the log");
+                self.report.gaps.push(gap.clone());
+                self.out.send(ExportEvent::Gap(gap)).await.map_err(|_| ())?;
+            }
         }
         if lines.is_empty() {
             return Ok(());

@@ -1,15 +1,16 @@
 //! The delivery loop: an export run's events into a sink, with periodic commits and the
 //! cursors those commits made durable.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kle_core::{Container, ContainerKey, Cursor, ExportEvent, ExportRun};
+use kle_core::{Container, ContainerKey, ContainerState, Cursor, ExportEvent, ExportRun, GapReason, StreamEnd};
 use tokio::time::Instant;
 use tracing::debug;
 
+use crate::checkpoint::Checkpointer;
 use crate::error::SinkError;
 use crate::sink::Sink;
 
@@ -68,6 +69,8 @@ pub struct ContainerDelivery {
     pub ended: bool,
     /// Position of the last line written, not yet committed.
     written: Option<Cursor>,
+    /// The stream read a terminated instance to its end.
+    terminal: bool,
 }
 
 impl ContainerDelivery {
@@ -79,7 +82,14 @@ impl ContainerDelivery {
             committed: resumed,
             ended: false,
             written: resumed,
+            terminal: false,
         }
+    }
+
+    /// Whether the instance had terminated and everything of it is committed: nothing of it
+    /// can be missing any more.
+    pub fn drained(&self) -> bool {
+        self.ended && self.terminal && self.committed == self.written
     }
 }
 
@@ -95,6 +105,10 @@ pub struct Delivery {
     pub bytes: u64,
     /// Successful commits (the final close included).
     pub commits: u64,
+    /// Gaps recorded in the sink.
+    pub gaps: u64,
+    /// Recorded instances whose record can go (pod deleted, previous instance unreadable).
+    pub(crate) retired: HashSet<ContainerKey>,
 }
 
 impl Delivery {
@@ -172,7 +186,29 @@ pub async fn deliver_into(
     options: &DeliverOptions,
     delivery: &mut Delivery,
 ) -> Result<(), SinkError> {
-    deliver_events(run, sink, options, delivery).await
+    deliver_events(run, sink, options, delivery, None).await
+}
+
+/// As [`deliver_into`], keeping `checkpointer`'s checkpoint in step with the sink: the sink is
+/// [restored](Sink::restore) to the checkpoint first, and the checkpoint saved after every
+/// successful commit. Give the run the same checkpoint (`Exporter::with_checkpoint` with
+/// [`Checkpointer::resumed`]) so it resumes where the sink stands.
+///
+/// # Errors
+/// The sink's error, or the checkpoint store's ([`SinkError::Checkpoint`]).
+pub async fn deliver_checkpointed(
+    run: &mut ExportRun,
+    sink: &mut dyn Sink,
+    options: &DeliverOptions,
+    checkpointer: &mut Checkpointer,
+    delivery: &mut Delivery,
+) -> Result<(), SinkError> {
+    let options = match checkpointer.resumed() {
+        Some(checkpoint) => &options.clone().with_resumed(checkpoint.cursors()),
+        None => options,
+    };
+    checkpointer.begin(sink).await?;
+    deliver_events(run, sink, options, delivery, Some(checkpointer)).await
 }
 
 /// Where the loop reads events: an [`ExportRun`], or a scripted sequence in tests.
@@ -194,6 +230,7 @@ async fn deliver_events(
     sink: &mut dyn Sink,
     options: &DeliverOptions,
     delivery: &mut Delivery,
+    mut checkpointer: Option<&mut Checkpointer>,
 ) -> Result<(), SinkError> {
     // Set while something is uncommitted: when the oldest of it must be committed.
     let mut deadline: Option<Instant> = None;
@@ -202,7 +239,7 @@ async fn deliver_events(
             Some(at) => match tokio::time::timeout_at(at, source.next()).await {
                 Ok(event) => event,
                 Err(_elapsed) => {
-                    commit(sink, delivery).await?;
+                    commit(sink, delivery, checkpointer.as_deref_mut()).await?;
                     deadline = None;
                     continue;
                 }
@@ -215,12 +252,15 @@ async fn deliver_events(
         }
         // A source that is always ready never lets the timeout fire.
         if deadline.is_some_and(|at| Instant::now() >= at) {
-            commit(sink, delivery).await?;
+            commit(sink, delivery, checkpointer.as_deref_mut()).await?;
             deadline = None;
         }
     }
     sink.close().await?;
     delivery.committed();
+    if let Some(checkpointer) = checkpointer {
+        checkpointer.committed(delivery, sink).await?;
+    }
     debug!(sink = %sink.describe(), lines = delivery.lines, bytes = delivery.bytes, commits = delivery.commits, "delivery finished");
     Ok(())
 }
@@ -252,10 +292,24 @@ async fn handle(
             delivery.bytes += bytes;
             Ok(true)
         }
+        ExportEvent::Gap(gap) => {
+            sink.gap(&gap).await?;
+            delivery.gaps += 1;
+            if matches!(gap.reason, GapReason::PodDeleted | GapReason::PreviousUnavailable) {
+                delivery.retired.insert(gap.container.key());
+            }
+            Ok(true)
+        }
+        ExportEvent::Retired(key) => {
+            delivery.retired.insert(key);
+            Ok(true)
+        }
         ExportEvent::Ended(report) => {
             sink.end_container(&report.container).await?;
             let entry = delivery.entry(&report.container, options);
             entry.ended = true;
+            entry.terminal = matches!(report.end, StreamEnd::Completed)
+                && (report.container.previous || report.container.state == ContainerState::Terminated);
             // The stream's own cursor counts from its resume point; its lines came before
             // this event, so they are all written.
             if report.cursor.is_some() && report.cursor != entry.written {
@@ -268,9 +322,16 @@ async fn handle(
     }
 }
 
-async fn commit(sink: &mut dyn Sink, delivery: &mut Delivery) -> Result<(), SinkError> {
+async fn commit(
+    sink: &mut dyn Sink,
+    delivery: &mut Delivery,
+    checkpointer: Option<&mut Checkpointer>,
+) -> Result<(), SinkError> {
     sink.commit().await?;
     delivery.committed();
+    if let Some(checkpointer) = checkpointer {
+        checkpointer.committed(delivery, sink).await?;
+    }
     Ok(())
 }
 

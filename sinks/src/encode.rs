@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::sync::Arc;
 
-use kle_core::{Container, LineKind, LogBatch, LogLine};
+use kle_core::{Container, Gap, LineKind, LogBatch, LogLine};
 
 /// How lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +141,45 @@ impl Encoder {
                 for line in &batch.lines {
                     json_line(&cached.head, line, out);
                 }
+            }
+        }
+    }
+
+    /// Appends a marker line for `gap`, in this format, where the missing lines would be.
+    ///
+    /// Raw and text: `[kube-log-exporter] GAP: <what is missing>` (after the timestamp or
+    /// prefix the format writes); JSON: an object with `"gap"` set to the reason.
+    pub fn encode_gap(&mut self, gap: &Gap, out: &mut Vec<u8>) {
+        let at = gap
+            .until
+            .or(gap.after.map(|c| c.timestamp))
+            .unwrap_or_else(jiff::Timestamp::now);
+        let text = format!("[kube-log-exporter] GAP: {gap}");
+        match self.format {
+            Format::Raw { timestamps } => {
+                if timestamps {
+                    let _ = write!(out, "{at:.9} ");
+                }
+                out.extend_from_slice(text.as_bytes());
+                out.push(b'\n');
+            }
+            Format::Text { color, timestamps } => {
+                let cached = self.cached(&gap.container, |c| text_prefix(c, color));
+                out.extend_from_slice(&cached.head);
+                if timestamps {
+                    let _ = write!(out, "{at:.9} ");
+                }
+                out.extend_from_slice(text.as_bytes());
+                out.push(b'\n');
+            }
+            Format::Json => {
+                let cached = self.cached(&gap.container, json_head);
+                let _ = write!(out, "{{\"timestamp\":\"{at:.9}\",");
+                out.extend_from_slice(&cached.head);
+                let reason = serde_json::to_string(&gap.reason).unwrap_or_else(|_| "\"unknown\"".into());
+                let _ = write!(out, "\"gap\":{reason},\"message\":");
+                json_string(text.as_bytes(), out);
+                out.extend_from_slice(b"}\n");
             }
         }
     }

@@ -73,6 +73,9 @@ pub enum SinkError {
     /// same key.
     #[error("{0}")]
     Upload(Box<UploadFailure>),
+    /// A checkpoint could not be loaded or saved; what the sink committed is not recorded.
+    #[error("{0}")]
+    Checkpoint(#[source] kle_core::Error),
     /// The configuration names a sink this build does not include.
     #[error("this build has no {sink} sink: rebuild kle-sinks with the cargo feature `{feature}`")]
     NotCompiled {

@@ -1,6 +1,6 @@
 //! [`FileSink`]: one file per container under a directory, laid out by a template.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::Offset;
-use kle_core::{Container, LogBatch};
+use kle_core::{Container, Gap, LogBatch};
+use tracing::warn;
 
 use crate::encode::{Encoder, Format};
 use crate::error::SinkError;
@@ -87,6 +88,10 @@ impl FileSinkBuilder {
             clock: 0,
             closed_unsynced: Vec::new(),
             new_dirs,
+            lengths: HashMap::new(),
+            committed: BTreeMap::new(),
+            restoring: false,
+            checked: HashSet::new(),
         })
     }
 }
@@ -148,7 +153,25 @@ pub struct FileSink {
     closed_unsynced: Vec<(Arc<Path>, Arc<File>)>,
     /// Directories whose entries changed (a file or directory created in them) since the last commit.
     new_dirs: BTreeSet<PathBuf>,
+    /// Current length of every file written since the sink was built.
+    lengths: HashMap<Arc<Path>, u64>,
+    /// Length of every file (relative to the root) as of the last commit: the checkpoint state.
+    committed: BTreeMap<String, u64>,
+    /// A checkpointed run: files are cut back to their committed length when first opened.
+    restoring: bool,
+    /// Files already checked against `committed` in this run.
+    checked: HashSet<Arc<Path>>,
 }
+
+/// The checkpoint state of a [`FileSink`].
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct FileState {
+    /// Committed length of each file, by path relative to the root.
+    files: BTreeMap<String, u64>,
+}
+
+/// Files whose names start with this are the exporter's own (checkpoints), never logs.
+const OWN_FILES_PREFIX: &str = ".kube-log-exporter";
 
 impl FileSink {
     /// A builder for a sink writing under `dir`.
@@ -176,22 +199,71 @@ impl FileSink {
         self.root.join(self.layout.render_path(container, date))
     }
 
-    fn route(&mut self, batch: &LogBatch) -> Arc<Path> {
-        let key = Arc::as_ptr(&batch.container) as usize;
+    fn route(&mut self, container: &Arc<Container>, first: Option<Timestamp>) -> Arc<Path> {
+        let key = Arc::as_ptr(container) as usize;
         if let Some(route) = self.routes.get(&key) {
             return Arc::clone(&route.path);
         }
-        let first = batch.lines.iter().find_map(kle_core::LogLine::timestamp);
         let date = Offset::UTC.to_datetime(first.unwrap_or_else(Timestamp::now)).date();
-        let path: Arc<Path> = self.path_for(&batch.container, date).into();
+        let path: Arc<Path> = self.path_for(container, date).into();
         self.routes.insert(
             key,
             Route {
-                container: Arc::clone(&batch.container),
+                container: Arc::clone(container),
                 path: Arc::clone(&path),
             },
         );
         path
+    }
+
+    /// `path` relative to the root, as recorded in the checkpoint state.
+    fn relative(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// On the first open of a file in a checkpointed run: cut off what was appended after the
+    /// last checkpoint (by a run that crashed before saving it), so resumed lines are not
+    /// written twice. Returns the file's length.
+    fn reconcile_length(&mut self, path: &Arc<Path>, file: &File) -> Result<u64, SinkError> {
+        let len = file
+            .metadata()
+            .map_err(|err| SinkError::from_io("reading the length of", path.display(), err))?
+            .len();
+        if !self.restoring || !self.checked.insert(Arc::clone(path)) {
+            return Ok(len);
+        }
+        let committed = self.committed.get(&self.relative(path)).copied().unwrap_or(0);
+        if len > committed {
+            warn!(file = %path.display(), bytes = len - committed, "discarding what an interrupted run wrote after its last checkpoint; those lines are exported again");
+            file.set_len(committed)
+                .map_err(|err| SinkError::from_io("truncating", path.display(), err))?;
+            return Ok(committed);
+        }
+        if len < committed {
+            warn!(file = %path.display(), expected = committed, found = len, "file is shorter than the checkpoint recorded: was it truncated or rotated by something else?");
+        }
+        Ok(len)
+    }
+
+    /// Encodes with `encode` and appends the result to `path`'s file.
+    fn append(&mut self, path: &Arc<Path>) -> Result<(), SinkError> {
+        let buf = std::mem::take(&mut self.buf);
+        let result = self.open(path).and_then(|open| {
+            open.dirty = true;
+            (&*open.file)
+                .write_all(&buf)
+                .map_err(|err| SinkError::from_io("writing", path.display(), err))
+        });
+        if result.is_ok()
+            && let Some(len) = self.lengths.get_mut(path)
+        {
+            *len += buf.len() as u64;
+        }
+        self.buf = buf;
+        result
     }
 
     fn open(&mut self, path: &Arc<Path>) -> Result<&mut OpenFile, SinkError> {
@@ -201,6 +273,8 @@ impl FileSink {
                 self.evict_least_recent();
             }
             let file = self.open_file(path)?;
+            let len = self.reconcile_length(path, &file)?;
+            self.lengths.entry(Arc::clone(path)).or_insert(len);
             self.files.insert(
                 Arc::clone(path),
                 OpenFile {
@@ -266,18 +340,18 @@ impl Sink for FileSink {
         if batch.lines.is_empty() {
             return Ok(());
         }
-        let path = self.route(batch);
+        let first = batch.lines.iter().find_map(kle_core::LogLine::timestamp);
+        let path = self.route(&batch.container, first);
         self.buf.clear();
         self.encoder.encode(batch, &mut self.buf);
-        let buf = std::mem::take(&mut self.buf);
-        let result = self.open(&path).and_then(|open| {
-            open.dirty = true;
-            (&*open.file)
-                .write_all(&buf)
-                .map_err(|err| SinkError::from_io("writing", path.display(), err))
-        });
-        self.buf = buf;
-        result
+        self.append(&path)
+    }
+
+    async fn gap(&mut self, gap: &Gap) -> Result<(), SinkError> {
+        let path = self.route(&gap.container, gap.until.or(gap.after.map(|c| c.timestamp)));
+        self.buf.clear();
+        self.encoder.encode_gap(gap, &mut self.buf);
+        self.append(&path)
     }
 
     async fn commit(&mut self) -> Result<(), SinkError> {
@@ -302,6 +376,18 @@ impl Sink for FileSink {
             Err(_) => sync()?,
         }
         // Only now: a failed commit leaves everything to be synced by the next one.
+        let synced: Vec<Arc<Path>> = self
+            .closed_unsynced
+            .iter()
+            .map(|(path, _)| Arc::clone(path))
+            .chain(self.files.iter().filter(|(_, o)| o.dirty).map(|(p, _)| Arc::clone(p)))
+            .collect();
+        for path in synced {
+            if let Some(&len) = self.lengths.get(&path) {
+                let relative = self.relative(&path);
+                self.committed.insert(relative, len);
+            }
+        }
         self.closed_unsynced.clear();
         self.new_dirs.clear();
         for open in self.files.values_mut() {
@@ -336,9 +422,65 @@ impl Sink for FileSink {
         Ok(())
     }
 
+    fn committed_state(&self) -> Option<serde_json::Value> {
+        if !self.restoring {
+            return None;
+        }
+        serde_json::to_value(FileState {
+            files: self.committed.clone(),
+        })
+        .ok()
+    }
+
+    async fn restore(&mut self, state: Option<&serde_json::Value>) -> Result<(), SinkError> {
+        self.committed = match state {
+            Some(state) => {
+                let state: FileState =
+                    serde_json::from_value(state.clone()).map_err(|err| SinkError::InvalidConfig {
+                        sink: "file",
+                        reason: format!(
+                            "the checkpoint's file state is unreadable ({err}); move the checkpoint away to start over"
+                        ),
+                    })?;
+                state.files
+            }
+            // The first checkpointed run: what is there now was there before it.
+            None => {
+                let root = self.root.clone();
+                let mut lengths = BTreeMap::new();
+                tokio::task::spawn_blocking(move || baseline(&root, &root, &mut lengths).map(|()| lengths))
+                    .await
+                    .map_err(|err| SinkError::from_io("listing", self.root.display(), io::Error::other(err)))?
+                    .map_err(|err| SinkError::from_io("listing", self.root.display(), err))?
+            }
+        };
+        self.restoring = true;
+        self.checked.clear();
+        Ok(())
+    }
+
     fn describe(&self) -> String {
         format!("file:{}", self.root.display())
     }
+}
+
+/// Records the length of every file under `dir` (the exporter's own files aside).
+fn baseline(root: &Path, dir: &Path, lengths: &mut BTreeMap<String, u64>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(OWN_FILES_PREFIX) {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        let path = entry.path();
+        if kind.is_dir() {
+            baseline(root, &path, lengths)?;
+        } else if kind.is_file() {
+            let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned();
+            lengths.insert(relative, entry.metadata()?.len());
+        }
+    }
+    Ok(())
 }
 
 /// `fsync`s the files' data and the directories whose entries changed.

@@ -39,6 +39,7 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod checkpoint;
 mod config;
 pub mod deliver;
 pub mod encode;
@@ -55,8 +56,9 @@ mod stdout;
 #[cfg(test)]
 mod test_support;
 
+pub use checkpoint::Checkpointer;
 pub use config::{ColorChoice, FileConfig, FormatKind, SinkConfig, StdoutConfig};
-pub use deliver::{ContainerDelivery, DeliverOptions, Delivery, deliver, deliver_into};
+pub use deliver::{ContainerDelivery, DeliverOptions, Delivery, deliver, deliver_checkpointed, deliver_into};
 pub use encode::{Encoder, Format};
 pub use error::{SinkError, UploadFailure};
 #[cfg(feature = "file")]

@@ -1,7 +1,7 @@
 //! The [`Sink`] trait: where a run's lines go.
 
 use async_trait::async_trait;
-use kle_core::{Container, LogBatch};
+use kle_core::{Container, Gap, LogBatch};
 
 use crate::error::SinkError;
 
@@ -81,6 +81,36 @@ pub trait Sink: Send {
         self.commit().await
     }
 
+    /// Records lines that will never be exported, with a marker where they would have been
+    /// (the default writes nothing). Committed like lines.
+    ///
+    /// # Errors
+    /// As for [`write`](Sink::write).
+    async fn gap(&mut self, gap: &Gap) -> Result<(), SinkError> {
+        let _ = gap;
+        Ok(())
+    }
+
+    /// The sink's own state as of the last successful [`commit`](Sink::commit), saved in the
+    /// checkpoint beside the cursors (the file sink: its files' committed lengths). `None`
+    /// (the default): nothing to save.
+    fn committed_state(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Called once, before anything is written, by a run that keeps a checkpoint: `state` is
+    /// what [`committed_state`](Sink::committed_state) returned when the checkpoint the run
+    /// resumes from was saved, or `None` when there is no checkpoint yet. A sink that cannot
+    /// overwrite idempotently undoes here what was written after that checkpoint (a crashed
+    /// run's uncommitted tail), so resumed lines are not written twice.
+    ///
+    /// # Errors
+    /// The state is unreadable, or undoing failed.
+    async fn restore(&mut self, state: Option<&serde_json::Value>) -> Result<(), SinkError> {
+        let _ = state;
+        Ok(())
+    }
+
     /// A short description for logs and messages (`file:/var/log/pods`, `stdout`).
     fn describe(&self) -> String;
 }
@@ -101,6 +131,18 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
 
     async fn close(&mut self) -> Result<(), SinkError> {
         (**self).close().await
+    }
+
+    async fn gap(&mut self, gap: &Gap) -> Result<(), SinkError> {
+        (**self).gap(gap).await
+    }
+
+    fn committed_state(&self) -> Option<serde_json::Value> {
+        (**self).committed_state()
+    }
+
+    async fn restore(&mut self, state: Option<&serde_json::Value>) -> Result<(), SinkError> {
+        (**self).restore(state).await
     }
 
     fn describe(&self) -> String {

@@ -1,7 +1,7 @@
 //! [`StdoutSink`]: encoded lines on standard output, or on any async writer.
 
 use async_trait::async_trait;
-use kle_core::{Container, LogBatch};
+use kle_core::{Container, Gap, LogBatch};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::encode::{Encoder, Format};
@@ -80,6 +80,13 @@ impl<W: AsyncWrite + Unpin + Send> Sink for StdoutSink<W> {
         if self.buf.is_empty() {
             return Ok(());
         }
+        let result = self.writer.write_all(&self.buf).await;
+        result.map_err(|err| self.error("writing to", err))
+    }
+
+    async fn gap(&mut self, gap: &Gap) -> Result<(), SinkError> {
+        self.buf.clear();
+        self.encoder.encode_gap(gap, &mut self.buf);
         let result = self.writer.write_all(&self.buf).await;
         result.map_err(|err| self.error("writing to", err))
     }

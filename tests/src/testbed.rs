@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 /// The namespace the fixtures (`tests/cluster/fixtures`) live in.
 pub const FIXTURES_NAMESPACE: &str = "kle-e2e";
@@ -82,4 +83,80 @@ impl Testbed {
         }
         self.kubectl(&args)
     }
+
+    /// Deletes `namespace` if it exists, creates it afresh and waits for its default
+    /// ServiceAccount (pods cannot be created before it).
+    pub fn fresh_namespace(&self, namespace: &str) {
+        self.kubectl_output(&["delete", "namespace", namespace, "--wait=true"], None);
+        self.kubectl(&["create", "namespace", namespace]);
+        self.wait_for(
+            &format!("the default ServiceAccount of {namespace}"),
+            Duration::from_secs(60),
+            || {
+                self.kubectl_output(&["get", "serviceaccount", "default", "-n", namespace], None)
+                    .status
+                    .success()
+            },
+        );
+    }
+
+    /// `kubectl apply -f -` of `yaml`.
+    pub fn apply(&self, yaml: &str) {
+        let output = self.kubectl_output(&["apply", "-f", "-"], Some(yaml.as_bytes()));
+        assert!(
+            output.status.success(),
+            "kubectl apply failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// A field of a pod, by JSONPath (`{.status.containerStatuses[0].restartCount}`); empty when
+    /// the pod or the field does not exist.
+    pub fn pod_field(&self, namespace: &str, pod: &str, jsonpath: &str) -> String {
+        let output = self.kubectl_output(
+            &[
+                "get",
+                "pod",
+                "-n",
+                namespace,
+                pod,
+                "-o",
+                &format!("jsonpath={jsonpath}"),
+            ],
+            None,
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    /// Polls `ready` every 200 ms until it holds; panics naming `what` after `timeout`.
+    pub fn wait_for(&self, what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !ready() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// `before` ≤ `exported` ≤ `after` as prefixes: for a container that keeps logging, the export
+/// holds every line the API had before it started, in order, once, and nothing the API lacks.
+pub fn assert_between(label: &str, before: &[u8], exported: &[u8], after: &[u8]) {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    assert!(!before.is_empty(), "{label}: kubectl showed nothing");
+    assert!(
+        exported.starts_with(before),
+        "{label}: export lacks lines kubectl showed before it ran\nexported head: {}\nkubectl head: {}",
+        text(&exported[..exported.len().min(300)]),
+        text(&before[..before.len().min(300)])
+    );
+    assert!(
+        after.starts_with(exported),
+        "{label}: export has lines kubectl does not show ({} vs {} bytes); first difference at byte {}",
+        exported.len(),
+        after.len(),
+        exported.iter().zip(after).take_while(|(a, b)| a == b).count()
+    );
 }

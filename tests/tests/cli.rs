@@ -130,16 +130,19 @@ async fn file_sink_writes_one_file_per_container_equal_to_the_api() {
     let proxy = std::fs::read(out.join("shop/web-0/proxy.log")).unwrap();
     assert_eq!(proxy, render(&lines(start(), 2, |i| format!("proxy {i}")), true));
 
-    // A second export appends.
-    run(
-        &server,
-        dir.path(),
-        &["export", "-n", "shop", "--sink", "file", "--dir", out.to_str().unwrap()],
-    )
-    .await;
+    // A second export resumes from the checkpoint beside the files: nothing new, nothing twice.
+    assert!(out.join(".kube-log-exporter-checkpoint.json").is_file());
+    let again = &["export", "-n", "shop", "--sink", "file", "--dir", out.to_str().unwrap()];
+    let output = run(&server, dir.path(), again).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(std::fs::read(out.join("shop/web-0/app.log")).unwrap(), app);
+
+    // Without a checkpoint, every export appends what the API has.
+    let output = run(&server, dir.path(), &[&again[..], &["--checkpoint", "none"]].concat()).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(
-        std::fs::read(out.join("shop/web-0/app.log")).unwrap().len(),
-        app.len() * 2
+        std::fs::read(out.join("shop/web-0/app.log")).unwrap(),
+        [&app[..], &app[..]].concat()
     );
 }
 
@@ -171,7 +174,10 @@ async fn label_values_cannot_escape_the_output_directory() {
     .await;
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(!dir.path().join("escaped").exists());
-    let written: Vec<_> = walk(&out);
+    let written: Vec<_> = walk(&out)
+        .into_iter()
+        .filter(|p| !p.ends_with(".kube-log-exporter-checkpoint.json"))
+        .collect();
     assert_eq!(written.len(), 1, "{written:?}");
     assert!(written[0].starts_with(&out), "{written:?}");
 }

@@ -103,6 +103,7 @@ fn ended(c: &Arc<Container>, cursor: Option<Cursor>) -> ExportEvent {
         lines: 0,
         bytes: 0,
         reconnects: 0,
+        gaps: Vec::new(),
     })
 }
 
@@ -116,7 +117,7 @@ fn cursor(ts: &str, n: u64) -> Cursor {
 async fn run(script: Script, sink: &mut Recorder, options: &DeliverOptions) -> (Result<(), SinkError>, Delivery) {
     let mut script = script;
     let mut delivery = Delivery::default();
-    let result = deliver_events(&mut script, sink, options, &mut delivery).await;
+    let result = deliver_events(&mut script, sink, options, &mut delivery, None).await;
     (result, delivery)
 }
 
@@ -318,7 +319,7 @@ async fn delivers_into_a_real_file_sink() {
     ]);
     let mut delivery = Delivery::default();
     let mut script = script;
-    deliver_events(&mut script, &mut sink, &DeliverOptions::default(), &mut delivery)
+    deliver_events(&mut script, &mut sink, &DeliverOptions::default(), &mut delivery, None)
         .await
         .unwrap();
     let text = std::fs::read_to_string(dir.path().join("shop/a/app.log")).unwrap();

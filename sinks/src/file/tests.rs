@@ -250,3 +250,112 @@ async fn a_full_disk_names_the_file_and_says_so() {
         "{message}"
     );
 }
+
+/// A crash after lines were written (even synced) but before the checkpoint recorded them:
+/// the next run cuts them off, then writes them again, so each line is there once.
+#[tokio::test]
+async fn restore_cuts_off_what_was_written_after_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("old")).unwrap();
+    fs::write(dir.path().join("old/earlier.log"), b"from an earlier export\n").unwrap();
+    let c = container("web-1", "app");
+
+    let mut first = FileSink::builder(dir.path()).build().unwrap();
+    first.restore(None).await.unwrap();
+    first
+        .write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "one")]))
+        .await
+        .unwrap();
+    first.commit().await.unwrap();
+    let state = first.committed_state().expect("a checkpointed sink has state");
+    // Written and even synced, but the run dies before saving a checkpoint with it.
+    first
+        .write(&batch(&c, vec![line("2026-11-23T10:00:01Z", "two")]))
+        .await
+        .unwrap();
+    first.commit().await.unwrap();
+    let other = container("web-2", "app");
+    first
+        .write(&batch(&other, vec![line("2026-11-23T10:00:01Z", "new file")]))
+        .await
+        .unwrap();
+    first.commit().await.unwrap();
+    drop(first);
+
+    let mut second = FileSink::builder(dir.path()).build().unwrap();
+    second.restore(Some(&state)).await.unwrap();
+    second
+        .write(&batch(&c, vec![line("2026-11-23T10:00:01Z", "two")]))
+        .await
+        .unwrap();
+    second
+        .write(&batch(&other, vec![line("2026-11-23T10:00:01Z", "new file")]))
+        .await
+        .unwrap();
+    second.close().await.unwrap();
+
+    assert_eq!(
+        read(dir.path().join("shop/web-1/app.log")),
+        "2026-11-23T10:00:00Z one\n2026-11-23T10:00:01Z two\n"
+    );
+    assert_eq!(
+        read(dir.path().join("shop/web-2/app.log")),
+        "2026-11-23T10:00:01Z new file\n"
+    );
+    assert_eq!(
+        read(dir.path().join("old/earlier.log")),
+        "from an earlier export\n",
+        "baseline kept"
+    );
+    let files = &second.committed_state().unwrap()["files"];
+    assert_eq!(files["shop/web-1/app.log"], 50);
+    assert_eq!(files["old/earlier.log"], 23);
+}
+
+/// A file evicted from the open set and reopened in the same run is not cut again.
+#[tokio::test]
+async fn restore_cuts_a_file_once_per_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = FileSink::builder(dir.path()).with_max_open_files(1).build().unwrap();
+    sink.restore(None).await.unwrap();
+    let a = container("a", "app");
+    let b = container("b", "app");
+    for i in 0..3 {
+        sink.write(&batch(&a, vec![line("2026-11-23T10:00:00Z", &format!("a{i}"))]))
+            .await
+            .unwrap();
+        sink.write(&batch(&b, vec![line("2026-11-23T10:00:00Z", &format!("b{i}"))]))
+            .await
+            .unwrap();
+    }
+    sink.close().await.unwrap();
+    assert_eq!(read(dir.path().join("shop/a/app.log")).lines().count(), 3);
+    assert_eq!(read(dir.path().join("shop/b/app.log")).lines().count(), 3);
+}
+
+#[tokio::test]
+async fn gaps_are_marked_in_the_container_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = FileSink::builder(dir.path()).build().unwrap();
+    let c = container("web-1", "app");
+    sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "before")]))
+        .await
+        .unwrap();
+    let gap = kle_core::Gap {
+        container: Arc::clone(&c),
+        reason: kle_core::GapReason::Rotated,
+        after: None,
+        until: Some("2026-11-23T10:05:00Z".parse().unwrap()),
+    };
+    sink.gap(&gap).await.unwrap();
+    sink.close().await.unwrap();
+    let text = read(dir.path().join("shop/web-1/app.log"));
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines[1].starts_with(
+            "2026-11-23T10:05:00.000000000Z [kube-log-exporter] GAP: shop/web-1/app: lines were rotated away"
+        ),
+        "{text}"
+    );
+}

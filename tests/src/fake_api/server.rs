@@ -162,6 +162,12 @@ impl FakeApiServer {
             .write(|state| state.append_log(namespace, pod, container, lines));
     }
 
+    /// Rotates the container's log: the API serves only its last `keep` lines from now on.
+    pub fn rotate_log(&self, namespace: &str, pod: &str, container: &str, keep: usize) {
+        self.shared
+            .write(|state| state.rotate_log(namespace, pod, container, keep));
+    }
+
     /// The container crashes (exit code 1) and the kubelet starts it again: the current instance becomes the
     /// previous one (its followers end cleanly), a new instance with a new container ID and an empty log starts,
     /// `restartCount` goes up. A `MODIFIED` event.

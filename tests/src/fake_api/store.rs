@@ -204,6 +204,20 @@ impl State {
         self.logs.entry(id).or_default().lines.extend(lines);
     }
 
+    /// Drops all but the last `keep` lines of the current instance's log, as the kubelet's
+    /// rotation does for what the API can serve.
+    pub(crate) fn rotate_log(&mut self, namespace: &str, name: &str, container: &str, keep: usize) {
+        let pod = self.pods.get(&(namespace.to_owned(), name.to_owned()));
+        let pod = pod.unwrap_or_else(|| panic!("no pod {namespace}/{name}"));
+        let id = kubelet::statuses(pod)
+            .find(|s| s.name == container)
+            .and_then(|s| s.container_id.clone())
+            .unwrap_or_else(|| panic!("container {container} of {namespace}/{name} has no log"));
+        let log = self.logs.entry(id).or_default();
+        let drop = log.lines.len().saturating_sub(keep);
+        log.lines.drain(..drop);
+    }
+
     /// The pods as they were at resource version `rv`, rebuilt from the history.
     pub(crate) fn pods_at(&self, rv: u64) -> BTreeMap<PodKey, Arc<Pod>> {
         let mut pods = BTreeMap::new();

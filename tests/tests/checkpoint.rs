@@ -1,0 +1,213 @@
+//! Checkpointed runs against the fake API server: every line exactly once across runs, with
+//! restarts, deleted pods, rotation and a crashed run's leftovers in between, and every loss
+//! reported as a gap. The real cluster repeats the important cases in `e2e_exactly_once.rs`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use kle_core::{
+    ExportOptions, Exporter, FileCheckpointStore, GapReason, Namespaces, Retry, RunSummary, Selection, StreamOptions,
+};
+use kle_sinks::{Checkpointer, DeliverOptions, Delivery, FileSink, deliver_checkpointed};
+use kle_tests::fake_api::{FakeApiServer, FakeContainer, FakePod, LogLine, lines};
+
+const NS: &str = "shop";
+
+fn t0() -> Timestamp {
+    "2026-11-23T10:00:00Z".parse().unwrap()
+}
+
+fn numbered(start: Timestamp, from: usize, count: usize) -> Vec<LogLine> {
+    lines(start, count, |i| format!("line {}", from + i))
+}
+
+fn at(offset_ms: i64, text: &str) -> LogLine {
+    LogLine::new(t0() + SignedDuration::from_millis(offset_ms), text.to_owned())
+}
+
+/// One export run as the CLI does it: checkpoint beside the files, file sink, commit + save.
+async fn run_once(server: &FakeApiServer, dir: &Path) -> (RunSummary, Delivery) {
+    let store = Arc::new(FileCheckpointStore::new(dir.join(".kube-log-exporter-checkpoint.json")));
+    let mut checkpointer = Checkpointer::load(store, None).await.unwrap();
+    let selection = Selection::builder()
+        .with_namespaces(Namespaces::Only(vec![NS.into()]))
+        .build()
+        .unwrap();
+    let options = ExportOptions {
+        stream: StreamOptions {
+            retry: Retry {
+                initial: Duration::from_millis(20),
+                max: Duration::from_millis(100),
+                max_attempts: Some(5),
+            },
+            ..StreamOptions::default()
+        },
+        ..ExportOptions::default()
+    };
+    let mut exporter = Exporter::new(server.client(), selection).with_options(options);
+    if let Some(checkpoint) = checkpointer.resumed() {
+        exporter = exporter.with_checkpoint(checkpoint.clone());
+    }
+    let mut run = exporter.start();
+    let mut sink = FileSink::builder(dir).build().unwrap();
+    let mut delivery = Delivery::default();
+    deliver_checkpointed(
+        &mut run,
+        &mut sink,
+        &DeliverOptions::default(),
+        &mut checkpointer,
+        &mut delivery,
+    )
+    .await
+    .unwrap();
+    (run.finish().await.unwrap(), delivery)
+}
+
+fn file(dir: &Path, pod: &str, container: &str) -> String {
+    String::from_utf8(std::fs::read(dir.join(NS).join(pod).join(format!("{container}.log"))).unwrap()).unwrap()
+}
+
+fn messages(text: &str) -> Vec<&str> {
+    text.lines().map(|l| l.split_once(' ').map_or(l, |(_, m)| m)).collect()
+}
+
+#[tokio::test]
+async fn runs_resume_exactly_once_across_lines_sharing_a_timestamp() {
+    let server = FakeApiServer::start().await;
+    // The run boundary falls inside a group of lines with one timestamp.
+    let log = vec![at(100, "a"), at(500, "b"), at(500, "c")];
+    server.add_pod(FakePod::new(NS, "web").container(FakeContainer::new("app").logs(log)));
+    let dir = tempfile::tempdir().unwrap();
+
+    let (first, _) = run_once(&server, dir.path()).await;
+    assert_eq!(first.lines, 3);
+    server.append_log(NS, "web", "app", [at(500, "d"), at(500, "e"), at(900, "f")]);
+    let (second, _) = run_once(&server, dir.path()).await;
+    assert_eq!(
+        second.lines, 3,
+        "only the new lines, though they share the cursor's timestamp"
+    );
+    let (third, _) = run_once(&server, dir.path()).await;
+    assert_eq!(third.lines, 0);
+
+    assert_eq!(
+        messages(&file(dir.path(), "web", "app")),
+        ["a", "b", "c", "d", "e", "f"]
+    );
+    assert!(first.gaps.is_empty() && second.gaps.is_empty() && third.gaps.is_empty());
+}
+
+#[tokio::test]
+async fn a_restart_between_runs_drains_the_previous_instance_first() {
+    let server = FakeApiServer::start().await;
+    server.add_pod(FakePod::new(NS, "web").container(FakeContainer::new("app").logs(numbered(t0(), 1, 3))));
+    let dir = tempfile::tempdir().unwrap();
+    run_once(&server, dir.path()).await;
+
+    // The old instance logs two more lines, crashes; the new one logs two.
+    server.append_log(NS, "web", "app", numbered(t0() + SignedDuration::from_secs(10), 4, 2));
+    server.restart_container(NS, "web", "app");
+    server.append_log(NS, "web", "app", numbered(t0() + SignedDuration::from_secs(20), 6, 2));
+    let (second, _) = run_once(&server, dir.path()).await;
+
+    assert_eq!(second.lines, 4);
+    assert!(second.gaps.is_empty(), "{:?}", second.gaps);
+    let expected: Vec<String> = (1..=7).map(|i| format!("line {i}")).collect();
+    assert_eq!(messages(&file(dir.path(), "web", "app")), expected);
+    // And the next run reads neither instance again.
+    let (third, _) = run_once(&server, dir.path()).await;
+    assert_eq!(third.lines, 0);
+}
+
+#[tokio::test]
+async fn two_restarts_between_runs_are_a_gap_in_the_file_and_the_summary() {
+    let server = FakeApiServer::start().await;
+    server.add_pod(FakePod::new(NS, "web").container(FakeContainer::new("app").logs(numbered(t0(), 1, 2))));
+    let dir = tempfile::tempdir().unwrap();
+    run_once(&server, dir.path()).await;
+
+    server.append_log(NS, "web", "app", numbered(t0() + SignedDuration::from_secs(10), 3, 1));
+    server.restart_container(NS, "web", "app");
+    server.append_log(NS, "web", "app", numbered(t0() + SignedDuration::from_secs(20), 4, 1));
+    server.restart_container(NS, "web", "app");
+    server.append_log(NS, "web", "app", numbered(t0() + SignedDuration::from_secs(30), 5, 1));
+    let (second, delivery) = run_once(&server, dir.path()).await;
+
+    assert_eq!(second.gaps.len(), 1, "{:?}", second.gaps);
+    assert_eq!(second.gaps[0].reason, GapReason::InstancesLost { instances: 1 });
+    assert_eq!(delivery.gaps, 1);
+    let text = file(dir.path(), "web", "app");
+    let got = messages(&text);
+    // Instance 0's rest ("line 3") is lost; instance 1 is the readable previous one.
+    assert_eq!(got[..2], ["line 1", "line 2"]);
+    assert!(got[2].starts_with("[kube-log-exporter] GAP: shop/web/app"), "{text}");
+    assert_eq!(got[3..], ["line 4", "line 5"]);
+}
+
+#[tokio::test]
+async fn a_pod_deleted_before_its_log_was_read_is_a_gap_reported_once() {
+    let server = FakeApiServer::start().await;
+    server.add_pod(FakePod::new(NS, "gone").container(FakeContainer::new("app").logs(numbered(t0(), 1, 2))));
+    server.add_pod(FakePod::new(NS, "stays").container(FakeContainer::new("app").logs(numbered(t0(), 1, 2))));
+    let dir = tempfile::tempdir().unwrap();
+    run_once(&server, dir.path()).await;
+
+    server.delete_pod(NS, "gone");
+    let (second, _) = run_once(&server, dir.path()).await;
+    assert_eq!(second.gaps.len(), 1, "{:?}", second.gaps);
+    assert_eq!(second.gaps[0].reason, GapReason::PodDeleted);
+    assert!(file(dir.path(), "gone", "app").contains("GAP: shop/gone/app: the pod was deleted"));
+
+    let (third, _) = run_once(&server, dir.path()).await;
+    assert!(third.gaps.is_empty(), "reported once, then forgotten: {:?}", third.gaps);
+    assert_eq!(messages(&file(dir.path(), "stays", "app")), ["line 1", "line 2"]);
+}
+
+#[tokio::test]
+async fn lines_rotated_away_between_runs_are_a_gap_before_the_lines_that_remain() {
+    let server = FakeApiServer::start().await;
+    server.add_pod(FakePod::new(NS, "web").container(FakeContainer::new("app").logs(numbered(t0(), 1, 3))));
+    let dir = tempfile::tempdir().unwrap();
+    run_once(&server, dir.path()).await;
+
+    server.append_log(NS, "web", "app", numbered(t0() + SignedDuration::from_secs(10), 4, 7));
+    server.rotate_log(NS, "web", "app", 3);
+    let (second, _) = run_once(&server, dir.path()).await;
+
+    assert_eq!(second.gaps.len(), 1);
+    assert_eq!(second.gaps[0].reason, GapReason::Rotated);
+    assert!(second.gaps[0].after.is_some() && second.gaps[0].until.is_some());
+    let text = file(dir.path(), "web", "app");
+    let got = messages(&text);
+    assert_eq!(got[..3], ["line 1", "line 2", "line 3"]);
+    assert!(got[3].contains("rotated away"), "{text}");
+    assert_eq!(got[4..], ["line 8", "line 9", "line 10"]);
+}
+
+/// What a run killed between its sink commit and its checkpoint save leaves behind is cut off
+/// and written again: no duplicate.
+#[tokio::test]
+async fn a_crashed_runs_unrecorded_tail_is_replaced_not_duplicated() {
+    let server = FakeApiServer::start().await;
+    server.add_pod(FakePod::new(NS, "web").container(FakeContainer::new("app").logs(numbered(t0(), 1, 3))));
+    let dir = tempfile::tempdir().unwrap();
+    run_once(&server, dir.path()).await;
+
+    server.append_log(NS, "web", "app", numbered(t0() + SignedDuration::from_secs(5), 4, 2));
+    // The crashed run had appended (and synced) lines 4 and 5, then died before its checkpoint.
+    let path = dir.path().join(NS).join("web/app.log");
+    let mut crashed = std::fs::read(&path).unwrap();
+    crashed.extend_from_slice(
+        b"2026-11-23T10:00:05Z line 4\n2026-11-23T10:00:06Z line 5\n2026-11-23T10:00:06Z line 6 (torn",
+    );
+    std::fs::write(&path, crashed).unwrap();
+
+    let (second, _) = run_once(&server, dir.path()).await;
+    assert_eq!(second.lines, 2);
+    let expected: Vec<String> = (1..=5).map(|i| format!("line {i}")).collect();
+    assert_eq!(messages(&file(dir.path(), "web", "app")), expected);
+}

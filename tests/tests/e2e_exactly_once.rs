@@ -1,0 +1,514 @@
+//! End-to-end, on the real test cluster: every line exactly once across cron-like runs,
+//! SIGKILLed runs, container restarts between runs, deleted pods (reported as gaps) and an API
+//! server and kubelet restarted under a follow.
+//!
+//! The workloads print numbered lines of bounded total size (no kubelet rotation can happen
+//! during a test), so every check is exact: the files hold lines 1..N of each container, each
+//! once, in order, byte for byte what `kubectl logs --timestamps` shows.
+//! `#[ignore]`d like every e2e test; `scripts/test.sh` runs them against the cluster.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use kle_tests::binary::exporter;
+use kle_tests::testbed::Testbed;
+
+const STEADY_LINES: usize = 1500;
+const BURST_LINES: usize = 20_000;
+const PAIR_LINES: usize = 600;
+
+fn workloads(namespace: &str) -> String {
+    let pod = |name: &str, containers: &[(&str, String)]| {
+        let mut yaml = format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n"
+        );
+        for (container, script) in containers {
+            yaml.push_str(&format!(
+                "  - name: {container}\n    image: kle.local/busybox:1\n    imagePullPolicy: Never\n    command: [\"/bin/sh\", \"-c\", {script:?}]\n"
+            ));
+        }
+        yaml
+    };
+    let numbered = |label: &str, count: usize, pause_us: u32| {
+        format!(
+            "i=1; while [ $i -le {count} ]; do echo {label} $i; i=$((i+1)); usleep {pause_us}; done; exec sleep 2147483647"
+        )
+    };
+    [
+        // ~35 s of steady logging: runs start while it is mid-way.
+        pod("steady", &[("steady", numbered("steady", STEADY_LINES, 20_000))]),
+        // Everything at once: many lines per pipe read, so many share one timestamp.
+        pod(
+            "burst",
+            &[(
+                "burst",
+                format!("seq 1 {BURST_LINES} | sed 's/^/burst /'; exec sleep 2147483647"),
+            )],
+        ),
+        pod(
+            "pair",
+            &[
+                ("alpha", numbered("alpha", PAIR_LINES, 40_000)),
+                ("beta", numbered("beta", PAIR_LINES, 40_000)),
+            ],
+        ),
+    ]
+    .concat()
+}
+
+const CONTAINERS: [(&str, &str, usize); 4] = [
+    ("steady", "steady", STEADY_LINES),
+    ("burst", "burst", BURST_LINES),
+    ("pair", "alpha", PAIR_LINES),
+    ("pair", "beta", PAIR_LINES),
+];
+
+fn export_command(testbed: &Testbed, namespace: &str, dir: &Path, extra: &[&str]) -> std::process::Command {
+    let mut command = exporter();
+    command
+        .arg("--kubeconfig")
+        .arg(testbed.kubeconfig())
+        .args(["export", "-n", namespace, "--sink", "file", "--dir"])
+        .arg(dir)
+        .args(extra);
+    command
+}
+
+fn export(testbed: &Testbed, namespace: &str, dir: &Path, extra: &[&str]) -> Output {
+    export_command(testbed, namespace, dir, extra).output().unwrap()
+}
+
+fn file_of(dir: &Path, namespace: &str, pod: &str, container: &str) -> PathBuf {
+    dir.join(namespace).join(pod).join(format!("{container}.log"))
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_default()
+}
+
+/// The numbers of `<label> <n>` lines, in file order.
+fn numbers(bytes: &[u8], label: &str) -> Vec<usize> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter_map(|line| {
+            let (_, message) = line.split_once(' ')?;
+            message.strip_prefix(label)?.trim().parse().ok()
+        })
+        .collect()
+}
+
+/// Every line of the container's log exported once, in order, byte for byte.
+fn assert_exact(testbed: &Testbed, namespace: &str, dir: &Path, pod: &str, container: &str, total: usize) -> usize {
+    let exported = read(&file_of(dir, namespace, pod, container));
+    let kubectl = testbed.logs(namespace, pod, container, false);
+    let label = format!("{pod}/{container}");
+    assert_eq!(
+        numbers(&exported, container),
+        (1..=total).collect::<Vec<_>>(),
+        "{label}: lines 1..{total} once each, in order"
+    );
+    assert!(
+        exported == kubectl,
+        "{label}: the file differs from kubectl logs --timestamps"
+    );
+    total
+}
+
+fn wait_until_logged(testbed: &Testbed, namespace: &str) {
+    for (pod, container, total) in CONTAINERS {
+        testbed.wait_for(
+            &format!("{pod}/{container} to print {total} lines"),
+            Duration::from_secs(180),
+            || {
+                let log = testbed.kubectl_output(&["logs", "-n", namespace, pod, "-c", container, "--tail", "1"], None);
+                numbers(&log.stdout, container).last() == Some(&total)
+            },
+        );
+    }
+}
+
+fn start_workloads(testbed: &Testbed, namespace: &str) {
+    testbed.fresh_namespace(namespace);
+    testbed.apply(&workloads(namespace));
+    testbed.wait_for("the workloads to run", Duration::from_secs(120), || {
+        CONTAINERS
+            .iter()
+            .all(|(pod, _, _)| testbed.pod_field(namespace, pod, "{.status.phase}") == "Running")
+    });
+}
+
+/// A small xorshift generator: the trials' kill times, reproducible from the printed seed.
+struct Rng(u64);
+
+impl Rng {
+    fn seeded() -> Self {
+        let seed = std::env::var("KLE_E2E_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            })
+            | 1;
+        eprintln!("kill-trial seed: {seed} (KLE_E2E_SEED={seed} repeats it)");
+        Rng(seed)
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound.max(1)
+    }
+}
+
+#[test]
+#[ignore = "needs the test cluster: scripts/test.sh runs it"]
+fn cron_like_runs_export_every_line_exactly_once() {
+    let testbed = Testbed::from_env();
+    let namespace = "kle-e2e-cron";
+    start_workloads(&testbed, namespace);
+    let out = tempfile::tempdir().unwrap();
+
+    // Runs every ~2 s while `steady` and `pair` keep logging, like a CronJob on a short schedule.
+    let mut runs = 0;
+    loop {
+        let output = export(&testbed, namespace, out.path(), &[]);
+        assert!(
+            output.status.success(),
+            "run {runs} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        runs += 1;
+        let steady = numbers(&read(&file_of(out.path(), namespace, "steady", "steady")), "steady");
+        if steady.last() == Some(&STEADY_LINES) && runs >= 3 {
+            break;
+        }
+        assert!(runs < 60, "steady never finished logging");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    wait_until_logged(&testbed, namespace);
+    let output = export(&testbed, namespace, out.path(), &["--fail-on-gap"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let checked: usize = CONTAINERS
+        .iter()
+        .map(|(pod, container, total)| assert_exact(&testbed, namespace, out.path(), pod, container, *total))
+        .sum();
+    eprintln!("{runs} cron-like runs; checked {checked} lines exactly once");
+    testbed.kubectl_output(&["delete", "namespace", namespace, "--wait=false"], None);
+}
+
+#[test]
+#[ignore = "needs the test cluster: scripts/test.sh runs it"]
+fn sigkilled_runs_resume_exactly_once() {
+    let testbed = Testbed::from_env();
+    let namespace = "kle-e2e-kill";
+    start_workloads(&testbed, namespace);
+    wait_until_logged(&testbed, namespace);
+    let trials: usize = std::env::var("KLE_E2E_KILL_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let mut rng = Rng::seeded();
+    let (mut kills, mut killed_mid_run, mut checked) = (0, 0, 0);
+    for trial in 0..trials {
+        let out = tempfile::tempdir().unwrap();
+        // One to three runs killed at a random moment, then one that completes.
+        for _ in 0..=rng.below(3) {
+            let mut child = export_command(&testbed, namespace, out.path(), &[])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(50 + rng.below(1200)));
+            kills += 1;
+            if matches!(child.try_wait(), Ok(None)) {
+                killed_mid_run += 1;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let output = export(&testbed, namespace, out.path(), &["--fail-on-gap"]);
+        assert!(
+            output.status.success(),
+            "trial {trial}: the resuming run failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for (pod, container, total) in CONTAINERS {
+            checked += assert_exact(&testbed, namespace, out.path(), pod, container, total);
+        }
+    }
+    eprintln!("{trials} trials, {kills} SIGKILLs ({killed_mid_run} mid-run); checked {checked} lines exactly once");
+    assert!(
+        killed_mid_run > 0,
+        "no kill landed during a run: the trial proved nothing"
+    );
+    testbed.kubectl_output(&["delete", "namespace", namespace, "--wait=false"], None);
+}
+
+fn restarter(namespace: &str) -> String {
+    // Each run of the container prints 5 numbered lines, lingers, exits 0 and is restarted by
+    // the kubelet; the run number survives restarts in an emptyDir.
+    let script = "r=$(cat /data/run 2>/dev/null || echo 0); r=$((r+1)); echo $r > /data/run; \
+                  i=1; while [ $i -le 5 ]; do echo restarter run $r line $i; i=$((i+1)); usleep 200000; done; sleep 4";
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: restarter, namespace: {namespace}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{{name: data, emptyDir: {{}}}}]
+  containers:
+  - name: restarter
+    image: kle.local/busybox:1
+    imagePullPolicy: Never
+    volumeMounts: [{{name: data, mountPath: /data}}]
+    command: ["/bin/sh", "-c", {script:?}]
+"#
+    )
+}
+
+#[test]
+#[ignore = "needs the test cluster: scripts/test.sh runs it"]
+fn a_container_restarted_between_runs_has_both_instances_exported_once() {
+    let testbed = Testbed::from_env();
+    let namespace = "kle-e2e-restart";
+    testbed.fresh_namespace(namespace);
+    testbed.apply(&restarter(namespace));
+    let restarts = || {
+        testbed
+            .pod_field(namespace, "restarter", "{.status.containerStatuses[0].restartCount}")
+            .parse::<u32>()
+            .unwrap_or(0)
+    };
+    testbed.wait_for("the first run's lines", Duration::from_secs(120), || {
+        numbers(
+            &testbed
+                .kubectl_output(&["logs", "-n", namespace, "restarter"], None)
+                .stdout,
+            "restarter run 1 line",
+        )
+        .len()
+            >= 2
+    });
+    let out = tempfile::tempdir().unwrap();
+    let first = export(&testbed, namespace, out.path(), &[]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(restarts(), 0, "the export ran before the restart");
+    let exported_first = read(&file_of(out.path(), namespace, "restarter", "restarter"));
+
+    testbed.wait_for("a restart", Duration::from_secs(120), || restarts() == 1);
+    testbed.wait_for("the second run's 5 lines", Duration::from_secs(60), || {
+        numbers(
+            &testbed
+                .kubectl_output(&["logs", "-n", namespace, "restarter"], None)
+                .stdout,
+            "restarter run 2 line",
+        )
+        .len()
+            == 5
+    });
+    let second = export(&testbed, namespace, out.path(), &["--fail-on-gap"]);
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert_eq!(restarts(), 1, "no second restart during the test");
+
+    let previous = testbed.logs(namespace, "restarter", "restarter", true);
+    let current = testbed.logs(namespace, "restarter", "restarter", false);
+    let exported = read(&file_of(out.path(), namespace, "restarter", "restarter"));
+    assert!(exported.starts_with(&exported_first));
+    assert_eq!(
+        String::from_utf8_lossy(&exported),
+        String::from_utf8_lossy(&[previous, current].concat()),
+        "the first run's lines, the rest of the old instance, then the new one, each once"
+    );
+    testbed.kubectl_output(&["delete", "namespace", namespace, "--wait=false"], None);
+}
+
+#[test]
+#[ignore = "needs the test cluster: scripts/test.sh runs it"]
+fn a_pod_deleted_between_runs_is_reported_as_a_gap_once() {
+    let testbed = Testbed::from_env();
+    let namespace = "kle-e2e-deleted";
+    testbed.fresh_namespace(namespace);
+    testbed.apply(&format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: doomed, namespace: {namespace}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: doomed
+    image: kle.local/busybox:1
+    imagePullPolicy: Never
+    command: ["/bin/sh", "-c", "i=1; while true; do echo doomed $i; i=$((i+1)); usleep 50000; done"]
+"#
+    ));
+    testbed.wait_for("doomed to log", Duration::from_secs(120), || {
+        !testbed
+            .kubectl_output(&["logs", "-n", namespace, "doomed"], None)
+            .stdout
+            .is_empty()
+    });
+    let out = tempfile::tempdir().unwrap();
+    let first = export(&testbed, namespace, out.path(), &["--fail-on-gap"]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    std::thread::sleep(Duration::from_secs(1));
+    testbed.kubectl(&[
+        "delete",
+        "pod",
+        "-n",
+        namespace,
+        "doomed",
+        "--grace-period=0",
+        "--force",
+        "--wait=true",
+    ]);
+
+    let second = export(&testbed, namespace, out.path(), &["--fail-on-gap"]);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(
+        second.status.code(),
+        Some(5),
+        "exit code 5 for a gap with --fail-on-gap: {stderr}"
+    );
+    assert!(stderr.contains("doomed") && stderr.contains("deleted"), "{stderr}");
+    let file = String::from_utf8_lossy(&read(&file_of(out.path(), namespace, "doomed", "doomed"))).into_owned();
+    let last = file.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("[kube-log-exporter] GAP:") && last.contains("deleted"),
+        "{last}"
+    );
+
+    let third = export(&testbed, namespace, out.path(), &["--fail-on-gap"]);
+    assert_eq!(
+        third.status.code(),
+        Some(3),
+        "the gap was reported once; now nothing matches: {}",
+        String::from_utf8_lossy(&third.stderr)
+    );
+    testbed.kubectl_output(&["delete", "namespace", namespace, "--wait=false"], None);
+}
+
+/// Kills a cluster component by the pid `up.sh` recorded and has `up.sh` start it again.
+fn restart_component(component: &str) {
+    let state = std::env::var("KLE_TESTBED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/kube-log-exporter/testbed"));
+    let pid = std::fs::read_to_string(state.join("pids").join(format!("{component}.pid"))).unwrap();
+    let status = std::process::Command::new("kill").arg(pid.trim()).status().unwrap();
+    assert!(status.success(), "killing {component}");
+    std::thread::sleep(Duration::from_secs(2));
+    let up = Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster/up.sh");
+    let output = std::process::Command::new(up).output().unwrap();
+    assert!(
+        output.status.success(),
+        "up.sh after stopping {component}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn sigterm(child: &mut Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+#[ignore = "needs the test cluster: scripts/test.sh runs it"]
+fn follow_survives_api_server_and_kubelet_restarts_without_loss_or_duplicates() {
+    let testbed = Testbed::from_env();
+    let namespace = "kle-e2e-restarts";
+    start_workloads(&testbed, namespace);
+    let out = tempfile::tempdir().unwrap();
+    let mut follow = exporter()
+        .arg("--kubeconfig")
+        .arg(testbed.kubeconfig())
+        .args(["follow", "-n", namespace, "--sink", "file", "--dir"])
+        .arg(out.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let steady = file_of(out.path(), namespace, "steady", "steady");
+    let grows = |from: usize| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while numbers(&read(&steady), "steady").len() <= from + 20 {
+            assert!(Instant::now() < deadline, "the followed file stopped growing");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    grows(0);
+    restart_component("kube-apiserver");
+    grows(numbers(&read(&steady), "steady").len());
+    restart_component("kubelet");
+    wait_until_logged(&testbed, namespace);
+    // Give the streams time to deliver the last lines and commit them.
+    testbed.wait_for("the follow to catch up", Duration::from_secs(120), || {
+        CONTAINERS.iter().all(|(pod, container, total)| {
+            numbers(&read(&file_of(out.path(), namespace, pod, container)), container).len() >= *total
+        })
+    });
+    sigterm(&mut follow);
+    let status = follow.wait().unwrap();
+    let mut stderr = String::new();
+    use std::io::Read;
+    let _ = follow.stderr.take().unwrap().read_to_string(&mut stderr);
+    assert!(status.success(), "follow exits cleanly on SIGTERM: {status}\n{stderr}");
+    let checked: usize = CONTAINERS
+        .iter()
+        .map(|(pod, container, total)| assert_exact(&testbed, namespace, out.path(), pod, container, *total))
+        .sum();
+    eprintln!("followed through an API server and a kubelet restart; checked {checked} lines exactly once");
+    testbed.kubectl_output(&["delete", "namespace", namespace, "--wait=false"], None);
+}
+
+#[test]
+#[ignore = "needs the test cluster: scripts/test.sh runs it"]
+fn a_configmap_checkpoint_resumes_runs_without_a_volume() {
+    let testbed = Testbed::from_env();
+    let namespace = "kle-e2e-configmap";
+    start_workloads(&testbed, namespace);
+    wait_until_logged(&testbed, namespace);
+    let checkpoint = format!("configmap:{namespace}/exporter-checkpoint");
+    // Two output directories standing in for two CronJob pods' ephemeral disks.
+    let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let run = |dir: &Path| {
+        export(
+            &testbed,
+            namespace,
+            dir,
+            &["--checkpoint", &checkpoint, "--fail-on-gap"],
+        )
+    };
+    let output = run(first.path());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let saved = testbed.kubectl(&[
+        "get",
+        "configmap",
+        "-n",
+        namespace,
+        "exporter-checkpoint",
+        "-o",
+        "jsonpath={.data.checkpoint\\.json}",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&saved).contains("\"cursor\""),
+        "the ConfigMap holds cursors"
+    );
+    let output = run(second.path());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    for (pod, container, total) in CONTAINERS {
+        assert_exact(&testbed, namespace, first.path(), pod, container, total);
+        assert!(
+            numbers(&read(&file_of(second.path(), namespace, pod, container)), container).is_empty(),
+            "{pod}/{container}: the second run found nothing new"
+        );
+    }
+    testbed.kubectl_output(&["delete", "namespace", namespace, "--wait=false"], None);
+}
