@@ -16,6 +16,14 @@
 //! boundaries by the lines' bytes alone, whatever the batches were, so a resumed run cuts the
 //! same objects again; only age and commit rolls depend on time.
 //!
+//! Limits of that: an object uploaded but not covered by a successful commit (a commit that
+//! failed half-way, a crash) whose lines a resumed run cuts at a different point (an age or
+//! commit roll, a memory-cap roll) is not overwritten: the new object shares its `{first_ts}`
+//! and has a later `{last_ts}`, and the lines of the shorter one are in both. Delivery is
+//! at-least-once in that case; a reader removes the copy by keeping, among a container's
+//! objects with the same `{first_ts}`, the one with the latest `{last_ts}`. `restore` has
+//! nothing to undo (the default): the sink never appends.
+//!
 //! # Commits and object size
 //! A commit finishes and uploads every open object, so everything written before it is
 //! durable when it returns `Ok`. A commit every second (the delivery loop's default) would
