@@ -79,7 +79,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kle_core::{Container, LogBatch};
+use kle_core::{Container, Gap, LogBatch};
 use object_store::ObjectStore;
 use tokio::task::{Id, JoinSet};
 use tracing::{debug, warn};
@@ -556,6 +556,24 @@ impl Sink for S3Sink {
             self.reap_one().await;
         }
         self.failure_error()
+    }
+
+    async fn gap(&mut self, gap: &Gap) -> Result<(), SinkError> {
+        self.reap_ready()?;
+        let slot = Arc::as_ptr(&gap.container) as usize;
+        self.buf.clear();
+        self.encoder.encode_gap(gap, &mut self.buf);
+        let object = self
+            .open
+            .entry(slot)
+            .or_insert_with(|| OpenObject::new(Arc::clone(&gap.container)));
+        let before = object.held();
+        let at = gap.until.or(gap.after.map(|cursor| cursor.timestamp));
+        object
+            .append_marker(&self.buf, at, &mut self.compressor)
+            .map_err(|err| SinkError::from_io("compressing for", &self.describe, err))?;
+        self.held = (self.held + object.held()).saturating_sub(before);
+        Ok(())
     }
 
     async fn end_container(&mut self, container: &Container) -> Result<(), SinkError> {

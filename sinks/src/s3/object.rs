@@ -4,6 +4,7 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use jiff::Timestamp;
 use kle_core::{Container, LogLine};
 use tokio::time::Instant;
 
@@ -132,6 +133,8 @@ pub(crate) struct OpenObject {
     /// Compressed bytes.
     out: Chunks,
     stamp: ObjectStamp,
+    /// Holds a gap marker (an object may hold nothing else).
+    has_marker: bool,
     crc: crc32fast::Hasher,
     /// Bytes of the lines as the API sent them: what `max_object_bytes` limits.
     pub(crate) raw_bytes: u64,
@@ -145,6 +148,7 @@ impl OpenObject {
             pending: Vec::new(),
             out: Chunks::default(),
             stamp: ObjectStamp::new(None, None, 0, 0),
+            has_marker: false,
             crc: crc32fast::Hasher::new(),
             raw_bytes: 0,
             opened_at: Instant::now(),
@@ -193,7 +197,24 @@ impl OpenObject {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.stamp.lines == 0
+        self.stamp.lines == 0 && !self.has_marker
+    }
+
+    /// Appends a marker (a gap) that is not a line: it counts as no line, and its time
+    /// stamps the object only when no line does.
+    pub(crate) fn append_marker(
+        &mut self,
+        encoded: &[u8],
+        at: Option<Timestamp>,
+        compressor: &mut BlockCompressor,
+    ) -> io::Result<()> {
+        self.append(&[], encoded, compressor)?;
+        self.has_marker = true;
+        if let Some(at) = at {
+            self.stamp.first.get_or_insert(at);
+            self.stamp.last = Some(self.stamp.last.map_or(at, |last| last.max(at)));
+        }
+        Ok(())
     }
 
     /// Ends the compression; the object's bytes and what names it.

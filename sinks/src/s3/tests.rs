@@ -383,3 +383,41 @@ fn json_extension() {
         ".ndjson.zst"
     );
 }
+
+#[tokio::test]
+async fn a_gap_is_recorded_as_a_marker_line_in_the_containers_object() {
+    let store = Arc::new(InMemory::new());
+    let mut sink = sink(&store).with_compression(Compression::None).build().unwrap();
+    let c = container("web-1", "app");
+    let before = lines(2, 50, "a");
+    sink.write(&batch(&c, before.clone())).await.unwrap();
+    let gap = kle_core::Gap {
+        container: Arc::clone(&c),
+        reason: kle_core::GapReason::Rotated,
+        after: kle_core::Cursor::advance(None, &before[1]),
+        until: None,
+    };
+    sink.gap(&gap).await.unwrap();
+    sink.commit().await.unwrap();
+    let objects = objects(&store).await;
+    let body = String::from_utf8(objects.values().next().unwrap().clone()).unwrap();
+    assert!(body.starts_with(&String::from_utf8(raw(&before)).unwrap()), "{body}");
+    assert!(body.contains("GAP"), "{body}");
+
+    // A gap alone still makes an object, named by the gap's time.
+    let other = container("web-2", "app");
+    let alone = kle_core::Gap {
+        container: Arc::clone(&other),
+        reason: kle_core::GapReason::PodDeleted,
+        after: None,
+        until: Some("2026-11-23T11:00:00Z".parse().unwrap()),
+    };
+    sink.gap(&alone).await.unwrap();
+    sink.commit().await.unwrap();
+    let objects = super::tests::objects(&store).await;
+    let key = objects.keys().find(|k| k.contains("/web-2/")).unwrap();
+    assert!(
+        key.contains("20261123T110000.000000000Z-20261123T110000.000000000Z-0-"),
+        "{key}"
+    );
+}
