@@ -327,7 +327,8 @@ impl S3Sink {
         self.open.len()
     }
 
-    /// Compressed bytes the open objects hold.
+    /// Bytes the open objects hold: compressed, plus under 256 KiB each waiting to be
+    /// compressed. What `max_buffered_bytes` caps.
     pub fn buffered_bytes(&self) -> usize {
         self.held
     }
