@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): formatting, lints, unit and fake-API-server
-# tests, then the end-to-end tests against a real single-node Kubernetes cluster, which
-# tests/cluster/up.sh builds from Debian's packages on first use and caches under ~/.cache.
+# tests, the S3 sink's tests against a real S3 server (s3s-fs, which tests/s3/up.sh installs
+# once and caches), then the end-to-end tests against a real single-node Kubernetes cluster,
+# which tests/cluster/up.sh builds from Debian's packages on first use and caches under ~/.cache.
 #
 #   scripts/test.sh               everything
 #   KLE_SKIP_CLUSTER=1 scripts/test.sh   everything but the real cluster (e2e tests reported as ignored)
@@ -16,8 +17,14 @@ cargo fmt --all -- --check
 step "lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "S3 server (tests/s3/up.sh)"
+s3s_fs=$(tests/s3/up.sh)
+
 step "unit, doc and fake-API-server tests"
 cargo test --workspace --locked
+
+step "S3 sink against a real S3 server (s3s-fs)"
+KLE_S3S_FS="$s3s_fs" cargo test -p kle-tests --locked --test s3 -- --ignored
 
 if [[ "${KLE_SKIP_CLUSTER:-0}" == 1 ]]; then
   step "KLE_SKIP_CLUSTER=1: end-to-end tests against the real cluster skipped"
@@ -31,6 +38,6 @@ KUBECONFIG="$kubeconfig" tests/cluster/fixtures.sh
 step "the exporter's image for in-cluster tests (tests/cluster/exporter-image.sh, from the release binary)"
 image=$(tests/cluster/exporter-image.sh | tail -n1)
 
-step "end-to-end tests against the real cluster (e2e*: CLI, exactly-once, in-cluster)"
-KLE_E2E_KUBECONFIG="$kubeconfig" KLE_E2E_EXPORTER_IMAGE="$image" \
+step "end-to-end tests against the real cluster (e2e*: CLI, exactly-once, S3, in-cluster)"
+KLE_E2E_KUBECONFIG="$kubeconfig" KLE_E2E_EXPORTER_IMAGE="$image" KLE_S3S_FS="$s3s_fs" \
   cargo test -p kle-tests --locked --test 'e2e*' -- --ignored --test-threads=1

@@ -14,6 +14,9 @@ Examples:
   # Export all namespaces, pods whose name starts with web-, as JSON lines
   kube-log-exporter export -A '^web-' -o json
 
+  # Export namespace shop to S3 as zstd objects (credentials from AWS_* or the instance role)
+  kube-log-exporter export -n shop --sink s3 --s3-url s3://my-logs/cluster-a
+
   # Follow pods labelled app=api, new and restarted ones included, last 10 lines first
   kube-log-exporter follow -n prod -l app=api --tail 10
 
@@ -187,10 +190,10 @@ fn parse_checkpoint(value: &str) -> Result<CheckpointArg, String> {
 /// Where the lines go.
 #[derive(Debug, Args)]
 pub(crate) struct OutputArgs {
-    /// Where to write: stdout, or files under --dir.
+    /// Where to write: stdout, files under --dir, or objects under --s3-url.
     #[arg(long, value_enum, default_value_t = SinkArg::Stdout)]
     pub(crate) sink: SinkArg,
-    /// Output format. stdout: text (prefixed lines, default), raw, json. file: raw (default: the API's lines with timestamps), json.
+    /// Output format. stdout: text (prefixed lines, default), raw, json. file and s3: raw (default: the API's lines with timestamps), json.
     #[arg(short, long, value_enum)]
     pub(crate) output: Option<FormatArg>,
     /// Prefix text and raw stdout lines with the API's timestamp.
@@ -205,12 +208,51 @@ pub(crate) struct OutputArgs {
     /// File layout under --dir; placeholders {namespace} {pod} {container} {pod_uid} {node} {restart} {date} {label:KEY}.
     #[arg(long, default_value = kle_sinks::DEFAULT_LAYOUT)]
     pub(crate) layout: String,
+    #[command(flatten)]
+    pub(crate) s3: S3Args,
+}
+
+/// The S3 sink's flags; credentials and other settings come from the AWS_* environment.
+#[derive(Debug, Args)]
+pub(crate) struct S3Args {
+    /// Bucket and key prefix of the S3 sink: s3://bucket/prefix.
+    #[arg(long, value_name = "URL", required_if_eq("sink", "s3"))]
+    pub(crate) s3_url: Option<String>,
+    /// S3-compatible endpoint (default: $AWS_ENDPOINT, else AWS).
+    #[arg(long, value_name = "URL")]
+    pub(crate) s3_endpoint: Option<String>,
+    /// Region (default: $AWS_REGION, else us-east-1).
+    #[arg(long, value_name = "REGION")]
+    pub(crate) s3_region: Option<String>,
+    /// Allow an http:// endpoint.
+    #[arg(long)]
+    pub(crate) s3_allow_http: bool,
+    /// Object key template under the prefix; the extension is appended. Placeholders as --layout, plus {first_ts} {last_ts} {lines} {hash} {hour}.
+    #[arg(long, value_name = "TEMPLATE", default_value = kle_sinks::DEFAULT_KEY_TEMPLATE)]
+    pub(crate) s3_key_template: String,
+    /// Compression of S3 objects.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Zstd)]
+    pub(crate) compression: CompressionArg,
+    /// Roll an S3 object at this many bytes of lines (before compression).
+    #[arg(long, value_name = "BYTES", default_value_t = kle_sinks::DEFAULT_MAX_OBJECT_BYTES)]
+    pub(crate) max_object_bytes: u64,
+    /// Roll an S3 object at this age (`30s`, `5m`); also how often the S3 sink commits.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "5m")]
+    pub(crate) max_object_age: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CompressionArg {
+    None,
+    Gzip,
+    Zstd,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum SinkArg {
     Stdout,
     File,
+    S3,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -9,14 +9,14 @@ use kle_core::{
     RunSummary, Selection, Since, StreamOptions, required_permissions,
 };
 use kle_sinks::{
-    Checkpointer, ColorChoice, DeliverOptions, Delivery, FileConfig, FormatKind, SinkConfig, SinkError, StdoutConfig,
-    deliver_checkpointed, deliver_into,
+    Checkpointer, ColorChoice, Compression, DeliverOptions, Delivery, FileConfig, FormatKind, S3Config, SinkConfig,
+    SinkError, StdoutConfig, deliver_checkpointed, deliver_into,
 };
 use tracing::{info, warn};
 
 use crate::args::{
-    AuthArg, CheckArgs, CheckpointArg, Cli, ColorArg, Command, ExportArgs, FormatArg, GlobalArgs, RbacArgs, SelectArgs,
-    SinkArg,
+    AuthArg, CheckArgs, CheckpointArg, Cli, ColorArg, Command, CompressionArg, ExportArgs, FormatArg, GlobalArgs,
+    RbacArgs, S3Args, SelectArgs, SinkArg,
 };
 
 pub(crate) const EXIT_OK: u8 = 0;
@@ -194,6 +194,38 @@ fn sink_config(args: &ExportArgs) -> SinkConfig {
                 .with_layout(output.layout.clone())
                 .with_format(kind.unwrap_or(FormatKind::Raw), true),
         ),
+        SinkArg::S3 => SinkConfig::S3(s3_config(&output.s3, kind.unwrap_or(FormatKind::Raw))),
+    }
+}
+
+/// Objects keep the API's timestamps, like files.
+fn s3_config(args: &S3Args, format: FormatKind) -> S3Config {
+    let compression = match args.compression {
+        CompressionArg::None => Compression::None,
+        CompressionArg::Gzip => Compression::Gzip,
+        CompressionArg::Zstd => Compression::Zstd,
+    };
+    let mut config = S3Config::new(args.s3_url.clone().unwrap_or_default())
+        .with_key_template(args.s3_key_template.clone())
+        .with_format(format, true)
+        .with_compression(compression)
+        .with_max_object(args.max_object_bytes, args.max_object_age);
+    if let Some(endpoint) = &args.s3_endpoint {
+        config = config.with_endpoint(endpoint, args.s3_allow_http);
+    }
+    config.allow_http = args.s3_allow_http;
+    if let Some(region) = &args.s3_region {
+        config = config.with_region(region);
+    }
+    config
+}
+
+/// The S3 sink commits every --max-object-age (each commit finishes its objects); others every second.
+fn deliver_options(config: &SinkConfig) -> DeliverOptions {
+    let options = DeliverOptions::default();
+    match config.preferred_commit_interval() {
+        Some(interval) => options.with_commit_interval(interval),
+        None => options,
     }
 }
 
@@ -222,7 +254,8 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
         SinkError::Checkpoint(core) => forbidden_or(core, needed()),
         other => Failure::Sink(other),
     };
-    let mut sink = sink_config(&args).build()?;
+    let sink_config = sink_config(&args);
+    let mut sink = sink_config.build()?;
     let mut checkpointer = match checkpoint_store(&args, &connection) {
         Some(store) => Some(Checkpointer::load(store, origin(&args)).await.map_err(sink_failure)?),
         None => None,
@@ -234,7 +267,7 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
     let mut run = exporter.start();
     cancel_on_signals(run.cancellation());
     let mut delivery = Delivery::default();
-    let deliver_options = DeliverOptions::default();
+    let deliver_options = deliver_options(&sink_config);
     let delivered = match checkpointer.as_mut() {
         Some(checkpointer) => {
             deliver_checkpointed(&mut run, sink.as_mut(), &deliver_options, checkpointer, &mut delivery).await

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::encode::Format;
 use crate::error::SinkError;
 use crate::layout::{DEFAULT_LAYOUT, Layout};
+use crate::s3_config::S3Config;
 use crate::sink::Sink;
 
 /// A sink as configured: plain data, separate from the runtime sink it [builds](SinkConfig::build).
@@ -27,6 +28,13 @@ use crate::sink::Sink;
 /// timestamps: true
 /// max_open_files: 256
 /// ```
+/// ```yaml
+/// type: s3
+/// url: s3://my-logs/cluster-a
+/// compression: zstd
+/// ```
+/// (see [`S3Config`] for every field).
+///
 /// Every variant exists in every build; one whose cargo feature is off fails to build with
 /// [`SinkError::NotCompiled`], so a configuration file reads the same everywhere.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +45,8 @@ pub enum SinkConfig {
     Stdout(StdoutConfig),
     /// Files under a directory (feature `file`).
     File(FileConfig),
+    /// Objects in S3 or an S3-compatible store (feature `s3`).
+    S3(S3Config),
 }
 
 impl SinkConfig {
@@ -45,6 +55,7 @@ impl SinkConfig {
         match self {
             SinkConfig::Stdout(_) => "stdout",
             SinkConfig::File(_) => "file",
+            SinkConfig::S3(_) => "s3",
         }
     }
 
@@ -56,6 +67,17 @@ impl SinkConfig {
         match self {
             SinkConfig::Stdout(_) => Ok(()),
             SinkConfig::File(config) => config.validate(),
+            SinkConfig::S3(config) => config.validate(),
+        }
+    }
+
+    /// How often the delivery loop should commit into this sink, when it has a preference:
+    /// the S3 sink's `max_object_age`, since every commit finishes the open objects and more
+    /// frequent commits make small objects. `None`: the loop's default (1 s) suits it.
+    pub fn preferred_commit_interval(&self) -> Option<std::time::Duration> {
+        match self {
+            SinkConfig::S3(config) => Some(config.max_object_age()),
+            _ => None,
         }
     }
 
@@ -68,6 +90,7 @@ impl SinkConfig {
         match self {
             SinkConfig::Stdout(config) => config.build(),
             SinkConfig::File(config) => config.build(),
+            SinkConfig::S3(config) => config.build(),
         }
     }
 }
@@ -267,7 +290,7 @@ impl FileConfig {
     /// # Errors
     /// [`SinkError::InvalidLayout`] or [`SinkError::InvalidConfig`].
     pub fn validate(&self) -> Result<(), SinkError> {
-        Layout::parse(&self.layout)?;
+        Layout::parse_for_files(&self.layout)?;
         if self.dir.as_os_str().is_empty() {
             return Err(SinkError::InvalidConfig {
                 sink: "file",

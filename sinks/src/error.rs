@@ -67,6 +67,12 @@ pub enum SinkError {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// An object store refused an upload, or could not be reached after the retries.
+    ///
+    /// Nothing in the object counts as delivered; a later commit uploads it again under the
+    /// same key.
+    #[error("{0}")]
+    Upload(Box<UploadFailure>),
     /// A checkpoint could not be loaded or saved; what the sink committed is not recorded.
     #[error("{0}")]
     Checkpoint(#[source] kle_core::Error),
@@ -80,6 +86,33 @@ pub enum SinkError {
     },
 }
 
+/// Why an upload failed: the object, the store's own error code and message, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UploadFailure {
+    /// The bucket.
+    pub bucket: String,
+    /// The object key.
+    pub key: String,
+    /// The store's error code (`NoSuchBucket`, `AccessDenied`, `SignatureDoesNotMatch`), or a
+    /// description of the failure when the store gave none (`unreachable`, `HTTP 500`).
+    pub code: String,
+    /// The store's message, or the client's error.
+    pub message: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+impl std::fmt::Display for UploadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "uploading s3://{}/{} failed: {}: {}; {}",
+            self.bucket, self.key, self.code, self.message, self.hint
+        )
+    }
+}
+
 impl SinkError {
     /// Classifies an I/O error: a broken pipe, a full disk and a refused permission get their
     /// own variants, so callers can react (stop quietly, tell the user to free space).
@@ -90,6 +123,14 @@ impl SinkError {
             io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => SinkError::DiskFull { action, target, source },
             io::ErrorKind::PermissionDenied => SinkError::PermissionDenied { action, target, source },
             _ => SinkError::Io { action, target, source },
+        }
+    }
+
+    /// The upload failure, for [`SinkError::Upload`].
+    pub fn upload_failure(&self) -> Option<&UploadFailure> {
+        match self {
+            SinkError::Upload(failure) => Some(failure),
+            _ => None,
         }
     }
 

@@ -68,7 +68,7 @@ impl FileSinkBuilder {
     /// [`SinkError::InvalidLayout`] for a bad template; [`SinkError::PermissionDenied`] or
     /// another I/O error when the directory cannot be created.
     pub fn build(self) -> Result<FileSink, SinkError> {
-        let layout = Layout::parse(&self.layout)?;
+        let layout = Layout::parse_for_files(&self.layout)?;
         if self.dir.as_os_str().is_empty() {
             return Err(SinkError::InvalidConfig {
                 sink: "file",

@@ -13,13 +13,25 @@
 //! | `{restart}` | the restart count of the instance (the previous instance's count for `previous`) |
 //! | `{label:KEY}` | the value of the pod label `KEY` (`_` when it is not set) |
 //! | `{date}` | UTC date (`YYYY-MM-DD`) of the first line written to the file or object |
+//!
+//! Object keys (the S3 sink) may also name the object's content, taken from its lines' own
+//! timestamps ([`ObjectStamp`]); file layouts refuse these:
+//!
+//! | placeholder | value |
+//! |---|---|
+//! | `{first_ts}` `{last_ts}` | timestamp of the object's first and last line, UTC, full nanoseconds, as `20261123T100000.123456789Z` (sorts by time) |
+//! | `{lines}` | how many lines the object holds |
+//! | `{hash}` | CRC-32 of the object's bytes before compression, 8 hex digits: tells apart objects whose lines share their first and last timestamps |
+//! | `{hour}` | UTC hour (`00`–`23`) of the first line |
 
 use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use jiff::Timestamp;
 use jiff::civil::Date;
+use jiff::tz::Offset;
 use kle_core::Container;
 
 use crate::encode::fnv1a;
@@ -43,6 +55,81 @@ enum Piece {
     Restart,
     Label(String),
     Date,
+    Hour,
+    FirstTs,
+    LastTs,
+    Lines,
+    Hash,
+}
+
+impl Piece {
+    /// Whether the piece describes an object's content, which only object keys have.
+    fn is_object_stamp(&self) -> bool {
+        matches!(
+            self,
+            Piece::Hour | Piece::FirstTs | Piece::LastTs | Piece::Lines | Piece::Hash
+        )
+    }
+}
+
+/// What an object holds, for the placeholders that name it: `{first_ts}`, `{last_ts}`,
+/// `{lines}`, `{hash}`, `{date}` and `{hour}`.
+///
+/// Everything comes from the lines themselves, so the same lines always get the same key: an
+/// upload that is retried, or repeated by a resumed run, overwrites its object instead of
+/// adding a second copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ObjectStamp {
+    /// Timestamp of the first line that has one.
+    pub first: Option<Timestamp>,
+    /// Timestamp of the last line that has one.
+    pub last: Option<Timestamp>,
+    /// Lines in the object (fragments count one each).
+    pub lines: u64,
+    /// CRC-32 of the object's bytes before compression.
+    pub hash: u32,
+}
+
+impl ObjectStamp {
+    /// The stamp of an object holding `lines` lines from `first` to `last`, whose bytes have
+    /// the CRC-32 `hash`.
+    pub fn new(first: Option<Timestamp>, last: Option<Timestamp>, lines: u64, hash: u32) -> Self {
+        Self {
+            first,
+            last,
+            lines,
+            hash,
+        }
+    }
+
+    /// The date `{date}` renders: the first line's, or today's for an object without timestamps.
+    pub fn date(&self) -> Date {
+        Offset::UTC
+            .to_datetime(self.first.unwrap_or_else(Timestamp::now))
+            .date()
+    }
+
+    fn render_ts(ts: Option<Timestamp>) -> String {
+        // Lines without a timestamp only come from an API that did not send them; `{hash}`
+        // still tells such objects apart.
+        ts.map_or_else(|| "untimed".to_owned(), compact_timestamp)
+    }
+}
+
+/// `20261123T100000.123456789Z`: UTC, nanoseconds always written, so keys sort by time.
+pub fn compact_timestamp(ts: Timestamp) -> String {
+    let t = Offset::UTC.to_datetime(ts);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:09}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.subsec_nanosecond()
+    )
 }
 
 /// A checked path template such as [`DEFAULT_LAYOUT`].
@@ -102,6 +189,24 @@ impl Layout {
         })
     }
 
+    /// Parses a template for files: as [`Layout::parse`], refusing the object placeholders
+    /// (a file grows, so what it holds cannot name it).
+    ///
+    /// # Errors
+    /// [`SinkError::InvalidLayout`], naming what is wrong.
+    pub fn parse_for_files(template: &str) -> Result<Self, SinkError> {
+        let layout = Self::parse(template)?;
+        if layout.uses_object_stamps() {
+            return Err(SinkError::InvalidLayout {
+                layout: template.to_owned(),
+                reason: "{first_ts}, {last_ts}, {lines}, {hash} and {hour} name an object's content and are for object keys only; \
+                         use {date} in file layouts"
+                    .into(),
+            });
+        }
+        Ok(layout)
+    }
+
     /// The template as written.
     pub fn template(&self) -> &str {
         &self.template
@@ -112,13 +217,34 @@ impl Layout {
         self.components.iter().flatten().any(|piece| *piece == Piece::Date)
     }
 
+    /// Whether the template names an object's content (`{first_ts}`, `{last_ts}`, `{lines}`,
+    /// `{hour}`): such a template is for object keys only.
+    pub fn uses_object_stamps(&self) -> bool {
+        self.components.iter().flatten().any(Piece::is_object_stamp)
+    }
+
+    /// Whether the template has the placeholder `name` (as written between the braces).
+    pub fn has_placeholder(&self, name: &str) -> bool {
+        placeholder(name).is_ok_and(|wanted| self.components.iter().flatten().any(|piece| *piece == wanted))
+    }
+
     /// The path components for `container`, each safe on its own (never empty, `.`, `..`, and
-    /// without `/`, `\`, NUL or control characters).
+    /// without `/`, `\`, NUL or control characters). Object placeholders render as `_`.
     pub fn render(&self, container: &Container, date: Date) -> Vec<String> {
         self.components
             .iter()
-            .map(|pieces| render_component(pieces, container, date))
+            .map(|pieces| render_component(pieces, container, date, None))
             .collect()
+    }
+
+    /// The object key for `container` and the object's content: the components joined with `/`.
+    pub fn render_object_key(&self, container: &Container, stamp: &ObjectStamp) -> String {
+        let date = stamp.date();
+        self.components
+            .iter()
+            .map(|pieces| render_component(pieces, container, date, Some(stamp)))
+            .collect::<Vec<_>>()
+            .join("/")
     }
 
     /// The relative file path for `container`.
@@ -210,20 +336,25 @@ fn placeholder(name: &str) -> Result<Piece, String> {
         "node" => Piece::Node,
         "restart" => Piece::Restart,
         "date" => Piece::Date,
+        "hour" => Piece::Hour,
+        "first_ts" => Piece::FirstTs,
+        "last_ts" => Piece::LastTs,
+        "lines" => Piece::Lines,
+        "hash" => Piece::Hash,
         _ => match name.strip_prefix("label:") {
             Some("") => return Err("{label:} needs a label key, as in {label:app}".into()),
             Some(key) => Piece::Label(key.to_owned()),
             None => {
                 return Err(format!(
                     "unknown placeholder {{{name}}}; known: {{namespace}} {{pod}} {{container}} {{pod_uid}} {{node}} \
-                     {{restart}} {{label:KEY}} {{date}}"
+                     {{restart}} {{label:KEY}} {{date}}, and for object keys {{first_ts}} {{last_ts}} {{lines}} {{hash}} {{hour}}"
                 ));
             }
         },
     })
 }
 
-fn render_component(pieces: &[Piece], container: &Container, date: Date) -> String {
+fn render_component(pieces: &[Piece], container: &Container, date: Date, stamp: Option<&ObjectStamp>) -> String {
     let mut out = String::new();
     for piece in pieces {
         let value: Cow<'_, str> = match piece {
@@ -239,6 +370,22 @@ fn render_component(pieces: &[Piece], container: &Container, date: Date) -> Stri
             Piece::Restart => instance_restart_count(container).to_string().into(),
             Piece::Label(key) => container.pod.labels.get(key).map_or("", String::as_str).into(),
             Piece::Date => date.to_string().into(),
+            Piece::Hour => stamp
+                .map_or_else(String::new, |s| {
+                    format!(
+                        "{:02}",
+                        Offset::UTC.to_datetime(s.first.unwrap_or_else(Timestamp::now)).hour()
+                    )
+                })
+                .into(),
+            Piece::FirstTs => stamp
+                .map_or_else(String::new, |s| ObjectStamp::render_ts(s.first))
+                .into(),
+            Piece::LastTs => stamp
+                .map_or_else(String::new, |s| ObjectStamp::render_ts(s.last))
+                .into(),
+            Piece::Lines => stamp.map_or_else(String::new, |s| s.lines.to_string()).into(),
+            Piece::Hash => stamp.map_or_else(String::new, |s| format!("{:08x}", s.hash)).into(),
         };
         out.push_str(&safe_component(&value));
     }
@@ -437,6 +584,29 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn object_keys_name_their_content_and_file_layouts_refuse_to() {
+        let layout = Layout::parse("{namespace}/{pod}/{date}/{hour}/{first_ts}-{last_ts}-{lines}-{hash}").unwrap();
+        assert!(layout.uses_object_stamps() && layout.has_placeholder("hash") && !layout.has_placeholder("node"));
+        let first: Timestamp = "2026-11-23T09:59:59.000000001Z".parse().unwrap();
+        let last: Timestamp = "2026-11-23T10:00:00.5+01:00".parse().unwrap();
+        let stamp = ObjectStamp::new(Some(first), Some(last), 42, 0xbeef);
+        let c = container_in("shop", "web-1", "app", &[], None);
+        assert_eq!(
+            layout.render_object_key(&c, &stamp),
+            "shop/web-1/2026-11-23/09/20261123T095959.000000001Z-20261123T090000.500000000Z-42-0000beef"
+        );
+        let untimed = ObjectStamp::new(None, None, 1, 1);
+        assert!(
+            layout
+                .render_object_key(&c, &untimed)
+                .ends_with("/untimed-untimed-1-00000001")
+        );
+        let err = Layout::parse_for_files("{pod}/{first_ts}.log").unwrap_err();
+        assert!(err.to_string().contains("object keys only"), "{err}");
+        assert!(Layout::parse_for_files(DEFAULT_LAYOUT).is_ok());
     }
 
     #[test]

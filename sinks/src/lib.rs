@@ -8,6 +8,7 @@
 //!   `kubectl logs`, [`Format::Json`] as NDJSON with metadata), into one reused buffer.
 //! - [`StdoutSink`] (feature `stdout`) and [`FileSink`] (feature `file`, one file per container
 //!   laid out by a [`layout::Layout`] template) are the backends; both are on by default.
+//!   `S3Sink` (feature `s3`) uploads compressed objects to S3 or an S3-compatible store.
 //! - [`SinkConfig`] is the serde form a user writes in YAML; [`SinkConfig::build`] makes the
 //!   runtime sink.
 //! - [`deliver()`] drives a [`kle_core::ExportRun`] into a sink, committing at least every
@@ -46,6 +47,9 @@ mod error;
 #[cfg(feature = "file")]
 mod file;
 pub mod layout;
+#[cfg(feature = "s3")]
+pub mod s3;
+mod s3_config;
 mod sink;
 #[cfg(feature = "stdout")]
 mod stdout;
@@ -56,10 +60,15 @@ pub use checkpoint::Checkpointer;
 pub use config::{ColorChoice, FileConfig, FormatKind, SinkConfig, StdoutConfig};
 pub use deliver::{ContainerDelivery, DeliverOptions, Delivery, deliver, deliver_checkpointed, deliver_into};
 pub use encode::{Encoder, Format};
-pub use error::SinkError;
+pub use error::{SinkError, UploadFailure};
 #[cfg(feature = "file")]
 pub use file::{DEFAULT_MAX_OPEN_FILES, FileSink, FileSinkBuilder};
-pub use layout::{DEFAULT_LAYOUT, Layout};
+pub use layout::{DEFAULT_LAYOUT, Layout, ObjectStamp};
+#[cfg(feature = "s3")]
+pub use s3::{S3Sink, S3SinkBuilder, S3Stats};
+pub use s3_config::{
+    Compression, DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_AGE, DEFAULT_MAX_OBJECT_BYTES, MIN_PART_BYTES, S3Config,
+};
 pub use sink::Sink;
 #[cfg(feature = "stdout")]
 pub use stdout::StdoutSink;

@@ -408,3 +408,53 @@ fn exit_codes_for_nothing_matched_and_a_bad_selector() {
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad.stderr));
     assert!(text(&bad.stderr).contains("selector"), "{}", text(&bad.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the test cluster and s3s-fs: scripts/test.sh runs it"]
+async fn export_to_s3_equals_kubectl_logs() {
+    use kle_tests::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
+    let testbed = Testbed::from_env();
+    let server = S3Server::start();
+    server.create_bucket("e2e");
+    let containers = [
+        ("burst", "burst"),
+        ("two-containers", "alpha"),
+        ("two-containers", "beta"),
+        ("weird-bytes", "weird"),
+    ];
+    let before: Vec<Vec<u8>> = containers
+        .iter()
+        .map(|(pod, c)| testbed.logs(NS, pod, c, false))
+        .collect();
+    let kubeconfig = testbed.kubeconfig().clone();
+    let endpoint = server.endpoint();
+    let output = tokio::task::spawn_blocking(move || {
+        exporter()
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("AWS_REGION", "us-east-1")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["export", "-n", NS, "--sink", "s3", "--s3-url", "s3://e2e/cluster"])
+            .args(["--s3-endpoint", &endpoint, "--s3-allow-http"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "export failed: {}", text(&output.stderr));
+
+    let objects = server.objects("e2e").await;
+    for ((pod, container), before) in containers.iter().zip(&before) {
+        let prefix = format!("cluster/{NS}/{pod}/{container}/");
+        let exported: Vec<u8> = objects
+            .iter()
+            .filter(|(key, _)| key.starts_with(&prefix))
+            .flat_map(|(_, bytes)| bytes.clone())
+            .collect();
+        let after = testbed.logs(NS, pod, container, false);
+        assert_between(&format!("{pod}/{container}"), before, &exported, &after);
+    }
+    let burst = objects.keys().filter(|k| k.contains("/burst/burst/")).count();
+    assert_eq!(burst, 1, "a one-shot export makes one object per container");
+}

@@ -1,0 +1,212 @@
+//! A real S3 server for the S3 sink's tests: one `s3s-fs` process per test, on a free loopback
+//! port, with its own directory and keys, killed on drop.
+//!
+//! `s3s-fs` checks SigV4 signatures and multipart part sizes like AWS. `tests/s3/up.sh`
+//! installs it once (cached under `~/.cache/kube-log-exporter/s3s-fs`) and prints its path;
+//! `scripts/test.sh` passes that path in `KLE_S3S_FS` and runs the `#[ignore]`d S3 tests with
+//! `--ignored`.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt as _;
+use object_store::aws::AmazonS3Builder;
+use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt as _, RetryConfig};
+
+/// The access key every test server accepts.
+pub const ACCESS_KEY: &str = "KLETESTACCESSKEY";
+/// Its secret.
+pub const SECRET_KEY: &str = "kle-test-secret-key";
+
+/// A running `s3s-fs` process.
+#[derive(Debug)]
+pub struct S3Server {
+    child: Option<Child>,
+    root: tempfile::TempDir,
+    /// The server's stderr, kept apart from its data.
+    logs: tempfile::TempDir,
+    port: u16,
+}
+
+impl S3Server {
+    /// The `s3s-fs` binary: `KLE_S3S_FS`, else the cache `tests/s3/up.sh` installs into.
+    /// Panics with what to run when it is missing: a test that needs S3 must not pass without it.
+    pub fn binary() -> PathBuf {
+        let path = std::env::var_os("KLE_S3S_FS").map(PathBuf::from).unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+            home.join(".cache/kube-log-exporter/s3s-fs/bin/s3s-fs")
+        });
+        assert!(
+            path.is_file(),
+            "the S3 tests need the s3s-fs server, not found at {}: run scripts/test.sh, or \
+             KLE_S3S_FS=$(tests/s3/up.sh) cargo test -p kle-tests --test s3 -- --ignored",
+            path.display()
+        );
+        path
+    }
+
+    /// Starts a server with an empty directory on a free port.
+    pub fn start() -> Self {
+        let root = tempfile::tempdir().expect("creating the S3 server's directory");
+        let logs = tempfile::tempdir().expect("creating the S3 server's log directory");
+        let port = free_port();
+        let mut server = Self {
+            child: None,
+            root,
+            logs,
+            port,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.logs.path().join("s3s-fs.log"))
+            .map_or_else(|_| Stdio::null(), Stdio::from);
+        let child = Command::new(Self::binary())
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .arg(self.root.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting s3s-fs");
+        self.child = Some(child);
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("s3s-fs exited at start with {status} (port {} taken?)", self.port);
+            }
+            assert!(Instant::now() < deadline, "s3s-fs did not listen on {addr} within 20 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server; its data stays for [`S3Server::restart`].
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The directory the server stores buckets in.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Creates a bucket (a directory, for s3s-fs).
+    pub fn create_bucket(&self, bucket: &str) {
+        std::fs::create_dir_all(self.root.path().join(bucket)).expect("creating a bucket directory");
+    }
+
+    /// A client for `bucket` with the server's keys and quick retries.
+    pub fn store(&self, bucket: &str) -> Arc<dyn ObjectStore> {
+        self.store_with_keys(bucket, ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// A client for `bucket` with other keys, no retries.
+    pub fn store_with_keys(&self, bucket: &str, access_key: &str, secret_key: &str) -> Arc<dyn ObjectStore> {
+        let store = AmazonS3Builder::new()
+            .with_endpoint(self.endpoint())
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_bucket_name(bucket)
+            .with_access_key_id(access_key)
+            .with_secret_access_key(secret_key)
+            .with_retry(quick_retries())
+            .build()
+            .expect("building the S3 client");
+        Arc::new(store)
+    }
+
+    /// Every object in `bucket`, decompressed by its extension (`.zst`, `.gz`), by key.
+    pub async fn objects(&self, bucket: &str) -> BTreeMap<String, Vec<u8>> {
+        let store = self.store(bucket);
+        let metas: Vec<_> = store.list(None).try_collect().await.expect("listing the bucket");
+        let mut out = BTreeMap::new();
+        for meta in metas {
+            let key = meta.location.to_string();
+            let bytes = store
+                .get(&meta.location)
+                .await
+                .expect("getting an object")
+                .bytes()
+                .await
+                .expect("reading an object");
+            out.insert(key.clone(), decompress(&key, &bytes));
+        }
+        out
+    }
+
+    /// Sizes of the objects in `bucket` as stored (compressed), by key.
+    pub async fn object_sizes(&self, bucket: &str) -> BTreeMap<String, u64> {
+        let metas: Vec<_> = self
+            .store(bucket)
+            .list(None)
+            .try_collect()
+            .await
+            .expect("listing the bucket");
+        metas.into_iter().map(|m| (m.location.to_string(), m.size)).collect()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Two quick retries: enough for a flaky moment, fast to fail on a stopped server.
+pub fn quick_retries() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(100),
+            base: 2.0,
+        },
+        max_retries: 2,
+        retry_timeout: Duration::from_secs(5),
+    }
+}
+
+/// Decompresses by extension: `.zst`, `.gz`, else as is.
+pub fn decompress(key: &str, bytes: &[u8]) -> Vec<u8> {
+    if key.ends_with(".zst") {
+        zstd::decode_all(bytes).expect("a valid zstd object")
+    } else if key.ends_with(".gz") {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .expect("a valid gzip object");
+        out
+    } else {
+        bytes.to_vec()
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
+    listener.local_addr().expect("the bound address").port()
+}
