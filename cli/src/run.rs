@@ -9,8 +9,8 @@ use kle_core::{
     RunSummary, Selection, Since, StreamOptions, required_permissions,
 };
 use kle_sinks::{
-    Checkpointer, ColorChoice, Compression, DeliverOptions, Delivery, FileConfig, FormatKind, S3Config, SinkConfig,
-    SinkError, StdoutConfig, deliver_checkpointed, deliver_into,
+    Checkpointer, ColorChoice, Compression, DeliverOptions, Delivery, FileConfig, FormatKind, ObjectCheckpointStore,
+    S3Config, SinkConfig, SinkError, StdoutConfig, deliver_checkpointed, deliver_into,
 };
 use tracing::{info, warn};
 
@@ -256,7 +256,7 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
     };
     let sink_config = sink_config(&args);
     let mut sink = sink_config.build()?;
-    let mut checkpointer = match checkpoint_store(&args, &connection) {
+    let mut checkpointer = match checkpoint_store(&args, &sink_config, &connection)? {
         Some(store) => Some(Checkpointer::load(store, origin(&args)).await.map_err(sink_failure)?),
         None => None,
     };
@@ -340,11 +340,17 @@ fn cancel_on_signals(cancel: tokio_util::sync::CancellationToken) {
 }
 
 /// The checkpoint store `--checkpoint` names.
-fn checkpoint_store(args: &ExportArgs, connection: &Connection) -> Option<Arc<dyn CheckpointStore>> {
-    match &args.checkpoint {
+fn checkpoint_store(
+    args: &ExportArgs,
+    sink: &SinkConfig,
+    connection: &Connection,
+) -> Result<Option<Arc<dyn CheckpointStore>>, Failure> {
+    Ok(match &args.checkpoint {
         CheckpointArg::None => None,
-        CheckpointArg::Auto => match (args.output.sink, &args.output.dir) {
-            (SinkArg::File, Some(dir)) => Some(Arc::new(FileCheckpointStore::new(dir.join(CHECKPOINT_FILE)))),
+        // Beside the output: a file next to the files, an object next to the objects.
+        CheckpointArg::Auto => match (sink, &args.output.dir) {
+            (SinkConfig::File(_), Some(dir)) => Some(Arc::new(FileCheckpointStore::new(dir.join(CHECKPOINT_FILE)))),
+            (SinkConfig::S3(config), _) => Some(Arc::new(ObjectCheckpointStore::from_config(config)?)),
             _ => None,
         },
         CheckpointArg::File(path) => Some(Arc::new(FileCheckpointStore::new(path))),
@@ -355,7 +361,7 @@ fn checkpoint_store(args: &ExportArgs, connection: &Connection) -> Option<Arc<dy
                 .unwrap_or_else(|| connection.default_namespace.clone()),
             name.clone(),
         ))),
-    }
+    })
 }
 
 /// Where a first run's `--since`/`--since-time` starts, made absolute: containers that appear

@@ -65,7 +65,7 @@ pub use error::{SinkError, UploadFailure};
 pub use file::{DEFAULT_MAX_OPEN_FILES, FileSink, FileSinkBuilder};
 pub use layout::{DEFAULT_LAYOUT, Layout, ObjectStamp};
 #[cfg(feature = "s3")]
-pub use s3::{S3Sink, S3SinkBuilder, S3Stats};
+pub use s3::{CHECKPOINT_OBJECT, ObjectCheckpointStore, S3Sink, S3SinkBuilder, S3Stats};
 pub use s3_config::{
     Compression, DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_AGE, DEFAULT_MAX_OBJECT_BYTES, MIN_PART_BYTES, S3Config,
 };

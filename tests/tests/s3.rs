@@ -307,7 +307,11 @@ async fn the_cli_exports_to_s3_with_credentials_from_the_environment() {
     };
     let output = run(format!("s3://{BUCKET}/cli"), SECRET_KEY).await.unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let objects = server.objects(BUCKET).await;
+    let mut objects = server.objects(BUCKET).await;
+    let checkpoint = objects
+        .remove("cli/.kube-log-exporter-checkpoint.json")
+        .expect("the checkpoint beside the objects");
+    assert!(String::from_utf8_lossy(&checkpoint).contains("\"cursor\""));
     assert_eq!(objects.len(), 1, "{:?}", objects.keys());
     let (key, body) = objects.iter().next().unwrap();
     assert!(
@@ -315,6 +319,20 @@ async fn the_cli_exports_to_s3_with_credentials_from_the_environment() {
         "{key}"
     );
     assert_eq!(body, &render(&app, true));
+
+    // The next run resumes from the bucket's checkpoint: one new object with the new lines only.
+    let more = fake_api::lines(start() + jiff::SignedDuration::from_secs(60), 5, |i| {
+        format!("more {i}")
+    });
+    api.append_log("shop", "web-0", "app", more.clone());
+    let output = run(format!("s3://{BUCKET}/cli"), SECRET_KEY).await.unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let mut after = server.objects(BUCKET).await;
+    after.remove("cli/.kube-log-exporter-checkpoint.json");
+    assert_eq!(after.len(), 2, "{:?}", after.keys());
+    let new: Vec<_> = after.iter().filter(|(k, _)| !objects.contains_key(*k)).collect();
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0].1, &render(&more, true));
 
     let output = run(format!("s3://{BUCKET}/cli"), "wrong").await.unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -71,8 +71,11 @@
 //! # Ok(()) }
 //! ```
 
+mod checkpoint;
 mod object;
 mod upload;
+
+pub use checkpoint::{CHECKPOINT_OBJECT, ObjectCheckpointStore};
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -103,16 +103,7 @@ pub(crate) fn s3_store(config: &S3Config, bucket: &str) -> Result<Arc<dyn Object
 
 /// Turns a store error into the bucket, key, S3 error code and message, and a hint.
 pub(crate) fn failure(target: &Target, object: &FinishedObject, err: &object_store::Error) -> UploadFailure {
-    let text = error_chain(err);
-    let code = xml_field(&text, "Code");
-    let message = xml_field(&text, "Message").unwrap_or_else(|| text.clone());
-    let (code, hint) = match code {
-        Some(code) => {
-            let hint = hint_for_code(&code, &target.bucket);
-            (code, hint)
-        }
-        None => fallback(err, &text, &target.bucket),
-    };
+    let (code, message, hint) = explain(&target.bucket, err);
     UploadFailure {
         bucket: target.bucket.clone(),
         key: object.key.clone(),
@@ -120,6 +111,21 @@ pub(crate) fn failure(target: &Target, object: &FinishedObject, err: &object_sto
         message,
         hint,
     }
+}
+
+/// The S3 error code, the store's message and what to do about it, for a request to `bucket`.
+pub(crate) fn explain(bucket: &str, err: &object_store::Error) -> (String, String, String) {
+    let text = error_chain(err);
+    let code = xml_field(&text, "Code");
+    let message = xml_field(&text, "Message").unwrap_or_else(|| text.clone());
+    let (code, hint) = match code {
+        Some(code) => {
+            let hint = hint_for_code(&code, bucket);
+            (code, hint)
+        }
+        None => fallback(err, &text, bucket),
+    };
+    (code, message, hint)
 }
 
 fn hint_for_code(code: &str, bucket: &str) -> String {
