@@ -10,7 +10,7 @@ use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use kle_tests::binary::exporter;
-use kle_tests::testbed::{FIXTURES_NAMESPACE as NS, Testbed};
+use kle_tests::testbed::{FIXTURES_NAMESPACE as NS, Testbed, assert_between};
 
 fn run(testbed: &Testbed, args: &[&str]) -> Output {
     exporter()
@@ -23,24 +23,6 @@ fn run(testbed: &Testbed, args: &[&str]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// `before` ≤ `exported` ≤ `after` as prefixes: for a container that keeps logging, the export
-/// holds every line the API had before it started, in order, and nothing the API doesn't have.
-fn assert_between(label: &str, before: &[u8], exported: &[u8], after: &[u8]) {
-    assert!(!before.is_empty(), "{label}: kubectl showed nothing");
-    assert!(
-        exported.starts_with(before),
-        "{label}: export lacks lines kubectl showed before it ran\nexported head: {}\nkubectl head: {}",
-        text(&exported[..exported.len().min(300)]),
-        text(&before[..before.len().min(300)])
-    );
-    assert!(
-        after.starts_with(exported),
-        "{label}: export has lines kubectl does not show ({} vs {} bytes)",
-        exported.len(),
-        after.len()
-    );
 }
 
 fn job_pod(testbed: &Testbed) -> String {
@@ -180,9 +162,7 @@ fn previous_instance_of_a_crashing_container() {
 fn follow_streams_a_pod_created_after_it_started() {
     let testbed = Testbed::from_env();
     let namespace = "kle-e2e-follow";
-    testbed.kubectl_output(&["delete", "namespace", namespace, "--wait=true"], None);
-    testbed.kubectl(&["create", "namespace", namespace]);
-    wait_for_default_service_account(&testbed, namespace);
+    testbed.fresh_namespace(namespace);
 
     let mut follow = exporter()
         .arg("--kubeconfig")
@@ -218,18 +198,6 @@ spec:
     command: ["/bin/sh", "-c", "i=1; while [ $i -le 30 ]; do echo late $i; i=$((i+1)); usleep 100000; done; exec sleep 2147483647"]
 "#
     )
-}
-
-fn wait_for_default_service_account(testbed: &Testbed, namespace: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !testbed
-        .kubectl_output(&["get", "serviceaccount", "default", "-n", namespace], None)
-        .status
-        .success()
-    {
-        assert!(Instant::now() < deadline, "no default ServiceAccount in {namespace}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
 }
 
 /// Reads a child's stdout on a thread until `lines` newlines arrived or `timeout` passed.
