@@ -42,6 +42,14 @@ crasher_restarted() {
 
 k apply -f "$FIXTURES/00-namespace.yaml" >&2
 wait_until 60 "ServiceAccount $NS/default with a token" sa_has_token
+# A pod the kubelet evicted (disk pressure, say) stays Failed forever and `apply` leaves it so:
+# delete it, the loop below creates it again. The Job's pods are the Job controller's.
+failed=$(k -n "$NS" get pods --field-selector=status.phase=Failed -o 'jsonpath={range .items[*]}{.metadata.name}{" "}{end}')
+for pod in $failed; do
+    [[ $pod == job-complete-* ]] && continue
+    log "recreating failed (evicted?) pod $pod"
+    k -n "$NS" delete pod "$pod" --grace-period=0 --wait=true >&2
+done
 # Pod specs are immutable: a fixture whose definition changed is recreated.
 errs=$(mktemp)
 trap 'rm -f "$errs"' EXIT
