@@ -40,4 +40,4 @@ image=$(tests/cluster/exporter-image.sh | tail -n1)
 
 step "end-to-end tests against the real cluster (e2e*: CLI, exactly-once, S3, in-cluster)"
 KLE_E2E_KUBECONFIG="$kubeconfig" KLE_E2E_EXPORTER_IMAGE="$image" KLE_S3S_FS="$s3s_fs" \
-  cargo test -p kle-tests --locked --test 'e2e*' -- --ignored --test-threads=1
+  cargo test -p kle-tests --locked --test 'e2e*' -- --ignored --test-threads=1 --show-output
