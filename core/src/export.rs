@@ -94,7 +94,7 @@ impl RunSummary {
         self.lines += report.lines;
         self.bytes += report.bytes;
         match &report.end {
-            StreamEnd::Completed | StreamEnd::LimitReached => self.completed += 1,
+            StreamEnd::Completed | StreamEnd::LimitReached | StreamEnd::PodGone => self.completed += 1,
             StreamEnd::NotStarted => self.not_started += 1,
             StreamEnd::PodDeleted => self.pod_deleted += 1,
             StreamEnd::NoPreviousInstance => self.no_previous += 1,
@@ -572,16 +572,25 @@ impl Supervisor {
                 }
                 let mut report =
                     stream_container(client.clone(), container, options, resume, tx.clone(), cancel.clone()).await;
-                if required && matches!(report.end, StreamEnd::NoPreviousInstance) {
+                let lost = match report.end {
+                    StreamEnd::NoPreviousInstance if required => Some(GapReason::PreviousUnavailable),
+                    StreamEnd::PodDeleted => Some(GapReason::PodDeleted),
+                    _ => None,
+                };
+                if let Some(reason) = lost {
                     let gap = Gap {
                         container: Arc::clone(&report.container),
-                        reason: GapReason::PreviousUnavailable,
-                        after: resume,
+                        reason,
+                        after: report.cursor,
                         until: None,
                     };
                     warn!(%gap, "gap in the export");
                     report.gaps.push(gap.clone());
                     let _ = tx.send(ExportEvent::Gap(gap)).await;
+                }
+                if matches!(report.end, StreamEnd::PodGone) {
+                    // Read to its end and gone: its checkpoint record has served its purpose.
+                    let _ = tx.send(ExportEvent::Retired(report.container.key())).await;
                 }
                 reports.push(report);
             }
@@ -622,6 +631,7 @@ fn empty_report(container: Arc<Container>, end: StreamEnd, cursor: Option<Cursor
         bytes: 0,
         reconnects: 0,
         gaps: Vec::new(),
+        drained: false,
     }
 }
 

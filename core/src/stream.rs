@@ -103,8 +103,10 @@ impl Retry {
 pub enum StreamEnd {
     /// The whole log was read (one-shot), or the instance terminated and its log was drained.
     Completed,
-    /// The pod was deleted; its log is no longer readable.
+    /// The pod was deleted before its log was read to the end; the rest is no longer readable.
     PodDeleted,
+    /// The pod was deleted after its log was read to the end: nothing is missing.
+    PodGone,
     /// The container has not started: there is no log yet.
     NotStarted,
     /// `previous` was asked but there is no previous instance.
@@ -134,6 +136,9 @@ pub struct StreamReport {
     pub reconnects: u32,
     /// Gaps found while reading (a resumed log that began after the cursor).
     pub gaps: Vec<Gap>,
+    /// The instance had terminated (or its pod was deleted) and its log was read to the end:
+    /// nothing more will ever come from it.
+    pub drained: bool,
 }
 
 /// How a request for the log failed.
@@ -176,6 +181,7 @@ pub(crate) async fn stream_container(
             bytes: 0,
             reconnects: 0,
             gaps: Vec::new(),
+            drained: false,
         },
         previous,
         started: false,
@@ -238,9 +244,13 @@ impl StreamTask {
                     match self.instance().await {
                         Ok(Instance::Same(ContainerState::Running)) => {}
                         Ok(Instance::Same(_)) | Ok(Instance::Replaced) => {
+                            self.report.drained = true;
                             return self.finish(StreamEnd::Completed).await;
                         }
-                        Ok(Instance::PodGone) => return self.finish(StreamEnd::PodDeleted).await,
+                        Ok(Instance::PodGone) => {
+                            self.report.drained = true;
+                            return self.finish(StreamEnd::PodGone).await;
+                        }
                         Err(end) => return end,
                     }
                 }
@@ -261,7 +271,17 @@ impl StreamTask {
                             self.previous = true;
                         }
                         Ok(Instance::Replaced) => {
-                            warn!(container = %self.report.container, "previous instance replaced again while disconnected; its remaining lines are no longer readable");
+                            let gap = Gap {
+                                container: Arc::clone(&self.report.container),
+                                reason: GapReason::PreviousUnavailable,
+                                after: self.report.cursor,
+                                until: None,
+                            };
+                            warn!(%gap, "gap in the log: the container restarted twice while disconnected");
+                            self.report.gaps.push(gap.clone());
+                            if self.out.send(ExportEvent::Gap(gap)).await.is_err() {
+                                return StreamEnd::Cancelled;
+                            }
                             return StreamEnd::Completed;
                         }
                         Ok(Instance::PodGone) => return StreamEnd::PodDeleted,
@@ -404,6 +424,8 @@ impl StreamTask {
         let end = if self.options.limit_bytes.is_some_and(|limit| self.report.bytes >= limit) {
             StreamEnd::LimitReached
         } else {
+            // A terminated instance read to its end has nothing more to give.
+            self.report.drained = self.previous || self.report.container.state == ContainerState::Terminated;
             StreamEnd::Completed
         };
         Ok(Some(self.finish(end).await))

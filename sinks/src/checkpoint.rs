@@ -104,7 +104,11 @@ impl Checkpointer {
     }
 
     /// After a successful commit: records the committed positions and saves.
-    pub(crate) async fn committed(&mut self, delivery: &Delivery, sink: &dyn Sink) -> Result<(), SinkError> {
+    pub(crate) async fn committed(
+        &mut self,
+        delivery: &Delivery,
+        sink_state: Option<serde_json::Value>,
+    ) -> Result<(), SinkError> {
         for (key, delivered) in &delivery.containers {
             if delivery.retired.contains(key) {
                 continue;
@@ -130,7 +134,7 @@ impl Checkpointer {
             self.checkpoint.remove(key);
         }
         self.checkpoint.prune();
-        self.checkpoint.sink = sink.committed_state();
+        self.checkpoint.sink = sink_state;
         self.store_now().await
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kle_core::{Container, ContainerKey, ContainerState, Cursor, ExportEvent, ExportRun, GapReason, StreamEnd};
+use kle_core::{Container, ContainerKey, Cursor, ExportEvent, ExportRun, GapReason};
 use tokio::time::Instant;
 use tracing::debug;
 
@@ -259,7 +259,7 @@ async fn deliver_events(
     sink.close().await?;
     delivery.committed();
     if let Some(checkpointer) = checkpointer {
-        checkpointer.committed(delivery, sink).await?;
+        checkpointer.committed(delivery, sink.committed_state()).await?;
     }
     debug!(sink = %sink.describe(), lines = delivery.lines, bytes = delivery.bytes, commits = delivery.commits, "delivery finished");
     Ok(())
@@ -308,8 +308,7 @@ async fn handle(
             sink.end_container(&report.container).await?;
             let entry = delivery.entry(&report.container, options);
             entry.ended = true;
-            entry.terminal = matches!(report.end, StreamEnd::Completed)
-                && (report.container.previous || report.container.state == ContainerState::Terminated);
+            entry.terminal = report.drained;
             // The stream's own cursor counts from its resume point; its lines came before
             // this event, so they are all written.
             if report.cursor.is_some() && report.cursor != entry.written {
@@ -330,7 +329,7 @@ async fn commit(
     sink.commit().await?;
     delivery.committed();
     if let Some(checkpointer) = checkpointer {
-        checkpointer.committed(delivery, sink).await?;
+        checkpointer.committed(delivery, sink.committed_state()).await?;
     }
     Ok(())
 }

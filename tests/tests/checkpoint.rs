@@ -211,3 +211,81 @@ async fn a_crashed_runs_unrecorded_tail_is_replaced_not_duplicated() {
     let expected: Vec<String> = (1..=5).map(|i| format!("line {i}")).collect();
     assert_eq!(messages(&file(dir.path(), "web", "app")), expected);
 }
+
+/// A followed pod whose container ends and whose pod is then deleted was read to its end: no
+/// gap now, no record left behind, and no gap when the next run (a restarted Deployment, say)
+/// finds the pod gone.
+#[tokio::test]
+async fn a_followed_pod_deleted_after_its_log_was_read_leaves_no_gap_and_no_record() {
+    let server = FakeApiServer::start().await;
+    server.add_pod(FakePod::new(NS, "job").container(FakeContainer::new("app").logs(numbered(t0(), 1, 3))));
+    server.add_pod(FakePod::new(NS, "stays").container(FakeContainer::new("app").logs(numbered(t0(), 1, 1))));
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint_path = dir.path().join(".kube-log-exporter-checkpoint.json");
+    let store = Arc::new(FileCheckpointStore::new(&checkpoint_path));
+    let mut checkpointer = Checkpointer::load(store, None).await.unwrap();
+    let selection = Selection::builder()
+        .with_namespaces(Namespaces::Only(vec![NS.into()]))
+        .build()
+        .unwrap();
+    let options = ExportOptions {
+        stream: StreamOptions {
+            follow: true,
+            retry: Retry {
+                initial: Duration::from_millis(20),
+                max: Duration::from_millis(100),
+                max_attempts: None,
+            },
+            ..StreamOptions::default()
+        },
+        ..ExportOptions::default()
+    };
+    let mut run = Exporter::new(server.client(), selection).with_options(options).start();
+    let cancel = run.cancellation();
+    let follow_dir = dir.path().to_owned();
+    let follow = tokio::spawn(async move {
+        let mut sink = FileSink::builder(&follow_dir).build().unwrap();
+        let mut delivery = Delivery::default();
+        let options = DeliverOptions::default().with_commit_interval(Duration::from_millis(50));
+        deliver_checkpointed(&mut run, &mut sink, &options, &mut checkpointer, &mut delivery)
+            .await
+            .unwrap();
+        (run.finish().await.unwrap(), delivery)
+    });
+    let job_log = dir.path().join(NS).join("job/app.log");
+    wait_until(|| std::fs::read(&job_log).is_ok_and(|b| b.iter().filter(|&&c| c == b'\n').count() == 3)).await;
+    let recorded = || {
+        std::fs::read_to_string(&checkpoint_path)
+            .map(|json| json.contains("\"pod\": \"job\""))
+            .unwrap_or(false)
+    };
+    wait_until(recorded).await;
+    server.terminate_container(NS, "job", "app", 0);
+    server.delete_pod(NS, "job");
+    wait_until(|| !recorded()).await;
+    cancel.cancel();
+    let (summary, _) = follow.await.unwrap();
+    assert!(summary.gaps.is_empty(), "{:?}", summary.gaps);
+
+    let (next, _) = run_once(&server, dir.path()).await;
+    assert!(
+        next.gaps.is_empty(),
+        "the next run finds nothing missing: {:?}",
+        next.gaps
+    );
+    assert_eq!(
+        messages(&file(dir.path(), "job", "app")),
+        ["line 1", "line 2", "line 3"]
+    );
+}
+
+/// Polls `done` every 20 ms for up to 10 s.
+async fn wait_until(mut done: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("condition not reached within 10 s");
+}

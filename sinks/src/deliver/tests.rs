@@ -104,6 +104,7 @@ fn ended(c: &Arc<Container>, cursor: Option<Cursor>) -> ExportEvent {
         bytes: 0,
         reconnects: 0,
         gaps: Vec::new(),
+        drained: false,
     })
 }
 
