@@ -53,6 +53,11 @@ pub struct StreamOptions {
     pub max_line_bytes: usize,
     /// Reconnection policy.
     pub retry: Retry,
+    /// In follow mode, reopen a stream that brought no data for this long, from its cursor.
+    /// A stream the kubelet left stalled across a log rotation (seen on 1.20) looks like a
+    /// quiet container; reopening costs one request and repeats nothing, and lines rotated
+    /// away meanwhile are reported as a gap. `None`: never.
+    pub idle_reconnect: Option<Duration>,
 }
 
 impl Default for StreamOptions {
@@ -65,6 +70,7 @@ impl Default for StreamOptions {
             previous: false,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             retry: Retry::default(),
+            idle_reconnect: Some(Duration::from_secs(300)),
         }
     }
 }
@@ -400,8 +406,22 @@ impl StreamTask {
     /// Reads a response body to its end. `Ok(None)` is a clean end of a follow stream.
     async fn read(&mut self, mut body: Body) -> Result<Option<StreamEnd>, Failure> {
         let mut filter = ResumeFilter::new(self.report.cursor);
+        let idle = self
+            .options
+            .idle_reconnect
+            .filter(|_| self.options.follow && !self.previous);
         loop {
-            let frame = match body.frame().await {
+            let next = match idle {
+                Some(idle) => match tokio::time::timeout(idle, body.frame()).await {
+                    Ok(next) => next,
+                    Err(_elapsed) => {
+                        debug!(container = %self.report.container, ?idle, "no data on the stream; reopening it from the cursor");
+                        return Ok(None);
+                    }
+                },
+                None => body.frame().await,
+            };
+            let frame = match next {
                 None => break,
                 Some(Ok(frame)) => frame,
                 Some(Err(e)) => return Err(Failure::Transient(e.to_string(), None)),

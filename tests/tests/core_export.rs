@@ -220,6 +220,43 @@ async fn follow_resumes_after_drops_and_sees_appended_lines() {
     assert_eq!(summary.lines, 200);
 }
 
+/// A follow stream that falls silent while the log goes on (the 1.20 kubelet's stall at a
+/// rotation) is reopened from its cursor after `idle_reconnect`: nothing lost, nothing twice.
+#[tokio::test]
+async fn a_stalled_follow_stream_is_reopened_from_its_cursor() {
+    let server = FakeApiServer::start().await;
+    let first = crowded_lines(0, 100, "app");
+    server.add_pod(FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(first.clone())));
+    server.inject(Fault::pod_log("shop", "web-0").stall_after_bytes(2500).times(1));
+    let mut opts = options(true);
+    opts.stream.idle_reconnect = Some(Duration::from_millis(300));
+    let run = Exporter::new(server.client(), selection("shop"))
+        .with_options(opts)
+        .start();
+    let later = crowded_lines(100, 50, "app");
+    let expected = render(&[first, later.clone()].concat(), true);
+    let mut appended = false;
+    let (collected, summary) = follow_until(run, |c| {
+        let got = c.of("shop/web-0/app");
+        if !appended && got.len() >= 2000 {
+            server.append_log("shop", "web-0", "app", later.clone());
+            appended = true;
+        }
+        got.len() >= expected.len()
+    })
+    .await;
+    assert_eq!(
+        String::from_utf8_lossy(collected.of("shop/web-0/app")),
+        String::from_utf8_lossy(&expected)
+    );
+    assert_eq!(summary.lines, 150);
+    let log_requests = server.requests().iter().filter(|r| r.is_pod_log()).count();
+    assert!(
+        log_requests >= 2,
+        "the stalled stream was reopened ({log_requests} log requests)"
+    );
+}
+
 #[tokio::test]
 async fn huge_lines_and_invalid_utf8_pass_through_intact() {
     let server = FakeApiServer::start().await;

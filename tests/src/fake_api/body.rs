@@ -30,6 +30,8 @@ pub(crate) type Body = BoxBody<Bytes, Cut>;
 pub(crate) struct Delivery {
     /// Abort the connection after this many body bytes.
     pub(crate) cut_after: Option<usize>,
+    /// At `cut_after`, fall silent instead of aborting: the connection stays open.
+    pub(crate) stall: bool,
 }
 
 /// The client went away, or the byte budget ran out and the connection was cut: stop writing.
@@ -40,6 +42,7 @@ pub(crate) struct Stop;
 pub(crate) struct BodyWriter {
     sender: Option<Sender<Bytes, Cut>>,
     cut_after: Option<usize>,
+    stall: bool,
 }
 
 impl BodyWriter {
@@ -55,6 +58,7 @@ impl BodyWriter {
         let writer = Self {
             sender: Some(sender),
             cut_after: delivery.cut_after,
+            stall: delivery.stall,
         };
         (response, writer)
     }
@@ -75,6 +79,10 @@ impl BodyWriter {
             sender.send_data(data).await.map_err(|_| Stop)?;
         }
         if cut || self.cut_after == Some(0) {
+            if self.stall {
+                // Silent, not closed: only the client's own timeout ends this.
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
             self.cut().await;
             return Err(Stop);
         }

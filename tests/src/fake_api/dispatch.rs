@@ -68,6 +68,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
         match fault.action {
             FaultAction::Proceed => {}
             FaultAction::CutAfter(bytes) => delivery.cut_after = Some(bytes),
+            FaultAction::StallAfter(bytes) => {
+                delivery.cut_after = Some(bytes);
+                delivery.stall = true;
+            }
             FaultAction::Reset => return Err(Cut),
             FaultAction::Respond {
                 status,

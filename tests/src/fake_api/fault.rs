@@ -54,6 +54,8 @@ pub(crate) enum FaultAction {
         retry_after: Option<u32>,
     },
     CutAfter(usize),
+    /// Send this many body bytes, then nothing more, keeping the connection open.
+    StallAfter(usize),
     Reset,
     Respond {
         status: u16,
@@ -169,6 +171,13 @@ impl Fault {
     /// client sees an error rather than a clean end. A body shorter than `bytes` ends normally.
     pub fn drop_after_bytes(mut self, bytes: usize) -> Self {
         self.action = FaultAction::CutAfter(bytes);
+        self
+    }
+
+    /// Answers normally but, after `bytes` bytes of the body, sends nothing more while keeping the
+    /// connection open: the silent stall a 1.20 kubelet shows when a followed log rotates.
+    pub fn stall_after_bytes(mut self, bytes: usize) -> Self {
+        self.action = FaultAction::StallAfter(bytes);
         self
     }
 
