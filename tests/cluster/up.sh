@@ -35,7 +35,15 @@ cluster_healthy() {
     local c
     [[ -s $ADMIN_KUBECONFIG ]] || return 1
     for c in "${COMPONENTS[@]}"; do component_running "$c" || return 1; done
-    apiserver_ready && node_ready
+    apiserver_ready && node_ready && { ((EUID != 0)) || images_present; }
+}
+
+# The kubelet deletes unused images under disk pressure, the locally imported ones included,
+# and nothing can pull them back: their absence needs the repair path (which imports them).
+images_present() {
+    local refs
+    refs=$(ctr_k8s images ls -q 2>/dev/null) || return 1
+    grep -qxF "$PAUSE_IMAGE" <<<"$refs" && grep -qxF "$BUSYBOX_IMAGE" <<<"$refs"
 }
 
 # GET an API path as the admin, with curl: much faster than kubectl for health checks.
