@@ -44,6 +44,7 @@ mod config;
 pub mod deliver;
 pub mod encode;
 mod error;
+mod export_config;
 #[cfg(feature = "file")]
 mod file;
 pub mod layout;
@@ -61,6 +62,7 @@ pub use config::{ColorChoice, FileConfig, FormatKind, SinkConfig, StdoutConfig};
 pub use deliver::{ContainerDelivery, DeliverOptions, Delivery, deliver, deliver_checkpointed, deliver_into};
 pub use encode::{Encoder, Format};
 pub use error::{SinkError, UploadFailure};
+pub use export_config::{CheckpointSpec, EXAMPLE_CONFIG, ExportConfig};
 #[cfg(feature = "file")]
 pub use file::{DEFAULT_MAX_OPEN_FILES, FileSink, FileSinkBuilder};
 pub use layout::{DEFAULT_LAYOUT, Layout, ObjectStamp};
