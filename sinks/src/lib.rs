@@ -48,6 +48,7 @@ mod export_config;
 #[cfg(feature = "file")]
 mod file;
 pub mod layout;
+mod metrics;
 #[cfg(feature = "s3")]
 pub mod s3;
 mod s3_config;
@@ -66,6 +67,7 @@ pub use export_config::{CheckpointSpec, EXAMPLE_CONFIG, ExportConfig};
 #[cfg(feature = "file")]
 pub use file::{DEFAULT_MAX_OPEN_FILES, FileSink, FileSinkBuilder};
 pub use layout::{DEFAULT_LAYOUT, Layout, ObjectStamp};
+pub use metrics::Metrics;
 #[cfg(feature = "s3")]
 pub use s3::{CHECKPOINT_OBJECT, ObjectCheckpointStore, S3Sink, S3SinkBuilder, S3Stats};
 pub use s3_config::{
