@@ -2,25 +2,31 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
+
+use clap::CommandFactory as _;
 
 use kle_auth::{AuthError, AuthMode, ClientOptions, Connection, Rbac, Subject, connect};
 use kle_core::{
     CheckpointStore, ConfigMapCheckpointStore, ExportOptions, Exporter, FileCheckpointStore, Namespaces, Permission,
-    RunSummary, Selection, Since, StreamOptions, required_permissions,
+    RunSummary, Selection, Since, StreamOptions, list_pods, required_permissions,
 };
 use kle_sinks::{
-    Checkpointer, ColorChoice, Compression, DeliverOptions, Delivery, FileConfig, FormatKind, ObjectCheckpointStore,
-    S3Config, SinkConfig, SinkError, StdoutConfig, deliver_checkpointed, deliver_into,
+    Checkpointer, ColorChoice, Compression, DeliverOptions, Delivery, EXAMPLE_CONFIG, ExportConfig, FileConfig,
+    FormatKind, Metrics, ObjectCheckpointStore, S3Config, SinkConfig, SinkError, StdoutConfig, deliver_checkpointed,
+    deliver_into,
 };
 use tracing::{info, warn};
 
 use crate::args::{
-    AuthArg, CheckArgs, CheckpointArg, Cli, ColorArg, Command, CompressionArg, ExportArgs, FormatArg, GlobalArgs,
-    RbacArgs, S3Args, SelectArgs, SinkArg,
+    AuthArg, CheckArgs, CheckpointArg, Cli, ColorArg, Command, CompressionArg, ConfigCommand, ExportArgs, FormatArg,
+    GlobalArgs, RbacArgs, S3Args, SelectArgs, SinkArg,
 };
+use crate::settings::{self, Given};
 
 pub(crate) const EXIT_OK: u8 = 0;
 pub(crate) const EXIT_ERROR: u8 = 1;
+pub(crate) const EXIT_USAGE: u8 = 2;
 pub(crate) const EXIT_NOTHING_MATCHED: u8 = 3;
 pub(crate) const EXIT_FORBIDDEN: u8 = 4;
 pub(crate) const EXIT_GAPS: u8 = 5;
@@ -41,6 +47,10 @@ pub(crate) enum Failure {
     NothingMatched(String),
     Incomplete(Vec<(String, String)>),
     Gaps(Vec<String>),
+    /// A setting that cannot be used, said how to fix it.
+    Usage(String),
+    /// Output that cannot be written.
+    Output(String),
 }
 
 impl fmt::Display for Failure {
@@ -60,6 +70,7 @@ impl fmt::Display for Failure {
                 Ok(())
             }
             Failure::NothingMatched(what) => write!(f, "no container matched {what}"),
+            Failure::Usage(what) | Failure::Output(what) => f.write_str(what),
             Failure::Gaps(gaps) => {
                 write!(f, "{} gap(s): lines that could not be exported:", gaps.len())?;
                 for gap in gaps {
@@ -85,6 +96,7 @@ impl Failure {
             Failure::Core(e) if e.is_forbidden() => EXIT_FORBIDDEN,
             Failure::NothingMatched(_) => EXIT_NOTHING_MATCHED,
             Failure::Gaps(_) => EXIT_GAPS,
+            Failure::Usage(_) | Failure::Sink(SinkError::ConfigFile { .. }) => EXIT_USAGE,
             _ => EXIT_ERROR,
         }
     }
@@ -111,13 +123,57 @@ impl From<SinkError> for Failure {
     }
 }
 
-pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
+pub(crate) async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<u8, Failure> {
+    let sub = |name: &str| matches.subcommand_matches(name).unwrap_or(matches);
     match cli.command {
-        Command::Export(args) => export(&cli.global, args, false).await,
-        Command::Follow(args) => export(&cli.global, args, true).await,
+        Command::Export(args) => export(cli.global, args, false, &Given(sub("export"))).await,
+        Command::Follow(args) => export(cli.global, args, true, &Given(sub("follow"))).await,
         Command::Rbac(args) => rbac(args),
         Command::Check(args) => check(&cli.global, args).await,
+        Command::Config(command) => config(command),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "kube-log-exporter", &mut script);
+            print_out(&script)
+        }
+        Command::Man => man(),
     }
+}
+
+fn config(command: ConfigCommand) -> Result<u8, Failure> {
+    match command {
+        ConfigCommand::Example => print_out(EXAMPLE_CONFIG.as_bytes()),
+        ConfigCommand::Check { file } => {
+            let config = ExportConfig::load(&file)?;
+            print_out(format!("{}: ok\n{config:#?}\n", file.display()).as_bytes())
+        }
+    }
+}
+
+/// Writes `bytes` to stdout; a reader that went away (`| head`) is not an error.
+fn print_out(bytes: &[u8]) -> Result<u8, Failure> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Failure::Output(format!("cannot write to standard output: {err}")))
+        }
+        _ => Ok(EXIT_OK),
+    }
+}
+
+/// The man page of the command, then one section per subcommand with its flags.
+fn man() -> Result<u8, Failure> {
+    let mut out = Vec::new();
+    let command = Cli::command();
+    let write = |out: &mut Vec<u8>, command: clap::Command| clap_mangen::Man::new(command).render(out);
+    let mut result = write(&mut out, command.clone());
+    for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = format!("kube-log-exporter-{}", sub.get_name());
+        result = result.and_then(|()| write(&mut out, sub.clone().name(name)));
+    }
+    result.map_err(|err| Failure::Output(format!("cannot render the man page: {err}")))?;
+    print_out(&out)
 }
 
 async fn connection(global: &GlobalArgs) -> Result<Connection, Failure> {
@@ -229,13 +285,39 @@ fn deliver_options(config: &SinkConfig) -> DeliverOptions {
     }
 }
 
-async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u8, Failure> {
-    let connection = connection(global).await?;
+async fn export(mut global: GlobalArgs, mut args: ExportArgs, follow: bool, given: &Given<'_>) -> Result<u8, Failure> {
+    let file = match &args.config {
+        Some(path) => Some(ExportConfig::load(path)?),
+        None => None,
+    };
+    if let Some(file) = &file {
+        settings::apply(file, &mut global, &mut args, given);
+        // Flags such as `--dir` then complete the file's sink rather than a default stdout.
+        if !given.has("sink")
+            && let Some(sink) = file.sink()
+        {
+            args.output.sink = match sink {
+                SinkConfig::File(_) => SinkArg::File,
+                SinkConfig::S3(_) => SinkArg::S3,
+                _ => SinkArg::Stdout,
+            };
+        }
+    }
+    let flags_sink = sink_config(&args);
+    let sink_config = file
+        .as_ref()
+        .and_then(|file| settings::file_sink(file, &flags_sink, given))
+        .unwrap_or(flags_sink);
+    sink_config.validate()?;
+    let connection = connection(&global).await?;
     info!(source = %connection.source, "connected");
     let selection = selection(&args.select, &connection.default_namespace)?;
     let needed = || needed_permissions(&selection, follow, &args.checkpoint, &connection.default_namespace);
     if !args.no_preflight {
         crate::preflight::preflight(&connection, needed()).await?;
+    }
+    if args.dry_run {
+        return dry_run(&connection, &selection, &sink_config, &args).await;
     }
     let options = ExportOptions {
         stream: StreamOptions {
@@ -254,8 +336,17 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
         SinkError::Checkpoint(core) => forbidden_or(core, needed()),
         other => Failure::Sink(other),
     };
-    let sink_config = sink_config(&args);
     let mut sink = sink_config.build()?;
+    let mut delivery = Delivery::default();
+    if let Some(addr) = args.metrics_addr {
+        let metrics = Arc::new(Metrics::new(sink.describe()));
+        crate::serve::serve(addr, Arc::clone(&metrics)).await.map_err(|err| {
+            Failure::Usage(format!(
+                "cannot serve metrics on {addr}: {err}; choose a free address with --metrics-addr"
+            ))
+        })?;
+        delivery = delivery.with_metrics(metrics);
+    }
     let mut checkpointer = match checkpoint_store(&args, &sink_config, &connection)? {
         Some(store) => Some(Checkpointer::load(store, origin(&args)).await.map_err(sink_failure)?),
         None => None,
@@ -265,8 +356,7 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
         exporter = exporter.with_checkpoint(checkpoint.clone());
     }
     let mut run = exporter.start();
-    cancel_on_signals(run.cancellation());
-    let mut delivery = Delivery::default();
+    cancel_on_signals(run.cancellation(), args.grace_period);
     let deliver_options = deliver_options(&sink_config);
     let delivered = match checkpointer.as_mut() {
         Some(checkpointer) => {
@@ -296,6 +386,44 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
     outcome(&summary, &selection, follow, &args)
 }
 
+/// `--dry-run`: the containers the selection matches now and where their lines would go; pods
+/// are listed, no log is read and nothing is written.
+async fn dry_run(
+    connection: &Connection,
+    selection: &Selection,
+    sink: &SinkConfig,
+    args: &ExportArgs,
+) -> Result<u8, Failure> {
+    let pods = list_pods(&connection.client, selection).await.map_err(Failure::Core)?;
+    let mut containers = 0;
+    let mut out = String::new();
+    for pod in &pods {
+        for container in selection.containers_of(pod) {
+            containers += 1;
+            let destination = sink.destination(&container)?;
+            out.push_str(&format!(
+                "{}/{}/{} -> {destination}\n",
+                container.namespace(),
+                container.pod_name(),
+                container.name
+            ));
+        }
+    }
+    let checkpoint = match checkpoint_store(args, sink, connection)? {
+        Some(store) => store.describe(),
+        None => "none".to_owned(),
+    };
+    out.push_str(&format!(
+        "{containers} container(s) would be exported to {}; checkpoint: {checkpoint} (dry run: nothing was read or written)\n",
+        sink.type_name()
+    ));
+    print_out(out.as_bytes())?;
+    if containers == 0 {
+        return Err(Failure::NothingMatched(describe_selection(selection, &args.select)));
+    }
+    Ok(EXIT_OK)
+}
+
 /// What an export of `selection` needs, its checkpoint store included.
 fn needed_permissions(
     selection: &Selection,
@@ -312,30 +440,49 @@ fn needed_permissions(
 }
 
 /// Cancels the run on Ctrl-C or SIGTERM: streams stop, and what was received is committed
-/// (and checkpointed) before exit.
-fn cancel_on_signals(cancel: tokio_util::sync::CancellationToken) {
+/// (and checkpointed) before exit. The commit may take at most `grace`; after that, or at a
+/// second signal, the process exits with code 1 and the next run resumes from the last
+/// checkpoint saved.
+fn cancel_on_signals(cancel: tokio_util::sync::CancellationToken, grace: Duration) {
     tokio::spawn(async move {
         #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut term = match signal(SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(err) => {
-                    warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the run cleanly");
-                    let _ = tokio::signal::ctrl_c().await;
-                    cancel.cancel();
-                    return;
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => Some(term),
+            Err(err) => {
+                warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the run cleanly");
+                None
             }
-        }
+        };
+        #[cfg(unix)]
+        let mut signalled = async || match term.as_mut() {
+            Some(term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        };
         #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-        info!("stopping; committing what was received");
+        let signalled = async || {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        signalled().await;
+        info!(grace_period = %humantime::format_duration(grace), "stopping; committing what was received");
         cancel.cancel();
+        tokio::select! {
+            () = tokio::time::sleep(grace) => {
+                eprintln!(
+                    "error: committing did not finish within the grace period ({}); exiting. \
+                     The next run resumes from the last checkpoint saved; raise --grace-period if the sink needs longer.",
+                    humantime::format_duration(grace)
+                );
+            }
+            () = signalled() => eprintln!("error: second signal; exiting without waiting for the commit"),
+        }
+        std::process::exit(i32::from(EXIT_ERROR));
     });
 }
 
@@ -348,9 +495,9 @@ fn checkpoint_store(
     Ok(match &args.checkpoint {
         CheckpointArg::None => None,
         // Beside the output: a file next to the files, an object next to the objects.
-        CheckpointArg::Auto => match (sink, &args.output.dir) {
-            (SinkConfig::File(_), Some(dir)) => Some(Arc::new(FileCheckpointStore::new(dir.join(CHECKPOINT_FILE)))),
-            (SinkConfig::S3(config), _) => Some(Arc::new(ObjectCheckpointStore::from_config(config)?)),
+        CheckpointArg::Auto => match sink {
+            SinkConfig::File(config) => Some(Arc::new(FileCheckpointStore::new(config.dir.join(CHECKPOINT_FILE)))),
+            SinkConfig::S3(config) => Some(Arc::new(ObjectCheckpointStore::from_config(config)?)),
             _ => None,
         },
         CheckpointArg::File(path) => Some(Arc::new(FileCheckpointStore::new(path))),

@@ -81,6 +81,35 @@ impl SinkConfig {
         }
     }
 
+    /// Where `container`'s lines would go, for a dry run: `stdout`, the file's path, or the
+    /// S3 object keys with their per-object placeholders left as `{first_ts}` and the like.
+    ///
+    /// # Errors
+    /// An invalid layout, key template or URL, as [`SinkConfig::validate`].
+    pub fn destination(&self, container: &kle_core::Container) -> Result<String, SinkError> {
+        let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+        match self {
+            SinkConfig::Stdout(_) => Ok("stdout".to_owned()),
+            SinkConfig::File(config) => {
+                let layout = Layout::parse_for_files(&config.layout)?;
+                Ok(config.dir.join(layout.render_path(container, today)).display().to_string())
+            }
+            SinkConfig::S3(config) => {
+                let (bucket, prefix) = config.bucket_and_prefix()?;
+                let layout = Layout::parse(&config.key_template)?;
+                // Object placeholders render as `_`; the objects' own parts are a `*`.
+                let key = layout
+                    .render(container, today)
+                    .into_iter()
+                    .map(|part| if part.bytes().all(|b| b == b'_' || b == b'-') { "*".to_owned() } else { part })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+                Ok(format!("s3://{bucket}/{prefix}{key}{}", config.extension()))
+            }
+        }
+    }
+
     /// Builds the runtime sink.
     ///
     /// # Errors

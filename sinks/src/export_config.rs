@@ -23,7 +23,6 @@ use crate::error::SinkError;
 /// Written as `auto`, `none`, `file:PATH` or `configmap:[NAMESPACE/]NAME`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[non_exhaustive]
 pub enum CheckpointSpec {
     /// Beside the output: a file next to the files of a file sink, an object next to the
     /// objects of an S3 sink, none for stdout.
@@ -169,6 +168,10 @@ pub struct ExportConfig {
     /// Longest time a stopping run may take to commit and checkpoint (`30s`).
     #[serde(deserialize_with = "duration")]
     pub grace_period: Option<Duration>,
+    /// Path to the kubeconfig (`--kubeconfig`).
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (`--context`).
+    pub context: Option<String>,
     /// Where the lines go (see [`SinkConfig`]).
     sink: Option<Spanned<SinkConfig>>,
 }
