@@ -45,18 +45,34 @@ pub(crate) fn apply(file: &ExportConfig, global: &mut GlobalArgs, args: &mut Exp
     // `-n` and `-A` are one choice: either on the command line replaces the file's.
     let namespaces_given = given.has("namespaces") || given.has("all_namespaces");
     set(&mut select.namespaces, file.namespaces.as_ref(), namespaces_given);
-    set(&mut select.all_namespaces, file.all_namespaces.as_ref(), namespaces_given);
+    set(
+        &mut select.all_namespaces,
+        file.all_namespaces.as_ref(),
+        namespaces_given,
+    );
     set_some(&mut select.selector, file.selector.as_ref(), given.has("selector"));
-    set_some(&mut select.field_selector, file.field_selector.as_ref(), given.has("field_selector"));
+    set_some(
+        &mut select.field_selector,
+        file.field_selector.as_ref(),
+        given.has("field_selector"),
+    );
     set_some(&mut select.query, file.pods.as_ref(), given.has("query"));
-    set(&mut select.exclude_pod, file.exclude_pods.as_ref(), given.has("exclude_pod"));
+    set(
+        &mut select.exclude_pod,
+        file.exclude_pods.as_ref(),
+        given.has("exclude_pod"),
+    );
     set_some(&mut select.container, file.containers.as_ref(), given.has("container"));
     set(
         &mut select.exclude_container,
         file.exclude_containers.as_ref(),
         given.has("exclude_container"),
     );
-    set(&mut select.init_containers, file.init_containers.as_ref(), given.has("init_containers"));
+    set(
+        &mut select.init_containers,
+        file.init_containers.as_ref(),
+        given.has("init_containers"),
+    );
     set(
         &mut select.ephemeral_containers,
         file.ephemeral_containers.as_ref(),
@@ -70,18 +86,42 @@ pub(crate) fn apply(file: &ExportConfig, global: &mut GlobalArgs, args: &mut Exp
     }
     set_some(&mut args.tail, file.tail.as_ref(), given.has("tail"));
     set(&mut args.previous, file.previous.as_ref(), given.has("previous"));
-    set_some(&mut args.limit_bytes, file.limit_bytes.as_ref(), given.has("limit_bytes"));
-    set(&mut args.max_streams, file.max_streams.as_ref(), given.has("max_streams"));
-    set(&mut args.max_line_bytes, file.max_line_bytes.as_ref(), given.has("max_line_bytes"));
+    set_some(
+        &mut args.limit_bytes,
+        file.limit_bytes.as_ref(),
+        given.has("limit_bytes"),
+    );
+    set(
+        &mut args.max_streams,
+        file.max_streams.as_ref(),
+        given.has("max_streams"),
+    );
+    set(
+        &mut args.max_line_bytes,
+        file.max_line_bytes.as_ref(),
+        given.has("max_line_bytes"),
+    );
     set(&mut args.checkpoint, file.checkpoint.as_ref(), given.has("checkpoint"));
-    set(&mut args.fail_on_gap, file.fail_on_gap.as_ref(), given.has("fail_on_gap"));
+    set(
+        &mut args.fail_on_gap,
+        file.fail_on_gap.as_ref(),
+        given.has("fail_on_gap"),
+    );
     if !given.has("no_preflight")
         && let Some(preflight) = file.preflight
     {
         args.no_preflight = !preflight;
     }
-    set_some(&mut args.metrics_addr, file.metrics_addr.as_ref(), given.has("metrics_addr"));
-    set(&mut args.grace_period, file.grace_period.as_ref(), given.has("grace_period"));
+    set_some(
+        &mut args.metrics_addr,
+        file.metrics_addr.as_ref(),
+        given.has("metrics_addr"),
+    );
+    set(
+        &mut args.grace_period,
+        file.grace_period.as_ref(),
+        given.has("grace_period"),
+    );
 }
 
 /// The file's sink with the output flags given on the command line applied to it, or `None`

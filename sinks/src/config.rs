@@ -92,7 +92,11 @@ impl SinkConfig {
             SinkConfig::Stdout(_) => Ok("stdout".to_owned()),
             SinkConfig::File(config) => {
                 let layout = Layout::parse_for_files(&config.layout)?;
-                Ok(config.dir.join(layout.render_path(container, today)).display().to_string())
+                Ok(config
+                    .dir
+                    .join(layout.render_path(container, today))
+                    .display()
+                    .to_string())
             }
             SinkConfig::S3(config) => {
                 let (bucket, prefix) = config.bucket_and_prefix()?;
@@ -101,10 +105,20 @@ impl SinkConfig {
                 let key = layout
                     .render(container, today)
                     .into_iter()
-                    .map(|part| if part.bytes().all(|b| b == b'_' || b == b'-') { "*".to_owned() } else { part })
+                    .map(|part| {
+                        if part.bytes().all(|b| b == b'_' || b == b'-') {
+                            "*".to_owned()
+                        } else {
+                            part
+                        }
+                    })
                     .collect::<Vec<_>>()
                     .join("/");
-                let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+                let prefix = if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("{prefix}/")
+                };
                 Ok(format!("s3://{bucket}/{prefix}{key}{}", config.extension()))
             }
         }

@@ -221,11 +221,8 @@ impl ExportConfig {
         let config: Self = serde_saphyr::from_str(text).map_err(|err| error(describe(&err, text)))?;
         if let Some(sink) = &config.sink {
             sink.value.validate().map_err(|err| {
-                error(format!(
-                    "line {}, column {}, `sink`: {err}",
-                    sink.referenced.line(),
-                    sink.referenced.column()
-                ))
+                let (line, key) = sink_key_line(text, sink.referenced.line(), &err);
+                error(format!("line {line}, `{key}`: {err}"))
             })?;
         }
         if config.since.is_some() && config.since_time.is_some() {
@@ -278,6 +275,25 @@ fn describe(err: &serde_saphyr::Error, text: &str) -> String {
         },
         None => message.to_owned(),
     }
+}
+
+/// The line and key of the sink setting `err` is about: the key it names (`layout`,
+/// `key_template`, a backquoted key in the reason) at or after the sink's first line, else the sink.
+fn sink_key_line(text: &str, sink_line: u64, err: &SinkError) -> (u64, String) {
+    let keys: Vec<&str> = match err {
+        SinkError::InvalidLayout { .. } => vec!["layout", "key_template"],
+        SinkError::InvalidConfig { reason, .. } => reason.split('`').skip(1).step_by(2).collect(),
+        _ => Vec::new(),
+    };
+    let start = usize::try_from(sink_line.saturating_sub(1)).unwrap_or(0);
+    text.lines()
+        .enumerate()
+        .skip(start)
+        .find_map(|(index, _)| {
+            let key = key_on_line(text, index as u64 + 1)?;
+            keys.contains(&key).then(|| (index as u64 + 1, format!("sink.{key}")))
+        })
+        .unwrap_or((sink_line, "sink".to_owned()))
 }
 
 /// The key a line sets (`  max_streams: many` sets `max_streams`), if it sets one.
@@ -358,7 +374,9 @@ mod tests {
             "{checkpoint}"
         );
         let sink = error_of("tail: 1\nsink:\n  type: file\n  dir: out\n  layout: \"{nope}\"\n");
-        assert!(sink.contains("line 3") && sink.contains("{nope}"), "{sink}");
+        assert!(sink.contains("line 5, `sink.layout`") && sink.contains("{nope}"), "{sink}");
+        let zero = error_of("sink:\n  type: file\n  dir: out\n  max_open_files: 0\n");
+        assert!(zero.contains("line 4, `sink.max_open_files`"), "{zero}");
         let sink_field = error_of("sink:\n  type: file\n  dir: out\n  layuot: x\n");
         assert!(
             sink_field.contains("layuot") && sink_field.contains("line 4"),
