@@ -374,7 +374,10 @@ mod tests {
             "{checkpoint}"
         );
         let sink = error_of("tail: 1\nsink:\n  type: file\n  dir: out\n  layout: \"{nope}\"\n");
-        assert!(sink.contains("line 5, `sink.layout`") && sink.contains("{nope}"), "{sink}");
+        assert!(
+            sink.contains("line 5, `sink.layout`") && sink.contains("{nope}"),
+            "{sink}"
+        );
         let zero = error_of("sink:\n  type: file\n  dir: out\n  max_open_files: 0\n");
         assert!(zero.contains("line 4, `sink.max_open_files`"), "{zero}");
         let sink_field = error_of("sink:\n  type: file\n  dir: out\n  layuot: x\n");
