@@ -203,9 +203,12 @@ pub(crate) struct OutputArgs {
     /// Where to write: stdout, files under --dir, or objects under --s3-url.
     #[arg(long, value_enum, default_value_t = SinkArg::Stdout)]
     pub(crate) sink: SinkArg,
-    /// Output format. stdout: text (prefixed lines, default), raw, json. file and s3: raw (default: the API's lines with timestamps), json.
+    /// Output format. stdout: text (prefixed lines, default), raw, json, template (see --template). file and s3: raw (default: the API's lines with timestamps), json.
     #[arg(short, long, value_enum)]
     pub(crate) output: Option<FormatArg>,
+    /// The line template of `-o template`: {namespace} {pod} {container} {pod_uid} {node} {restart} {label:KEY} {timestamp} {message}; {{ and }} for braces.
+    #[arg(long, value_name = "TEMPLATE", required_if_eq("output", "template"))]
+    pub(crate) template: Option<String>,
     /// Prefix text and raw stdout lines with the API's timestamp.
     #[arg(long)]
     pub(crate) timestamps: bool,
@@ -270,6 +273,7 @@ pub(crate) enum FormatArg {
     Text,
     Raw,
     Json,
+    Template,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

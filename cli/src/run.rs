@@ -231,6 +231,7 @@ fn sink_config(args: &ExportArgs) -> SinkConfig {
         FormatArg::Text => FormatKind::Text,
         FormatArg::Raw => FormatKind::Raw,
         FormatArg::Json => FormatKind::Json,
+        FormatArg::Template => FormatKind::Template,
     });
     match output.sink {
         SinkArg::Stdout => {
@@ -239,9 +240,10 @@ fn sink_config(args: &ExportArgs) -> SinkConfig {
                 ColorArg::Always => ColorChoice::Always,
                 ColorArg::Never => ColorChoice::Never,
             };
-            let config = StdoutConfig::new(kind.unwrap_or(FormatKind::Text))
+            let mut config = StdoutConfig::new(kind.unwrap_or(FormatKind::Text))
                 .with_timestamps(output.timestamps)
                 .with_color(color);
+            config.template.clone_from(&output.template);
             SinkConfig::Stdout(config)
         }
         // Files keep the API's timestamps: a container's file equals `kubectl logs --timestamps`.
@@ -308,7 +310,7 @@ async fn export(mut global: GlobalArgs, mut args: ExportArgs, follow: bool, give
         .as_ref()
         .and_then(|file| settings::file_sink(file, &flags_sink, given))
         .unwrap_or(flags_sink);
-    sink_config.validate()?;
+    sink_config.validate().map_err(|err| Failure::Usage(err.to_string()))?;
     let connection = connection(&global).await?;
     info!(source = %connection.source, "connected");
     let selection = selection(&args.select, &connection.default_namespace)?;

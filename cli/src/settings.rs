@@ -142,6 +142,9 @@ pub(crate) fn file_sink(file: &ExportConfig, flags: &SinkConfig, given: &Given<'
             if given.has("color") {
                 sink.color = flags.color;
             }
+            if given.has("template") {
+                sink.template.clone_from(&flags.template);
+            }
         }
         (SinkConfig::File(sink), SinkConfig::File(flags)) => {
             if given.has("dir") {

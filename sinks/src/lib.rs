@@ -55,6 +55,7 @@ mod s3_config;
 mod sink;
 #[cfg(feature = "stdout")]
 mod stdout;
+mod template;
 #[cfg(test)]
 mod test_support;
 
@@ -76,3 +77,4 @@ pub use s3_config::{
 pub use sink::Sink;
 #[cfg(feature = "stdout")]
 pub use stdout::StdoutSink;
+pub use template::LineTemplate;

@@ -560,3 +560,98 @@ async fn a_commit_that_outlasts_the_grace_period_is_abandoned_with_exit_1() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("grace period (1s)"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_templates_render_metadata_and_messages() {
+    let server = shop().await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(
+        &server,
+        dir.path(),
+        &[
+            "export",
+            "-n",
+            "shop",
+            "-c",
+            "app",
+            "-o",
+            "template",
+            "--template",
+            "{{{label:app}}} {pod}/{container}@{timestamp}: {message}",
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let expected: String = lines(start(), 3, |i| format!("app {i}"))
+        .iter()
+        .map(|l| {
+            let rendered = text(&l.rendered(true));
+            let (ts, message) = rendered.trim_end().split_once(' ').unwrap();
+            format!("{{web}} web-0/app@{ts}: {message}\n")
+        })
+        .collect();
+    assert_eq!(text(&output.stdout), expected);
+
+    // From a configuration file too.
+    let config = dir.path().join("kle.yaml");
+    std::fs::write(
+        &config,
+        "sink:\n  type: stdout\n  format: template\n  template: \"{container}> {message}\"\n",
+    )
+    .unwrap();
+    let output = run(
+        &server,
+        dir.path(),
+        &[
+            "export",
+            "-n",
+            "shop",
+            "-c",
+            "proxy",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "proxy> proxy 0\nproxy> proxy 1\n");
+
+    // Mistakes are usage errors that say what exists.
+    let output = run(
+        &server,
+        dir.path(),
+        &[
+            "export",
+            "-n",
+            "shop",
+            "-o",
+            "template",
+            "--template",
+            "{hash} {message}",
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("{timestamp}"), "{}", text(&output.stderr));
+    let output = exporter().args(["export", "-o", "template"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "-o template needs --template");
+    let output = run(
+        &server,
+        dir.path(),
+        &[
+            "export",
+            "-n",
+            "shop",
+            "--sink",
+            "file",
+            "--dir",
+            "x",
+            "-o",
+            "template",
+            "--template",
+            "{message}",
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+}
