@@ -2,6 +2,7 @@
 
 mod args;
 mod preflight;
+mod progress;
 mod run;
 mod serve;
 mod settings;

@@ -1,6 +1,7 @@
 //! Wiring: arguments to library types, the run, and its outcome to an exit code.
 
 use std::fmt;
+use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -340,14 +341,18 @@ async fn export(mut global: GlobalArgs, mut args: ExportArgs, follow: bool, give
     };
     let mut sink = sink_config.build()?;
     let mut delivery = Delivery::default();
-    if let Some(addr) = args.metrics_addr {
-        let metrics = Arc::new(Metrics::new(sink.describe()));
-        crate::serve::serve(addr, Arc::clone(&metrics)).await.map_err(|err| {
+    // A person at a terminal watching a one-shot export sees its progress and a summary.
+    let interactive = !follow && !args.quiet && std::io::stderr().is_terminal();
+    let metrics = (args.metrics_addr.is_some() || interactive).then(|| Arc::new(Metrics::new(sink.describe())));
+    if let (Some(addr), Some(metrics)) = (args.metrics_addr, &metrics) {
+        crate::serve::serve(addr, Arc::clone(metrics)).await.map_err(|err| {
             Failure::Usage(format!(
                 "cannot serve metrics on {addr}: {err}; choose a free address with --metrics-addr"
             ))
         })?;
-        delivery = delivery.with_metrics(metrics);
+    }
+    if let Some(metrics) = &metrics {
+        delivery = delivery.with_metrics(Arc::clone(metrics));
     }
     let mut checkpointer = match checkpoint_store(&args, &sink_config, &connection)? {
         Some(store) => Some(Checkpointer::load(store, origin(&args)).await.map_err(sink_failure)?),
@@ -360,6 +365,9 @@ async fn export(mut global: GlobalArgs, mut args: ExportArgs, follow: bool, give
     let mut run = exporter.start();
     cancel_on_signals(run.cancellation(), args.grace_period);
     let deliver_options = deliver_options(&sink_config);
+    let progress = metrics
+        .filter(|_| interactive)
+        .map(crate::progress::ProgressLine::start);
     let delivered = match checkpointer.as_mut() {
         Some(checkpointer) => {
             deliver_checkpointed(&mut run, sink.as_mut(), &deliver_options, checkpointer, &mut delivery).await
@@ -370,6 +378,9 @@ async fn export(mut global: GlobalArgs, mut args: ExportArgs, follow: bool, give
         run.cancellation().cancel();
     }
     let summary = run.finish().await;
+    if let Some(progress) = progress {
+        progress.stop();
+    }
     match delivered {
         // The reader went away (`| head`): not an error.
         Err(e) if e.is_closed() => return Ok(EXIT_OK),
@@ -385,6 +396,9 @@ async fn export(mut global: GlobalArgs, mut args: ExportArgs, follow: bool, give
         checkpoint = %checkpointer.as_ref().map_or("none".to_owned(), |c| c.store().describe()),
         "export finished"
     );
+    if interactive {
+        eprint!("{}", crate::progress::summary_table(&delivery, &summary));
+    }
     outcome(&summary, &selection, follow, &args)
 }
 

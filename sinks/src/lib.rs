@@ -68,7 +68,7 @@ pub use export_config::{CheckpointSpec, EXAMPLE_CONFIG, ExportConfig};
 #[cfg(feature = "file")]
 pub use file::{DEFAULT_MAX_OPEN_FILES, FileSink, FileSinkBuilder};
 pub use layout::{DEFAULT_LAYOUT, Layout, ObjectStamp};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, Progress};
 #[cfg(feature = "s3")]
 pub use s3::{CHECKPOINT_OBJECT, ObjectCheckpointStore, S3Sink, S3SinkBuilder, S3Stats};
 pub use s3_config::{

@@ -41,6 +41,21 @@ pub struct Metrics {
 struct Streams {
     queued: HashSet<ContainerKey>,
     active: HashSet<ContainerKey>,
+    ended: HashSet<ContainerKey>,
+}
+
+/// Where a run stands, for a progress line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Container streams that ended.
+    pub done: usize,
+    /// Containers selected so far.
+    pub total: usize,
+    /// Lines written.
+    pub lines: u64,
+    /// Bytes written.
+    pub bytes: u64,
 }
 
 impl Metrics {
@@ -78,6 +93,17 @@ impl Metrics {
         self.lines.load(Ordering::Relaxed)
     }
 
+    /// Containers done and selected, lines and bytes written so far.
+    pub fn progress(&self) -> Progress {
+        let streams = self.streams.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Progress {
+            done: streams.ended.len(),
+            total: streams.queued.len() + streams.active.len() + streams.ended.len(),
+            lines: self.lines.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+        }
+    }
+
     /// Records an event of the run, before the loop applies it.
     pub(crate) fn observe(&self, event: &ExportEvent) {
         let mut streams = self.streams.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -97,6 +123,7 @@ impl Metrics {
                 let key = report.container.key();
                 streams.queued.remove(&key);
                 streams.active.remove(&key);
+                streams.ended.insert(key);
                 self.reconnects
                     .fetch_add(u64::from(report.reconnects), Ordering::Relaxed);
             }

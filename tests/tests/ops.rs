@@ -655,3 +655,80 @@ async fn output_templates_render_metadata_and_messages() {
     .await;
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
 }
+
+/// Runs the exporter with a terminal (util-linux `script` gives it a pty); the output mixes
+/// stdout and stderr as a terminal shows them.
+async fn run_on_a_terminal(server: &FakeApiServer, dir: &Path, args: &[&str]) -> String {
+    let kubeconfig = kubeconfig(server, dir);
+    let binary = kle_tests::binary::exporter_binary();
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let mut command = format!(
+        "{} --kubeconfig {}",
+        quote(&binary.to_string_lossy()),
+        quote(&kubeconfig.to_string_lossy())
+    );
+    for arg in args {
+        command.push(' ');
+        command.push_str(&quote(arg));
+    }
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env_remove("RUST_LOG")
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("util-linux `script` runs the exporter on a pseudo-terminal")
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stdout));
+    text(&output.stdout)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terminal_gets_a_summary_table_unless_quiet() {
+    let server = shop().await;
+    server.add_pod(
+        FakePod::new("web", "front-0")
+            .container(FakeContainer::new("nginx").logs(lines(start(), 4, |i| format!("GET /{i}")))),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "export",
+        "-A",
+        "--sink",
+        "file",
+        "--dir",
+        out.to_str().unwrap(),
+        "--checkpoint",
+        "none",
+    ];
+    let screen = run_on_a_terminal(&server, dir.path(), &args).await;
+    let table: Vec<Vec<&str>> = screen
+        .lines()
+        .skip_while(|l| !l.contains("NAMESPACE"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(!table.is_empty(), "no table in {screen:?}");
+    assert_eq!(
+        table[0],
+        ["NAMESPACE", "CONTAINERS", "LINES", "BYTES", "GAPS"],
+        "{screen:?}"
+    );
+    let shop_bytes = render(&lines(start(), 3, |i| format!("app {i}")), true).len()
+        + render(&lines(start(), 2, |i| format!("proxy {i}")), true).len();
+    assert_eq!(
+        table[1],
+        ["shop", "2", "5", &shop_bytes.to_string(), "B", "0"],
+        "{screen:?}"
+    );
+    assert_eq!(table[2][..3], ["web", "1", "4"], "{screen:?}");
+    assert_eq!(table[3][..3], ["total", "3", "9"], "{screen:?}");
+
+    let quiet = run_on_a_terminal(&server, dir.path(), &[&args[..], &["-q"]].concat()).await;
+    assert!(!quiet.contains("NAMESPACE"), "{quiet:?}");
+    // Not a terminal: no table either.
+    let output = run(&server, dir.path(), &args).await;
+    assert!(!text(&output.stderr).contains("NAMESPACE"), "{}", text(&output.stderr));
+}
