@@ -6,6 +6,7 @@ mod progress;
 mod run;
 mod serve;
 mod settings;
+mod tools;
 
 use std::process::ExitCode;
 

@@ -10,18 +10,17 @@ use clap::CommandFactory as _;
 use kle_auth::{AuthError, AuthMode, ClientOptions, Connection, Rbac, Subject, connect};
 use kle_core::{
     CheckpointStore, ConfigMapCheckpointStore, ExportOptions, Exporter, FileCheckpointStore, Namespaces, Permission,
-    RunSummary, Selection, Since, StreamOptions, list_pods, required_permissions,
+    RunSummary, Selection, Since, StreamOptions, required_permissions,
 };
 use kle_sinks::{
-    Checkpointer, ColorChoice, Compression, DeliverOptions, Delivery, EXAMPLE_CONFIG, ExportConfig, FileConfig,
-    FormatKind, Metrics, ObjectCheckpointStore, S3Config, SinkConfig, SinkError, StdoutConfig, deliver_checkpointed,
-    deliver_into,
+    Checkpointer, ColorChoice, Compression, DeliverOptions, Delivery, ExportConfig, FileConfig, FormatKind, Metrics,
+    ObjectCheckpointStore, S3Config, SinkConfig, SinkError, StdoutConfig, deliver_checkpointed, deliver_into,
 };
 use tracing::{info, warn};
 
 use crate::args::{
-    AuthArg, CheckArgs, CheckpointArg, Cli, ColorArg, Command, CompressionArg, ConfigCommand, ExportArgs, FormatArg,
-    GlobalArgs, RbacArgs, S3Args, SelectArgs, SinkArg,
+    AuthArg, CheckArgs, CheckpointArg, Cli, ColorArg, Command, CompressionArg, ExportArgs, FormatArg, GlobalArgs,
+    RbacArgs, S3Args, SelectArgs, SinkArg,
 };
 use crate::settings::{self, Given};
 
@@ -131,50 +130,14 @@ pub(crate) async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<u8, Fail
         Command::Follow(args) => export(cli.global, args, true, &Given(sub("follow"))).await,
         Command::Rbac(args) => rbac(args),
         Command::Check(args) => check(&cli.global, args).await,
-        Command::Config(command) => config(command),
+        Command::Config(command) => crate::tools::config(command),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "kube-log-exporter", &mut script);
-            print_out(&script)
+            crate::tools::print_out(&script)
         }
-        Command::Man => man(),
+        Command::Man => crate::tools::man(),
     }
-}
-
-fn config(command: ConfigCommand) -> Result<u8, Failure> {
-    match command {
-        ConfigCommand::Example => print_out(EXAMPLE_CONFIG.as_bytes()),
-        ConfigCommand::Check { file } => {
-            let config = ExportConfig::load(&file)?;
-            print_out(format!("{}: ok\n{config:#?}\n", file.display()).as_bytes())
-        }
-    }
-}
-
-/// Writes `bytes` to stdout; a reader that went away (`| head`) is not an error.
-fn print_out(bytes: &[u8]) -> Result<u8, Failure> {
-    use std::io::Write as _;
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Failure::Output(format!("cannot write to standard output: {err}")))
-        }
-        _ => Ok(EXIT_OK),
-    }
-}
-
-/// The man page of the command, then one section per subcommand with its flags.
-fn man() -> Result<u8, Failure> {
-    let mut out = Vec::new();
-    let command = Cli::command();
-    let write = |out: &mut Vec<u8>, command: clap::Command| clap_mangen::Man::new(command).render(out);
-    let mut result = write(&mut out, command.clone());
-    for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
-        let name = format!("kube-log-exporter-{}", sub.get_name());
-        result = result.and_then(|()| write(&mut out, sub.clone().name(name)));
-    }
-    result.map_err(|err| Failure::Output(format!("cannot render the man page: {err}")))?;
-    print_out(&out)
 }
 
 async fn connection(global: &GlobalArgs) -> Result<Connection, Failure> {
@@ -320,7 +283,7 @@ async fn export(mut global: GlobalArgs, mut args: ExportArgs, follow: bool, give
         crate::preflight::preflight(&connection, needed()).await?;
     }
     if args.dry_run {
-        return dry_run(&connection, &selection, &sink_config, &args).await;
+        return crate::tools::dry_run(&connection, &selection, &sink_config, &args).await;
     }
     let options = ExportOptions {
         stream: StreamOptions {
@@ -402,44 +365,6 @@ async fn export(mut global: GlobalArgs, mut args: ExportArgs, follow: bool, give
     outcome(&summary, &selection, follow, &args)
 }
 
-/// `--dry-run`: the containers the selection matches now and where their lines would go; pods
-/// are listed, no log is read and nothing is written.
-async fn dry_run(
-    connection: &Connection,
-    selection: &Selection,
-    sink: &SinkConfig,
-    args: &ExportArgs,
-) -> Result<u8, Failure> {
-    let pods = list_pods(&connection.client, selection).await.map_err(Failure::Core)?;
-    let mut containers = 0;
-    let mut out = String::new();
-    for pod in &pods {
-        for container in selection.containers_of(pod) {
-            containers += 1;
-            let destination = sink.destination(&container)?;
-            out.push_str(&format!(
-                "{}/{}/{} -> {destination}\n",
-                container.namespace(),
-                container.pod_name(),
-                container.name
-            ));
-        }
-    }
-    let checkpoint = match checkpoint_store(args, sink, connection)? {
-        Some(store) => store.describe(),
-        None => "none".to_owned(),
-    };
-    out.push_str(&format!(
-        "{containers} container(s) would be exported to {}; checkpoint: {checkpoint} (dry run: nothing was read or written)\n",
-        sink.type_name()
-    ));
-    print_out(out.as_bytes())?;
-    if containers == 0 {
-        return Err(Failure::NothingMatched(describe_selection(selection, &args.select)));
-    }
-    Ok(EXIT_OK)
-}
-
 /// What an export of `selection` needs, its checkpoint store included.
 fn needed_permissions(
     selection: &Selection,
@@ -503,7 +428,7 @@ fn cancel_on_signals(cancel: tokio_util::sync::CancellationToken, grace: Duratio
 }
 
 /// The checkpoint store `--checkpoint` names.
-fn checkpoint_store(
+pub(crate) fn checkpoint_store(
     args: &ExportArgs,
     sink: &SinkConfig,
     connection: &Connection,
@@ -582,7 +507,7 @@ fn outcome(summary: &RunSummary, selection: &Selection, follow: bool, args: &Exp
     Ok(EXIT_OK)
 }
 
-fn describe_selection(selection: &Selection, args: &SelectArgs) -> String {
+pub(crate) fn describe_selection(selection: &Selection, args: &SelectArgs) -> String {
     let mut parts = vec![match selection.namespaces() {
         Namespaces::All => "in any namespace".to_owned(),
         Namespaces::Only(list) => format!("in namespace(s) {}", list.join(", ")),
