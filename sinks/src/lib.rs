@@ -11,6 +11,11 @@
 //!   `S3Sink` (feature `s3`) uploads compressed objects to S3 or an S3-compatible store.
 //! - [`SinkConfig`] is the serde form a user writes in YAML; [`SinkConfig::build`] makes the
 //!   runtime sink.
+//! - [`ExportConfig`] is a whole export as a YAML file (the command line's `--config`), with
+//!   errors that name the line and the key; [`CheckpointSpec`] says where its checkpoint is kept.
+//! - [`Metrics`] counts what a delivery does (streams, lines, bytes, gaps, reconnects, commits,
+//!   errors, checkpoint lag) for a Prometheus endpoint; [`Delivery::with_metrics`] wires it.
+//! - [`LineTemplate`] renders lines as `{namespace}/{pod} {message}` ([`Format::Template`]).
 //! - [`deliver()`] drives a [`kle_core::ExportRun`] into a sink, committing at least every
 //!   second, and reports per container what was delivered and up to which [`kle_core::Cursor`]
 //!   it is committed.

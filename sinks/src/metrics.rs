@@ -124,8 +124,9 @@ impl Metrics {
                 streams.queued.remove(&key);
                 streams.active.remove(&key);
                 streams.ended.insert(key);
-                self.reconnects
-                    .fetch_add(u64::from(report.reconnects), Ordering::Relaxed);
+            }
+            ExportEvent::Reconnected(_) => {
+                self.reconnects.fetch_add(1, Ordering::Relaxed);
             }
             ExportEvent::Gap(_) => {
                 self.gaps.fetch_add(1, Ordering::Relaxed);
@@ -215,7 +216,7 @@ impl Metrics {
         series(
             "kle_reconnects_total",
             "counter",
-            "Reconnections of log streams that have ended.",
+            "Log stream reconnections (interrupted streams resuming from their cursor).",
             false,
             load(&self.reconnects).to_string(),
         );

@@ -428,6 +428,17 @@ async fn a_follow_serves_metrics_health_and_readiness() {
     let (status, _) = get(port, "/nope").await.unwrap();
     assert_eq!(status, 404);
 
+    // A dropped log stream reconnects and says so; nothing is written twice.
+    server.disconnect_all();
+    server.append_log("shop", "web-0", "app", app_lines(7, 1));
+    let body = until("a reconnect", || async {
+        let (_, body) = get(port, "/metrics").await?;
+        (sample(&body, "kle_reconnects_total")? >= 1.0 && sample(&body, "kle_lines_total")? >= 8.0).then_some(body)
+    })
+    .await;
+    assert_eq!(sample(&body, "kle_lines_total"), Some(8.0), "{body}");
+    assert_eq!(sample(&body, "kle_streams_active"), Some(1.0), "{body}");
+
     sigterm(&child);
     let output = wait(child).await;
     assert!(output.status.success(), "{}", text(&output.stderr));
