@@ -13,7 +13,7 @@ pub(crate) fn config(command: ConfigCommand) -> Result<u8, Failure> {
         ConfigCommand::Example => print_out(EXAMPLE_CONFIG.as_bytes()),
         ConfigCommand::Check { file } => {
             let config = ExportConfig::load(&file)?;
-            print_out(format!("{}: ok\n{config:#?}\n", file.display()).as_bytes())
+            print_out(format!("# {}: ok\n{}", file.display(), config.to_yaml()).as_bytes())
         }
     }
 }

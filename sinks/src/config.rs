@@ -214,6 +214,7 @@ pub struct StdoutConfig {
     pub color: ColorChoice,
     /// The line template of `format: template` (`{namespace}/{pod} {message}`, see
     /// [`LineTemplate`](crate::LineTemplate)).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
 }
 

@@ -118,61 +118,92 @@ impl fmt::Display for CheckpointSpec {
 /// assert!(matches!(config.sink(), Some(SinkConfig::File(_))));
 /// # Ok::<(), kle_sinks::SinkError>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ExportConfig {
     /// Namespaces to export from (`-n`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub namespaces: Option<Vec<String>>,
     /// Every namespace (`-A`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub all_namespaces: Option<bool>,
     /// Label selector (`-l`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
     /// Field selector (`--field-selector`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub field_selector: Option<String>,
     /// Regular expression pod names must match (the positional query).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pods: Option<String>,
     /// Regular expressions of pod names to leave out (`--exclude-pod`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exclude_pods: Option<Vec<String>>,
     /// Regular expression container names must match (`-c`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub containers: Option<String>,
     /// Regular expressions of container names to leave out (`-E`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exclude_containers: Option<Vec<String>>,
     /// Include init containers.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub init_containers: Option<bool>,
     /// Include ephemeral containers.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ephemeral_containers: Option<bool>,
     /// Only lines newer than this (`30s`, `5m`, `2h`).
-    #[serde(deserialize_with = "duration")]
+    #[serde(
+        deserialize_with = "duration",
+        serialize_with = "write_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub since: Option<Duration>,
     /// Only lines at or after this RFC 3339 time.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub since_time: Option<Timestamp>,
     /// Only the last N lines of each container.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tail: Option<u64>,
     /// Read the previous instance of each container.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub previous: Option<bool>,
     /// Stop each container's log after this many bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub limit_bytes: Option<u64>,
     /// Streams open at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_streams: Option<usize>,
     /// Lines longer than this are split into fragments.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_line_bytes: Option<usize>,
     /// Where the checkpoint is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<CheckpointSpec>,
     /// Exit with code 5 when lines were lost.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fail_on_gap: Option<bool>,
     /// Ask the API server for the needed permissions before starting (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub preflight: Option<bool>,
     /// Address of the metrics, `/healthz` and `/readyz` endpoint (`0.0.0.0:9090`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_addr: Option<SocketAddr>,
     /// Longest time a stopping run may take to commit and checkpoint (`30s`).
-    #[serde(deserialize_with = "duration")]
+    #[serde(
+        deserialize_with = "duration",
+        serialize_with = "write_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub grace_period: Option<Duration>,
     /// Path to the kubeconfig (`--kubeconfig`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kubeconfig: Option<PathBuf>,
     /// Kubeconfig context (`--context`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
     /// Where the lines go (see [`SinkConfig`]).
+    #[serde(serialize_with = "write_sink", skip_serializing_if = "Option::is_none")]
     sink: Option<Spanned<SinkConfig>>,
 }
 
@@ -183,7 +214,26 @@ fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duratio
         .map_err(|err| serde::de::Error::custom(format!("{text:?} is not a duration like 30s, 5m or 2h: {err}")))
 }
 
+fn write_duration<S: serde::Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(duration) => serializer.serialize_str(&humantime::format_duration(*duration).to_string()),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn write_sink<S: serde::Serializer>(value: &Option<Spanned<SinkConfig>>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(sink) => sink.value.serialize(serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 impl ExportConfig {
+    /// The keys that are set, as YAML (what `kube-log-exporter config check` prints).
+    pub fn to_yaml(&self) -> String {
+        serde_saphyr::to_string(self).unwrap_or_else(|err| format!("# cannot print the configuration: {err}\n"))
+    }
+
     /// Parses and validates a configuration; errors give the line and column.
     ///
     /// # Errors
@@ -341,6 +391,18 @@ mod tests {
         assert!(config.sink().is_some());
         assert_eq!(config.since, Some(Duration::from_secs(3600)));
         assert_eq!(config.checkpoint, Some(CheckpointSpec::Auto));
+    }
+
+    #[test]
+    fn prints_back_what_it_read() {
+        let config = ExportConfig::from_yaml(EXAMPLE_CONFIG).unwrap();
+        let again = ExportConfig::from_yaml(&config.to_yaml()).unwrap();
+        assert_eq!(again.sink(), config.sink());
+        assert_eq!(
+            (again.since, again.grace_period, &again.namespaces),
+            (config.since, config.grace_period, &config.namespaces)
+        );
+        assert_eq!(ExportConfig::default().to_yaml().trim(), "{}");
     }
 
     #[test]
