@@ -49,6 +49,28 @@ pub(crate) enum Command {
     Rbac(RbacArgs),
     /// Check with the API server whether the current identity may run an export with these flags.
     Check(CheckArgs),
+    /// Configuration files (`--config`): `config example` prints a commented one with every key.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a shell completion script (`kube-log-exporter completions bash > /etc/bash_completion.d/kube-log-exporter`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) (`kube-log-exporter man > kube-log-exporter.1`).
+    Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Print a commented configuration file with every key.
+    Example,
+    /// Read and check a configuration file (line and key of the first mistake), then print what it sets.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +132,10 @@ pub(crate) struct SelectArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ExportArgs {
+    /// YAML file with the settings of these flags (`kube-log-exporter config example`); flags
+    /// given on the command line override it.
+    #[arg(long, value_name = "FILE", env = "KLE_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) select: SelectArgs,
     /// Only lines newer than this (`30s`, `5m`, `2h`).
@@ -146,45 +172,29 @@ pub(crate) struct ExportArgs {
     /// SelfSubjectAccessReviews); a missing permission then shows as a 403 during the run.
     #[arg(long)]
     pub(crate) no_preflight: bool,
+    /// Serve Prometheus metrics on /metrics, and /healthz and /readyz, at this address (`0.0.0.0:9090`).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics_addr: Option<std::net::SocketAddr>,
+    /// After SIGTERM or Ctrl-C, how long committing and checkpointing may take before the
+    /// exporter gives up and exits with code 1 (the next run resumes from the last checkpoint).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub(crate) grace_period: Duration,
+    /// List the containers that would be exported and where their lines would go, without
+    /// reading any log.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// No progress line or summary table on a terminal.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
 }
 
-/// Where checkpoints are kept (`--checkpoint`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum CheckpointArg {
-    Auto,
-    None,
-    File(PathBuf),
-    ConfigMap { namespace: Option<String>, name: String },
-}
+/// Where checkpoints are kept (`--checkpoint`), parsed as the configuration file's `checkpoint`.
+pub(crate) use kle_sinks::CheckpointSpec as CheckpointArg;
 
 fn parse_checkpoint(value: &str) -> Result<CheckpointArg, String> {
-    match value.split_once(':') {
-        None if value == "auto" => Ok(CheckpointArg::Auto),
-        None if value == "none" => Ok(CheckpointArg::None),
-        Some(("file", path)) if !path.is_empty() => Ok(CheckpointArg::File(path.into())),
-        Some(("configmap", spec)) => {
-            let (namespace, name) = match spec.split_once('/') {
-                Some((namespace, name)) => (Some(namespace.to_owned()), name),
-                None => (None, spec),
-            };
-            let valid = |s: &str| {
-                !s.is_empty()
-                    && s.len() <= 253
-                    && s.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-            };
-            if !valid(name) || namespace.as_deref().is_some_and(|n| !valid(n)) {
-                return Err(format!("{spec:?} is not a valid [NAMESPACE/]NAME for a ConfigMap"));
-            }
-            Ok(CheckpointArg::ConfigMap {
-                namespace,
-                name: name.to_owned(),
-            })
-        }
-        _ => Err("expected auto, none, file:PATH or configmap:[NAMESPACE/]NAME".into()),
-    }
+    value.parse()
 }
 
 /// Where the lines go.
@@ -193,9 +203,12 @@ pub(crate) struct OutputArgs {
     /// Where to write: stdout, files under --dir, or objects under --s3-url.
     #[arg(long, value_enum, default_value_t = SinkArg::Stdout)]
     pub(crate) sink: SinkArg,
-    /// Output format. stdout: text (prefixed lines, default), raw, json. file and s3: raw (default: the API's lines with timestamps), json.
+    /// Output format. stdout: text (prefixed lines, default), raw, json, template (see --template). file and s3: raw (default: the API's lines with timestamps), json.
     #[arg(short, long, value_enum)]
     pub(crate) output: Option<FormatArg>,
+    /// The line template of `-o template`: {namespace} {pod} {container} {pod_uid} {node} {restart} {label:KEY} {timestamp} {message}; {{ and }} for braces.
+    #[arg(long, value_name = "TEMPLATE", required_if_eq("output", "template"))]
+    pub(crate) template: Option<String>,
     /// Prefix text and raw stdout lines with the API's timestamp.
     #[arg(long)]
     pub(crate) timestamps: bool,
@@ -260,6 +273,7 @@ pub(crate) enum FormatArg {
     Text,
     Raw,
     Json,
+    Template,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,15 +2,24 @@
 
 mod args;
 mod preflight;
+mod progress;
 mod run;
+mod serve;
+mod settings;
+mod tools;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    // The matches are kept: `--config` needs to know which flags were given, not defaulted.
+    let matches = args::Cli::command().get_matches();
+    let cli = match args::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -19,7 +28,7 @@ fn main() -> ExitCode {
             return ExitCode::from(run::EXIT_ERROR);
         }
     };
-    match runtime.block_on(run::run(cli)) {
+    match runtime.block_on(run::run(cli, &matches)) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             eprintln!("error: {failure}");

@@ -1,7 +1,11 @@
 //! Wiring: arguments to library types, the run, and its outcome to an exit code.
 
 use std::fmt;
+use std::io::IsTerminal as _;
 use std::sync::Arc;
+use std::time::Duration;
+
+use clap::CommandFactory as _;
 
 use kle_auth::{AuthError, AuthMode, ClientOptions, Connection, Rbac, Subject, connect};
 use kle_core::{
@@ -9,8 +13,8 @@ use kle_core::{
     RunSummary, Selection, Since, StreamOptions, required_permissions,
 };
 use kle_sinks::{
-    Checkpointer, ColorChoice, Compression, DeliverOptions, Delivery, FileConfig, FormatKind, ObjectCheckpointStore,
-    S3Config, SinkConfig, SinkError, StdoutConfig, deliver_checkpointed, deliver_into,
+    Checkpointer, ColorChoice, Compression, DeliverOptions, Delivery, ExportConfig, FileConfig, FormatKind, Metrics,
+    ObjectCheckpointStore, S3Config, SinkConfig, SinkError, StdoutConfig, deliver_checkpointed, deliver_into,
 };
 use tracing::{info, warn};
 
@@ -18,9 +22,11 @@ use crate::args::{
     AuthArg, CheckArgs, CheckpointArg, Cli, ColorArg, Command, CompressionArg, ExportArgs, FormatArg, GlobalArgs,
     RbacArgs, S3Args, SelectArgs, SinkArg,
 };
+use crate::settings::{self, Given};
 
 pub(crate) const EXIT_OK: u8 = 0;
 pub(crate) const EXIT_ERROR: u8 = 1;
+pub(crate) const EXIT_USAGE: u8 = 2;
 pub(crate) const EXIT_NOTHING_MATCHED: u8 = 3;
 pub(crate) const EXIT_FORBIDDEN: u8 = 4;
 pub(crate) const EXIT_GAPS: u8 = 5;
@@ -41,6 +47,10 @@ pub(crate) enum Failure {
     NothingMatched(String),
     Incomplete(Vec<(String, String)>),
     Gaps(Vec<String>),
+    /// A setting that cannot be used, said how to fix it.
+    Usage(String),
+    /// Output that cannot be written.
+    Output(String),
 }
 
 impl fmt::Display for Failure {
@@ -60,6 +70,7 @@ impl fmt::Display for Failure {
                 Ok(())
             }
             Failure::NothingMatched(what) => write!(f, "no container matched {what}"),
+            Failure::Usage(what) | Failure::Output(what) => f.write_str(what),
             Failure::Gaps(gaps) => {
                 write!(f, "{} gap(s): lines that could not be exported:", gaps.len())?;
                 for gap in gaps {
@@ -85,6 +96,7 @@ impl Failure {
             Failure::Core(e) if e.is_forbidden() => EXIT_FORBIDDEN,
             Failure::NothingMatched(_) => EXIT_NOTHING_MATCHED,
             Failure::Gaps(_) => EXIT_GAPS,
+            Failure::Usage(_) | Failure::Sink(SinkError::ConfigFile { .. }) => EXIT_USAGE,
             _ => EXIT_ERROR,
         }
     }
@@ -111,12 +123,20 @@ impl From<SinkError> for Failure {
     }
 }
 
-pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
+pub(crate) async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<u8, Failure> {
+    let sub = |name: &str| matches.subcommand_matches(name).unwrap_or(matches);
     match cli.command {
-        Command::Export(args) => export(&cli.global, args, false).await,
-        Command::Follow(args) => export(&cli.global, args, true).await,
+        Command::Export(args) => export(cli.global, args, false, &Given(sub("export"))).await,
+        Command::Follow(args) => export(cli.global, args, true, &Given(sub("follow"))).await,
         Command::Rbac(args) => rbac(args),
         Command::Check(args) => check(&cli.global, args).await,
+        Command::Config(command) => crate::tools::config(command),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "kube-log-exporter", &mut script);
+            crate::tools::print_out(&script)
+        }
+        Command::Man => crate::tools::man(),
     }
 }
 
@@ -175,6 +195,7 @@ fn sink_config(args: &ExportArgs) -> SinkConfig {
         FormatArg::Text => FormatKind::Text,
         FormatArg::Raw => FormatKind::Raw,
         FormatArg::Json => FormatKind::Json,
+        FormatArg::Template => FormatKind::Template,
     });
     match output.sink {
         SinkArg::Stdout => {
@@ -183,9 +204,10 @@ fn sink_config(args: &ExportArgs) -> SinkConfig {
                 ColorArg::Always => ColorChoice::Always,
                 ColorArg::Never => ColorChoice::Never,
             };
-            let config = StdoutConfig::new(kind.unwrap_or(FormatKind::Text))
+            let mut config = StdoutConfig::new(kind.unwrap_or(FormatKind::Text))
                 .with_timestamps(output.timestamps)
                 .with_color(color);
+            config.template.clone_from(&output.template);
             SinkConfig::Stdout(config)
         }
         // Files keep the API's timestamps: a container's file equals `kubectl logs --timestamps`.
@@ -229,13 +251,39 @@ fn deliver_options(config: &SinkConfig) -> DeliverOptions {
     }
 }
 
-async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u8, Failure> {
-    let connection = connection(global).await?;
+async fn export(mut global: GlobalArgs, mut args: ExportArgs, follow: bool, given: &Given<'_>) -> Result<u8, Failure> {
+    let file = match &args.config {
+        Some(path) => Some(ExportConfig::load(path)?),
+        None => None,
+    };
+    if let Some(file) = &file {
+        settings::apply(file, &mut global, &mut args, given);
+        // Flags such as `--dir` then complete the file's sink rather than a default stdout.
+        if !given.has("sink")
+            && let Some(sink) = file.sink()
+        {
+            args.output.sink = match sink {
+                SinkConfig::File(_) => SinkArg::File,
+                SinkConfig::S3(_) => SinkArg::S3,
+                _ => SinkArg::Stdout,
+            };
+        }
+    }
+    let flags_sink = sink_config(&args);
+    let sink_config = file
+        .as_ref()
+        .and_then(|file| settings::file_sink(file, &flags_sink, given))
+        .unwrap_or(flags_sink);
+    sink_config.validate().map_err(|err| Failure::Usage(err.to_string()))?;
+    let connection = connection(&global).await?;
     info!(source = %connection.source, "connected");
     let selection = selection(&args.select, &connection.default_namespace)?;
     let needed = || needed_permissions(&selection, follow, &args.checkpoint, &connection.default_namespace);
     if !args.no_preflight {
         crate::preflight::preflight(&connection, needed()).await?;
+    }
+    if args.dry_run {
+        return crate::tools::dry_run(&connection, &selection, &sink_config, &args).await;
     }
     let options = ExportOptions {
         stream: StreamOptions {
@@ -254,8 +302,21 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
         SinkError::Checkpoint(core) => forbidden_or(core, needed()),
         other => Failure::Sink(other),
     };
-    let sink_config = sink_config(&args);
     let mut sink = sink_config.build()?;
+    let mut delivery = Delivery::default();
+    // A person at a terminal watching a one-shot export sees its progress and a summary.
+    let interactive = !follow && !args.quiet && std::io::stderr().is_terminal();
+    let metrics = (args.metrics_addr.is_some() || interactive).then(|| Arc::new(Metrics::new(sink.describe())));
+    if let (Some(addr), Some(metrics)) = (args.metrics_addr, &metrics) {
+        crate::serve::serve(addr, Arc::clone(metrics)).await.map_err(|err| {
+            Failure::Usage(format!(
+                "cannot serve metrics on {addr}: {err}; choose a free address with --metrics-addr"
+            ))
+        })?;
+    }
+    if let Some(metrics) = &metrics {
+        delivery = delivery.with_metrics(Arc::clone(metrics));
+    }
     let mut checkpointer = match checkpoint_store(&args, &sink_config, &connection)? {
         Some(store) => Some(Checkpointer::load(store, origin(&args)).await.map_err(sink_failure)?),
         None => None,
@@ -265,9 +326,11 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
         exporter = exporter.with_checkpoint(checkpoint.clone());
     }
     let mut run = exporter.start();
-    cancel_on_signals(run.cancellation());
-    let mut delivery = Delivery::default();
+    cancel_on_signals(run.cancellation(), args.grace_period);
     let deliver_options = deliver_options(&sink_config);
+    let progress = metrics
+        .filter(|_| interactive)
+        .map(crate::progress::ProgressLine::start);
     let delivered = match checkpointer.as_mut() {
         Some(checkpointer) => {
             deliver_checkpointed(&mut run, sink.as_mut(), &deliver_options, checkpointer, &mut delivery).await
@@ -278,6 +341,9 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
         run.cancellation().cancel();
     }
     let summary = run.finish().await;
+    if let Some(progress) = progress {
+        progress.stop();
+    }
     match delivered {
         // The reader went away (`| head`): not an error.
         Err(e) if e.is_closed() => return Ok(EXIT_OK),
@@ -293,6 +359,9 @@ async fn export(global: &GlobalArgs, args: ExportArgs, follow: bool) -> Result<u
         checkpoint = %checkpointer.as_ref().map_or("none".to_owned(), |c| c.store().describe()),
         "export finished"
     );
+    if interactive {
+        eprint!("{}", crate::progress::summary_table(&delivery, &summary));
+    }
     outcome(&summary, &selection, follow, &args)
 }
 
@@ -312,35 +381,54 @@ fn needed_permissions(
 }
 
 /// Cancels the run on Ctrl-C or SIGTERM: streams stop, and what was received is committed
-/// (and checkpointed) before exit.
-fn cancel_on_signals(cancel: tokio_util::sync::CancellationToken) {
+/// (and checkpointed) before exit. The commit may take at most `grace`; after that, or at a
+/// second signal, the process exits with code 1 and the next run resumes from the last
+/// checkpoint saved.
+fn cancel_on_signals(cancel: tokio_util::sync::CancellationToken, grace: Duration) {
     tokio::spawn(async move {
         #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut term = match signal(SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(err) => {
-                    warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the run cleanly");
-                    let _ = tokio::signal::ctrl_c().await;
-                    cancel.cancel();
-                    return;
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => Some(term),
+            Err(err) => {
+                warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the run cleanly");
+                None
             }
-        }
+        };
+        #[cfg(unix)]
+        let mut signalled = async || match term.as_mut() {
+            Some(term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        };
         #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-        info!("stopping; committing what was received");
+        let signalled = async || {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        signalled().await;
+        info!(grace_period = %humantime::format_duration(grace), "stopping; committing what was received");
         cancel.cancel();
+        tokio::select! {
+            () = tokio::time::sleep(grace) => {
+                eprintln!(
+                    "error: committing did not finish within the grace period ({}); exiting. \
+                     The next run resumes from the last checkpoint saved; raise --grace-period if the sink needs longer.",
+                    humantime::format_duration(grace)
+                );
+            }
+            () = signalled() => eprintln!("error: second signal; exiting without waiting for the commit"),
+        }
+        std::process::exit(i32::from(EXIT_ERROR));
     });
 }
 
 /// The checkpoint store `--checkpoint` names.
-fn checkpoint_store(
+pub(crate) fn checkpoint_store(
     args: &ExportArgs,
     sink: &SinkConfig,
     connection: &Connection,
@@ -348,9 +436,9 @@ fn checkpoint_store(
     Ok(match &args.checkpoint {
         CheckpointArg::None => None,
         // Beside the output: a file next to the files, an object next to the objects.
-        CheckpointArg::Auto => match (sink, &args.output.dir) {
-            (SinkConfig::File(_), Some(dir)) => Some(Arc::new(FileCheckpointStore::new(dir.join(CHECKPOINT_FILE)))),
-            (SinkConfig::S3(config), _) => Some(Arc::new(ObjectCheckpointStore::from_config(config)?)),
+        CheckpointArg::Auto => match sink {
+            SinkConfig::File(config) => Some(Arc::new(FileCheckpointStore::new(config.dir.join(CHECKPOINT_FILE)))),
+            SinkConfig::S3(config) => Some(Arc::new(ObjectCheckpointStore::from_config(config)?)),
             _ => None,
         },
         CheckpointArg::File(path) => Some(Arc::new(FileCheckpointStore::new(path))),
@@ -419,7 +507,7 @@ fn outcome(summary: &RunSummary, selection: &Selection, follow: bool, args: &Exp
     Ok(EXIT_OK)
 }
 
-fn describe_selection(selection: &Selection, args: &SelectArgs) -> String {
+pub(crate) fn describe_selection(selection: &Selection, args: &SelectArgs) -> String {
     let mut parts = vec![match selection.namespaces() {
         Namespaces::All => "in any namespace".to_owned(),
         Namespaces::Only(list) => format!("in namespace(s) {}", list.join(", ")),

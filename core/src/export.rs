@@ -40,6 +40,9 @@ pub enum ExportEvent {
     /// A recorded instance whose pod is gone and whose log was read completely: its checkpoint
     /// record can be dropped.
     Retired(ContainerKey),
+    /// A container's stream was interrupted and is resuming from its cursor (said as it
+    /// happens, for metrics; the [`StreamReport`] counts them too).
+    Reconnected(Arc<Container>),
 }
 
 /// Options of an export run.

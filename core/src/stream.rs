@@ -297,6 +297,11 @@ impl StreamTask {
             }
             self.splitter.reset();
             self.report.reconnects += 1;
+            // Only metrics listen; a consumer that went away ends the stream at the next send.
+            let _ = self
+                .out
+                .send(ExportEvent::Reconnected(Arc::clone(&self.report.container)))
+                .await;
         }
     }
 

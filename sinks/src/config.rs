@@ -65,7 +65,7 @@ impl SinkConfig {
     /// As [`SinkConfig::build`] would report for the configuration itself.
     pub fn validate(&self) -> Result<(), SinkError> {
         match self {
-            SinkConfig::Stdout(_) => Ok(()),
+            SinkConfig::Stdout(config) => config.validate(),
             SinkConfig::File(config) => config.validate(),
             SinkConfig::S3(config) => config.validate(),
         }
@@ -78,6 +78,49 @@ impl SinkConfig {
         match self {
             SinkConfig::S3(config) => Some(config.max_object_age()),
             _ => None,
+        }
+    }
+
+    /// Where `container`'s lines would go, for a dry run: `stdout`, the file's path, or the
+    /// S3 object keys with their per-object placeholders left as `{first_ts}` and the like.
+    ///
+    /// # Errors
+    /// An invalid layout, key template or URL, as [`SinkConfig::validate`].
+    pub fn destination(&self, container: &kle_core::Container) -> Result<String, SinkError> {
+        let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+        match self {
+            SinkConfig::Stdout(_) => Ok("stdout".to_owned()),
+            SinkConfig::File(config) => {
+                let layout = Layout::parse_for_files(&config.layout)?;
+                Ok(config
+                    .dir
+                    .join(layout.render_path(container, today))
+                    .display()
+                    .to_string())
+            }
+            SinkConfig::S3(config) => {
+                let (bucket, prefix) = config.bucket_and_prefix()?;
+                let layout = Layout::parse(&config.key_template)?;
+                // Object placeholders render as `_`; the objects' own parts are a `*`.
+                let key = layout
+                    .render(container, today)
+                    .into_iter()
+                    .map(|part| {
+                        if part.bytes().all(|b| b == b'_' || b == b'-') {
+                            "*".to_owned()
+                        } else {
+                            part
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                let prefix = if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("{prefix}/")
+                };
+                Ok(format!("s3://{bucket}/{prefix}{key}{}", config.extension()))
+            }
         }
     }
 
@@ -106,15 +149,28 @@ pub enum FormatKind {
     Raw,
     /// [`Format::Json`].
     Json,
+    /// [`Format::Template`], standard output only; the template is [`StdoutConfig::template`].
+    Template,
 }
 
 impl FormatKind {
-    /// The format with its flags.
+    /// The format with its flags. `Template` needs its template: see [`StdoutConfig::format`];
+    /// here it falls back to plain text.
     pub fn with(self, timestamps: bool, color: bool) -> Format {
         match self {
-            FormatKind::Text => Format::Text { color, timestamps },
+            FormatKind::Text | FormatKind::Template => Format::Text { color, timestamps },
             FormatKind::Raw => Format::Raw { timestamps },
             FormatKind::Json => Format::Json,
+        }
+    }
+
+    fn refuse_template(self, sink: &'static str) -> Result<(), SinkError> {
+        match self {
+            FormatKind::Template => Err(SinkError::InvalidConfig {
+                sink,
+                reason: "`format: template` is for the stdout sink; use raw, text or json".into(),
+            }),
+            _ => Ok(()),
         }
     }
 }
@@ -156,6 +212,10 @@ pub struct StdoutConfig {
     pub timestamps: bool,
     /// Colour the `text` prefix; default `auto`.
     pub color: ColorChoice,
+    /// The line template of `format: template` (`{namespace}/{pod} {message}`, see
+    /// [`LineTemplate`](crate::LineTemplate)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
 }
 
 impl Default for StdoutConfig {
@@ -164,6 +224,7 @@ impl Default for StdoutConfig {
             format: FormatKind::Text,
             timestamps: false,
             color: ColorChoice::Auto,
+            template: None,
         }
     }
 }
@@ -191,9 +252,43 @@ impl StdoutConfig {
         self
     }
 
-    /// The format written, resolving `color: auto` against the real standard output.
+    /// Sets the line template and selects `format: template`.
+    #[must_use]
+    pub fn with_template(mut self, template: impl Into<String>) -> Self {
+        self.format = FormatKind::Template;
+        self.template = Some(template.into());
+        self
+    }
+
+    /// Checks the template of `format: template`.
+    ///
+    /// # Errors
+    /// [`SinkError::InvalidConfig`] without a template, [`SinkError::InvalidLayout`] for one
+    /// that does not parse.
+    pub fn validate(&self) -> Result<(), SinkError> {
+        self.template_format().map(|_| ())
+    }
+
+    fn template_format(&self) -> Result<Option<Format>, SinkError> {
+        match (self.format, &self.template) {
+            (FormatKind::Template, Some(template)) => Ok(Some(Format::Template(std::sync::Arc::new(
+                crate::LineTemplate::parse(template)?,
+            )))),
+            (FormatKind::Template, None) => Err(SinkError::InvalidConfig {
+                sink: "stdout",
+                reason: "`format: template` needs a `template` (--template '{namespace}/{pod} {message}')".into(),
+            }),
+            _ => Ok(None),
+        }
+    }
+
+    /// The format written, resolving `color: auto` against the real standard output (plain
+    /// text for a template that does not [validate](StdoutConfig::validate)).
     pub fn format(&self) -> Format {
-        self.format.with(self.timestamps, self.color.for_stdout())
+        match self.template_format() {
+            Ok(Some(template)) => template,
+            _ => self.format.with(self.timestamps, self.color.for_stdout()),
+        }
     }
 
     /// Builds the sink.
@@ -201,6 +296,7 @@ impl StdoutConfig {
     /// # Errors
     /// [`SinkError::NotCompiled`] without the `stdout` feature.
     pub fn build(&self) -> Result<Box<dyn Sink>, SinkError> {
+        self.validate()?;
         #[cfg(feature = "stdout")]
         {
             Ok(Box::new(crate::stdout::StdoutSink::new(self.format())))
@@ -291,6 +387,7 @@ impl FileConfig {
     /// [`SinkError::InvalidLayout`] or [`SinkError::InvalidConfig`].
     pub fn validate(&self) -> Result<(), SinkError> {
         Layout::parse_for_files(&self.layout)?;
+        self.format.refuse_template("file")?;
         if self.dir.as_os_str().is_empty() {
             return Err(SinkError::InvalidConfig {
                 sink: "file",

@@ -12,6 +12,7 @@ use tracing::debug;
 
 use crate::checkpoint::Checkpointer;
 use crate::error::SinkError;
+use crate::metrics::Metrics;
 use crate::sink::Sink;
 
 /// How [`deliver`] commits.
@@ -109,9 +110,24 @@ pub struct Delivery {
     pub gaps: u64,
     /// Recorded instances whose record can go (pod deleted, previous instance unreadable).
     pub(crate) retired: HashSet<ContainerKey>,
+    /// Where the loop also counts, for a metrics endpoint.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Delivery {
+    /// A delivery that also counts into `metrics` (streams, lines, bytes, gaps, commits,
+    /// errors, checkpoint lag), and marks them ready when the loop starts.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The metrics this delivery counts into, if any.
+    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.as_ref()
+    }
+
     /// The committed cursor of every container that has one: what a checkpoint stores.
     pub fn committed_cursors(&self) -> HashMap<ContainerKey, Cursor> {
         self.containers
@@ -230,6 +246,24 @@ async fn deliver_events(
     sink: &mut dyn Sink,
     options: &DeliverOptions,
     delivery: &mut Delivery,
+    checkpointer: Option<&mut Checkpointer>,
+) -> Result<(), SinkError> {
+    let metrics = delivery.metrics.clone();
+    if let Some(metrics) = &metrics {
+        metrics.set_ready(true);
+    }
+    let result = deliver_loop(source, sink, options, delivery, checkpointer).await;
+    if let (Some(metrics), Err(_)) = (&metrics, &result) {
+        metrics.sink_error();
+    }
+    result
+}
+
+async fn deliver_loop(
+    source: &mut dyn EventSource,
+    sink: &mut dyn Sink,
+    options: &DeliverOptions,
+    delivery: &mut Delivery,
     mut checkpointer: Option<&mut Checkpointer>,
 ) -> Result<(), SinkError> {
     // Set while something is uncommitted: when the oldest of it must be committed.
@@ -258,8 +292,12 @@ async fn deliver_events(
     }
     sink.close().await?;
     delivery.committed();
+    let checkpointed = checkpointer.is_some();
     if let Some(checkpointer) = checkpointer {
         checkpointer.committed(delivery, sink.committed_state()).await?;
+    }
+    if let Some(metrics) = &delivery.metrics {
+        metrics.committed(checkpointed);
     }
     debug!(sink = %sink.describe(), lines = delivery.lines, bytes = delivery.bytes, commits = delivery.commits, "delivery finished");
     Ok(())
@@ -272,6 +310,9 @@ async fn handle(
     options: &DeliverOptions,
     delivery: &mut Delivery,
 ) -> Result<bool, SinkError> {
+    if let Some(metrics) = &delivery.metrics {
+        metrics.observe(&event);
+    }
     match event {
         ExportEvent::Matched(container) | ExportEvent::Started(container) => {
             delivery.entry(&container, options);
@@ -290,6 +331,9 @@ async fn handle(
             entry.written = batch.lines.iter().fold(entry.written, Cursor::advance);
             delivery.lines += lines;
             delivery.bytes += bytes;
+            if let Some(metrics) = &delivery.metrics {
+                metrics.written(lines, bytes);
+            }
             Ok(true)
         }
         ExportEvent::Gap(gap) => {
@@ -328,8 +372,12 @@ async fn commit(
 ) -> Result<(), SinkError> {
     sink.commit().await?;
     delivery.committed();
+    let checkpointed = checkpointer.is_some();
     if let Some(checkpointer) = checkpointer {
         checkpointer.committed(delivery, sink.committed_state()).await?;
+    }
+    if let Some(metrics) = &delivery.metrics {
+        metrics.committed(checkpointed);
     }
     Ok(())
 }

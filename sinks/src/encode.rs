@@ -16,8 +16,10 @@ use std::sync::Arc;
 
 use kle_core::{Container, Gap, LineKind, LogBatch, LogLine};
 
+use crate::template::LineTemplate;
+
 /// How lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Format {
     /// `namespace/pod/container message`, like stern: for people reading a terminal.
@@ -40,6 +42,9 @@ pub enum Format {
     /// replaced by U+FFFD), `message_base64` (the exact bytes, only when the message is not valid
     /// UTF-8) and `partial: true` on a piece that does not end its line.
     Json,
+    /// Each line as a [`LineTemplate`] (`{namespace}/{pod} {message}`), one per line; the
+    /// pieces of a line split for length each get the template.
+    Template(Arc<LineTemplate>),
 }
 
 impl Format {
@@ -58,6 +63,7 @@ impl Format {
             Format::Text { .. } => "text",
             Format::Raw { .. } => "raw",
             Format::Json => "json",
+            Format::Template(_) => "template",
         }
     }
 }
@@ -105,12 +111,18 @@ impl Encoder {
 
     /// The format this encoder writes.
     pub fn format(&self) -> Format {
-        self.format
+        self.format.clone()
     }
 
     /// Appends the encoding of every line of `batch` to `out`.
     pub fn encode(&mut self, batch: &LogBatch, out: &mut Vec<u8>) {
         match self.format {
+            Format::Template(ref template) => {
+                for line in &batch.lines {
+                    template.render(&batch.container, line, out);
+                    out.push(b'\n');
+                }
+            }
             Format::Raw { timestamps } => {
                 for line in &batch.lines {
                     out.extend_from_slice(if timestamps { line.raw() } else { line.message() });
@@ -156,6 +168,17 @@ impl Encoder {
             .unwrap_or_else(jiff::Timestamp::now);
         let text = format!("[kube-log-exporter] GAP: {gap}");
         match self.format {
+            Format::Template(_) => {
+                let _ = write!(
+                    out,
+                    "{}/{}/{} {at:.9} ",
+                    gap.container.namespace(),
+                    gap.container.pod_name(),
+                    gap.container.name
+                );
+                out.extend_from_slice(text.as_bytes());
+                out.push(b'\n');
+            }
             Format::Raw { timestamps } => {
                 if timestamps {
                     let _ = write!(out, "{at:.9} ");

@@ -76,6 +76,14 @@ pub enum SinkError {
     /// A checkpoint could not be loaded or saved; what the sink committed is not recorded.
     #[error("{0}")]
     Checkpoint(#[source] kle_core::Error),
+    /// A configuration file cannot be used; the message gives the line and the key.
+    #[error("{}: {message}", path.display())]
+    ConfigFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, where.
+        message: String,
+    },
     /// The configuration names a sink this build does not include.
     #[error("this build has no {sink} sink: rebuild kle-sinks with the cargo feature `{feature}`")]
     NotCompiled {

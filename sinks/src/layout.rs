@@ -45,7 +45,7 @@ const MAX_COMPONENT_BYTES: usize = 255;
 
 /// One piece of a path component.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
+pub(crate) enum Piece {
     Literal(String),
     Namespace,
     Pod,
@@ -327,7 +327,7 @@ fn parse_component(component: &str) -> Result<Vec<Piece>, String> {
     Ok(pieces)
 }
 
-fn placeholder(name: &str) -> Result<Piece, String> {
+pub(crate) fn placeholder(name: &str) -> Result<Piece, String> {
     Ok(match name {
         "namespace" => Piece::Namespace,
         "pod" => Piece::Pod,
@@ -398,7 +398,7 @@ fn render_component(pieces: &[Piece], container: &Container, date: Date, stamp: 
 }
 
 /// The restart count that identifies the instance, as in [`Container::key`].
-fn instance_restart_count(container: &Container) -> u32 {
+pub(crate) fn instance_restart_count(container: &Container) -> u32 {
     if container.previous {
         container.restart_count.saturating_sub(1)
     } else {

@@ -11,6 +11,11 @@
 //!   `S3Sink` (feature `s3`) uploads compressed objects to S3 or an S3-compatible store.
 //! - [`SinkConfig`] is the serde form a user writes in YAML; [`SinkConfig::build`] makes the
 //!   runtime sink.
+//! - [`ExportConfig`] is a whole export as a YAML file (the command line's `--config`), with
+//!   errors that name the line and the key; [`CheckpointSpec`] says where its checkpoint is kept.
+//! - [`Metrics`] counts what a delivery does (streams, lines, bytes, gaps, reconnects, commits,
+//!   errors, checkpoint lag) for a Prometheus endpoint; [`Delivery::with_metrics`] wires it.
+//! - [`LineTemplate`] renders lines as `{namespace}/{pod} {message}` ([`Format::Template`]).
 //! - [`deliver()`] drives a [`kle_core::ExportRun`] into a sink, committing at least every
 //!   second, and reports per container what was delivered and up to which [`kle_core::Cursor`]
 //!   it is committed.
@@ -44,15 +49,18 @@ mod config;
 pub mod deliver;
 pub mod encode;
 mod error;
+mod export_config;
 #[cfg(feature = "file")]
 mod file;
 pub mod layout;
+mod metrics;
 #[cfg(feature = "s3")]
 pub mod s3;
 mod s3_config;
 mod sink;
 #[cfg(feature = "stdout")]
 mod stdout;
+mod template;
 #[cfg(test)]
 mod test_support;
 
@@ -61,9 +69,11 @@ pub use config::{ColorChoice, FileConfig, FormatKind, SinkConfig, StdoutConfig};
 pub use deliver::{ContainerDelivery, DeliverOptions, Delivery, deliver, deliver_checkpointed, deliver_into};
 pub use encode::{Encoder, Format};
 pub use error::{SinkError, UploadFailure};
+pub use export_config::{CheckpointSpec, EXAMPLE_CONFIG, ExportConfig};
 #[cfg(feature = "file")]
 pub use file::{DEFAULT_MAX_OPEN_FILES, FileSink, FileSinkBuilder};
 pub use layout::{DEFAULT_LAYOUT, Layout, ObjectStamp};
+pub use metrics::{Metrics, Progress};
 #[cfg(feature = "s3")]
 pub use s3::{CHECKPOINT_OBJECT, ObjectCheckpointStore, S3Sink, S3SinkBuilder, S3Stats};
 pub use s3_config::{
@@ -72,3 +82,4 @@ pub use s3_config::{
 pub use sink::Sink;
 #[cfg(feature = "stdout")]
 pub use stdout::StdoutSink;
+pub use template::LineTemplate;

@@ -287,6 +287,12 @@ impl S3Config {
     /// [`SinkError::InvalidConfig`] or [`SinkError::InvalidLayout`].
     pub fn validate(&self) -> Result<(), SinkError> {
         self.bucket_and_prefix()?;
+        if self.format == FormatKind::Template {
+            return Err(SinkError::InvalidConfig {
+                sink: "s3",
+                reason: "`format: template` is for the stdout sink; use raw, text or json".into(),
+            });
+        }
         check_key_template(&self.key_template)?;
         let invalid = |reason: &str| SinkError::InvalidConfig {
             sink: "s3",

@@ -49,3 +49,45 @@ fn workloads_run_as_the_service_account_rbac_yaml_grants() {
         );
     }
 }
+
+/// The `kle.yaml` of each ConfigMap in `manifest`: the block under `kle.yaml: |`, unindented.
+fn embedded_configs(manifest: &str) -> Vec<String> {
+    let mut configs = Vec::new();
+    let mut lines = manifest.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(indent) = line.find("kle.yaml: |") else {
+            continue;
+        };
+        let body_indent = indent + 2;
+        let mut config = String::new();
+        while let Some(next) = lines.next_if(|l| l.trim().is_empty() || l.len() - l.trim_start().len() >= body_indent) {
+            config.push_str(next.get(body_indent..).unwrap_or(""));
+            config.push('\n');
+        }
+        configs.push(config);
+    }
+    configs
+}
+
+#[test]
+fn configmap_configs_are_valid_and_used() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["deployment-file.yaml", "cronjob-s3.yaml"] {
+        let manifest = deploy(file);
+        let configs = embedded_configs(&manifest);
+        assert_eq!(configs.len(), 1, "{file} has one ConfigMap with kle.yaml");
+        assert!(manifest.contains("--config=/etc/kube-log-exporter/kle.yaml"), "{file}");
+        let path = dir.path().join("kle.yaml");
+        std::fs::write(&path, &configs[0]).unwrap();
+        let output = exporter()
+            .args(["config", "check", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{file}: {}\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            configs[0]
+        );
+    }
+}

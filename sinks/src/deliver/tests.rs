@@ -327,3 +327,69 @@ async fn delivers_into_a_real_file_sink() {
     assert_eq!(text, "2026-11-23T10:00:00Z m\n2026-11-23T10:00:01Z m\n");
     assert_eq!(delivery.containers[&a.key()].bytes, text.len() as u64);
 }
+
+/// The value of an unlabelled or `sink`-labelled series in a rendering.
+fn sample(rendered: &str, name: &str) -> f64 {
+    rendered
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.split([' ', '{']).next() == Some(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from\n{rendered}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_follow_streams_lines_commits_and_errors() {
+    let a = container("a", "app");
+    let b = container("b", "app");
+    let metrics = Arc::new(Metrics::new("recorder"));
+    let script = Script::new([
+        (0, ExportEvent::Matched(Arc::clone(&a))),
+        (0, ExportEvent::Matched(Arc::clone(&b))),
+        (0, ExportEvent::Started(Arc::clone(&a))),
+        (0, lines(&a, &["2026-11-23T10:00:00Z", "2026-11-23T10:00:01Z"])),
+        // The run stays open long after.
+        (60_000, lines(&b, &[])),
+    ]);
+    let mut sink = Recorder::default();
+    let mut delivery = Delivery::default().with_metrics(Arc::clone(&metrics));
+    let mut script = script;
+    let options = DeliverOptions::default();
+    // Stop mid-run (the script is not over) to look at the gauges while streams are open.
+    let partial = tokio::time::timeout(
+        Duration::from_millis(500),
+        deliver_events(&mut script, &mut sink, &options, &mut delivery, None),
+    )
+    .await;
+    assert!(partial.is_err(), "the script has more to deliver");
+    let rendered = metrics.render();
+    assert!(metrics.is_ready());
+    assert_eq!(sample(&rendered, "kle_streams_active"), 1.0, "{rendered}");
+    assert_eq!(sample(&rendered, "kle_streams_queued"), 1.0);
+    assert_eq!(sample(&rendered, "kle_lines_total"), 2.0);
+    assert!(rendered.contains("kle_lines_total{sink=\"recorder\"} 2"), "{rendered}");
+    assert_eq!(sample(&rendered, "kle_commits_total"), 0.0);
+
+    // Ending both streams and closing commits: nothing pending, no lag.
+    let mut rest = Script::new([(0, ended(&a, None)), (0, ended(&b, None))]);
+    deliver_events(&mut rest, &mut sink, &options, &mut delivery, None)
+        .await
+        .unwrap();
+    let rendered = metrics.render();
+    assert_eq!(sample(&rendered, "kle_streams_active"), 0.0);
+    assert_eq!(sample(&rendered, "kle_streams_queued"), 0.0);
+    assert_eq!(sample(&rendered, "kle_commits_total"), 1.0);
+    assert_eq!(sample(&rendered, "kle_checkpoint_lag_seconds"), 0.0);
+    assert_eq!(sample(&rendered, "kle_sink_errors_total"), 0.0);
+
+    // A failing sink is counted.
+    let mut failing = Recorder {
+        fail_at: Some(0),
+        ..Recorder::default()
+    };
+    let mut script = Script::new([(0, lines(&a, &["2026-11-23T10:00:02Z"]))]);
+    let result = deliver_events(&mut script, &mut failing, &options, &mut delivery, None).await;
+    assert!(result.is_err());
+    assert_eq!(sample(&metrics.render(), "kle_sink_errors_total"), 1.0);
+}

@@ -229,7 +229,7 @@ impl S3SinkBuilder {
             },
             prefix: self.prefix,
             layout,
-            extension: extension(self.format, self.compression),
+            extension: extension(self.format.clone(), self.compression),
             encoder: Encoder::new(self.format),
             compressor: BlockCompressor::new(self.compression)
                 .map_err(|err| invalid(format!("cannot set up {:?} compression: {err}", self.compression)))?,

@@ -1,0 +1,454 @@
+//! [`ExportConfig`]: a whole export as a user writes it in a YAML file (`--config`), and
+//! [`CheckpointSpec`], where its checkpoint is kept.
+//!
+//! Every key is optional: a key that is absent leaves the choice to the command line (or its
+//! default), so a file can hold only what a deployment fixes. Errors name the key and the
+//! line: `config.yaml: line 4, column 8: ...`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_saphyr::Spanned;
+
+use crate::config::SinkConfig;
+use crate::error::SinkError;
+
+/// Where a run's checkpoint is kept (`--checkpoint`, the `checkpoint` key).
+///
+/// Written as `auto`, `none`, `file:PATH` or `configmap:[NAMESPACE/]NAME`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum CheckpointSpec {
+    /// Beside the output: a file next to the files of a file sink, an object next to the
+    /// objects of an S3 sink, none for stdout.
+    Auto,
+    /// No checkpoint: every run starts from its `since`/`tail`.
+    None,
+    /// A JSON file.
+    File(PathBuf),
+    /// A ConfigMap; the namespace defaults to the client's.
+    ConfigMap {
+        /// Its namespace, when given.
+        namespace: Option<String>,
+        /// Its name.
+        name: String,
+    },
+}
+
+impl FromStr for CheckpointSpec {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value.split_once(':') {
+            None if value == "auto" => Ok(CheckpointSpec::Auto),
+            None if value == "none" => Ok(CheckpointSpec::None),
+            Some(("file", path)) if !path.is_empty() => Ok(CheckpointSpec::File(path.into())),
+            Some(("configmap", spec)) => {
+                let (namespace, name) = match spec.split_once('/') {
+                    Some((namespace, name)) => (Some(namespace.to_owned()), name),
+                    None => (None, spec),
+                };
+                let valid = |s: &str| {
+                    !s.is_empty()
+                        && s.len() <= 253
+                        && s.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+                };
+                if !valid(name) || namespace.as_deref().is_some_and(|n| !valid(n)) {
+                    return Err(format!(
+                        "{spec:?} is not a valid [NAMESPACE/]NAME for a ConfigMap (lowercase letters, digits, '-', '.')"
+                    ));
+                }
+                Ok(CheckpointSpec::ConfigMap {
+                    namespace,
+                    name: name.to_owned(),
+                })
+            }
+            _ => Err(format!(
+                "{value:?}: expected auto, none, file:PATH or configmap:[NAMESPACE/]NAME"
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for CheckpointSpec {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<CheckpointSpec> for String {
+    fn from(spec: CheckpointSpec) -> Self {
+        spec.to_string()
+    }
+}
+
+impl fmt::Display for CheckpointSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckpointSpec::Auto => f.write_str("auto"),
+            CheckpointSpec::None => f.write_str("none"),
+            CheckpointSpec::File(path) => write!(f, "file:{}", path.display()),
+            CheckpointSpec::ConfigMap {
+                namespace: Some(namespace),
+                name,
+            } => write!(f, "configmap:{namespace}/{name}"),
+            CheckpointSpec::ConfigMap { namespace: None, name } => write!(f, "configmap:{name}"),
+        }
+    }
+}
+
+/// A whole export as written in a configuration file: what the flags of `export` and `follow`
+/// say, under the same names (`snake_case`). Absent keys are `None`.
+///
+/// ```
+/// use kle_sinks::{ExportConfig, SinkConfig};
+///
+/// let config = ExportConfig::from_yaml(
+///     "namespaces: [shop]\nselector: app=web\nsince: 1h\nsink:\n  type: file\n  dir: /archive\n",
+/// )?;
+/// assert_eq!(config.namespaces, Some(vec!["shop".to_owned()]));
+/// assert!(matches!(config.sink(), Some(SinkConfig::File(_))));
+/// # Ok::<(), kle_sinks::SinkError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ExportConfig {
+    /// Namespaces to export from (`-n`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<Vec<String>>,
+    /// Every namespace (`-A`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub all_namespaces: Option<bool>,
+    /// Label selector (`-l`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// Field selector (`--field-selector`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_selector: Option<String>,
+    /// Regular expression pod names must match (the positional query).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pods: Option<String>,
+    /// Regular expressions of pod names to leave out (`--exclude-pod`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exclude_pods: Option<Vec<String>>,
+    /// Regular expression container names must match (`-c`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub containers: Option<String>,
+    /// Regular expressions of container names to leave out (`-E`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exclude_containers: Option<Vec<String>>,
+    /// Include init containers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_containers: Option<bool>,
+    /// Include ephemeral containers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ephemeral_containers: Option<bool>,
+    /// Only lines newer than this (`30s`, `5m`, `2h`).
+    #[serde(
+        deserialize_with = "duration",
+        serialize_with = "write_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub since: Option<Duration>,
+    /// Only lines at or after this RFC 3339 time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_time: Option<Timestamp>,
+    /// Only the last N lines of each container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tail: Option<u64>,
+    /// Read the previous instance of each container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<bool>,
+    /// Stop each container's log after this many bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_bytes: Option<u64>,
+    /// Streams open at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_streams: Option<usize>,
+    /// Lines longer than this are split into fragments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_line_bytes: Option<usize>,
+    /// Where the checkpoint is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointSpec>,
+    /// Exit with code 5 when lines were lost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail_on_gap: Option<bool>,
+    /// Ask the API server for the needed permissions before starting (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<bool>,
+    /// Address of the metrics, `/healthz` and `/readyz` endpoint (`0.0.0.0:9090`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Longest time a stopping run may take to commit and checkpoint (`30s`).
+    #[serde(
+        deserialize_with = "duration",
+        serialize_with = "write_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub grace_period: Option<Duration>,
+    /// Path to the kubeconfig (`--kubeconfig`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (`--context`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// Where the lines go (see [`SinkConfig`]).
+    #[serde(serialize_with = "write_sink", skip_serializing_if = "Option::is_none")]
+    sink: Option<Spanned<SinkConfig>>,
+}
+
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(&text)
+        .map(Some)
+        .map_err(|err| serde::de::Error::custom(format!("{text:?} is not a duration like 30s, 5m or 2h: {err}")))
+}
+
+fn write_duration<S: serde::Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(duration) => serializer.serialize_str(&humantime::format_duration(*duration).to_string()),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn write_sink<S: serde::Serializer>(value: &Option<Spanned<SinkConfig>>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(sink) => sink.value.serialize(serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+impl ExportConfig {
+    /// The keys that are set, as YAML (what `kube-log-exporter config check` prints).
+    pub fn to_yaml(&self) -> String {
+        serde_saphyr::to_string(self).unwrap_or_else(|err| format!("# cannot print the configuration: {err}\n"))
+    }
+
+    /// Parses and validates a configuration; errors give the line and column.
+    ///
+    /// # Errors
+    /// [`SinkError::ConfigFile`] for YAML that is malformed, has an unknown key or a value of
+    /// the wrong kind, or a sink that does not [validate](SinkConfig::validate).
+    pub fn from_yaml(text: &str) -> Result<Self, SinkError> {
+        Self::parse(text, Path::new("configuration"))
+    }
+
+    /// Reads, parses and validates the configuration file at `path`.
+    ///
+    /// # Errors
+    /// As [`ExportConfig::from_yaml`], or [`SinkError::Io`] when the file cannot be read.
+    pub fn load(path: &Path) -> Result<Self, SinkError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SinkError::Io {
+            action: "reading the configuration file",
+            target: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<Self, SinkError> {
+        let error = |message: String| SinkError::ConfigFile {
+            path: path.to_path_buf(),
+            message,
+        };
+        // An empty file (or one of comments only) is an empty configuration.
+        if text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
+            return Ok(Self::default());
+        }
+        let config: Self = serde_saphyr::from_str(text).map_err(|err| error(describe(&err, text)))?;
+        if let Some(sink) = &config.sink {
+            sink.value.validate().map_err(|err| {
+                let (line, key) = sink_key_line(text, sink.referenced.line(), &err);
+                error(format!("line {line}, `{key}`: {err}"))
+            })?;
+        }
+        if config.since.is_some() && config.since_time.is_some() {
+            return Err(error("`since` and `since_time` both given: keep one of them".into()));
+        }
+        if config.max_streams == Some(0) {
+            return Err(error("`max_streams` must be at least 1".into()));
+        }
+        Ok(config)
+    }
+
+    /// The sink, when the file names one.
+    pub fn sink(&self) -> Option<&SinkConfig> {
+        self.sink.as_ref().map(|s| &s.value)
+    }
+}
+
+/// The parser's message as `line L, column C: message`, without the snippet its own
+/// rendering adds (too long for a one-line error).
+fn describe(err: &serde_saphyr::Error, text: &str) -> String {
+    let rendered = err.without_snippet().to_string();
+    let rendered = rendered.strip_prefix("error: ").unwrap_or(&rendered);
+    // The parser's own "line L column C: " prefix, replaced by ours.
+    let message = match rendered.split_once(": ") {
+        Some((position, rest)) if position.starts_with("line ") => rest,
+        _ => rendered,
+    };
+    let message = match message.rfind(" at line ") {
+        Some(at) => &message[..at],
+        None => message,
+    };
+    let mut position = err.location().map(|l| (l.line(), l.column()));
+    // Inside `sink:` serde buffers the map to read its `type` first, and the position is the
+    // sink's; an unknown key's own line is found by its name.
+    if let Some(field) = unknown_field(message) {
+        let line = text.lines().position(|l| {
+            l.trim_start()
+                .strip_prefix(field)
+                .is_some_and(|rest| rest.starts_with(':'))
+        });
+        if let Some(index) = line {
+            let column = text.lines().nth(index).map_or(0, |l| l.len() - l.trim_start().len());
+            position = Some((index as u64 + 1, column as u64 + 1));
+        }
+    }
+    match position {
+        Some((line, column)) => match key_on_line(text, line) {
+            Some(key) => format!("line {line}, column {column}, `{key}`: {message}"),
+            None => format!("line {line}, column {column}: {message}"),
+        },
+        None => message.to_owned(),
+    }
+}
+
+/// The line and key of the sink setting `err` is about: the key it names (`layout`,
+/// `key_template`, a backquoted key in the reason) at or after the sink's first line, else the sink.
+fn sink_key_line(text: &str, sink_line: u64, err: &SinkError) -> (u64, String) {
+    let keys: Vec<&str> = match err {
+        SinkError::InvalidLayout { .. } => vec!["layout", "key_template"],
+        SinkError::InvalidConfig { reason, .. } => reason.split('`').skip(1).step_by(2).collect(),
+        _ => Vec::new(),
+    };
+    let start = usize::try_from(sink_line.saturating_sub(1)).unwrap_or(0);
+    text.lines()
+        .enumerate()
+        .skip(start)
+        .find_map(|(index, _)| {
+            let key = key_on_line(text, index as u64 + 1)?;
+            keys.contains(&key).then(|| (index as u64 + 1, format!("sink.{key}")))
+        })
+        .unwrap_or((sink_line, "sink".to_owned()))
+}
+
+/// The key a line sets (`  max_streams: many` sets `max_streams`), if it sets one.
+fn key_on_line(text: &str, line: u64) -> Option<&str> {
+    let content = text.lines().nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let content = content.trim_start().trim_start_matches("- ");
+    let (key, _) = content.split_once(':')?;
+    let plain = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    plain.then_some(key)
+}
+
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split_once('`').map(|(field, _)| field)
+}
+
+/// A commented configuration with every key, as `kube-log-exporter config example` prints it.
+pub const EXAMPLE_CONFIG: &str = include_str!("example-config.yaml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FileConfig;
+
+    #[test]
+    fn checkpoint_specs_parse_and_print_back() {
+        for text in [
+            "auto",
+            "none",
+            "file:/x/cp.json",
+            "configmap:logging/kle",
+            "configmap:kle",
+        ] {
+            let spec: CheckpointSpec = text.parse().unwrap();
+            assert_eq!(spec.to_string(), text);
+        }
+        assert!("configmap:Bad_Name".parse::<CheckpointSpec>().is_err());
+        assert!("file:".parse::<CheckpointSpec>().is_err());
+        assert!("s3".parse::<CheckpointSpec>().is_err());
+    }
+
+    #[test]
+    fn the_example_parses_and_names_a_sink() {
+        let config = ExportConfig::from_yaml(EXAMPLE_CONFIG).unwrap();
+        assert!(config.sink().is_some());
+        assert_eq!(config.since, Some(Duration::from_secs(3600)));
+        assert_eq!(config.checkpoint, Some(CheckpointSpec::Auto));
+    }
+
+    #[test]
+    fn prints_back_what_it_read() {
+        let config = ExportConfig::from_yaml(EXAMPLE_CONFIG).unwrap();
+        let again = ExportConfig::from_yaml(&config.to_yaml()).unwrap();
+        assert_eq!(again.sink(), config.sink());
+        assert_eq!(
+            (again.since, again.grace_period, &again.namespaces),
+            (config.since, config.grace_period, &config.namespaces)
+        );
+        assert_eq!(ExportConfig::default().to_yaml().trim(), "{}");
+    }
+
+    #[test]
+    fn absent_keys_stay_unset() {
+        let config = ExportConfig::from_yaml("# nothing\n").unwrap();
+        assert_eq!(config, ExportConfig::default());
+        let config = ExportConfig::from_yaml("tail: 10\nsink:\n  type: file\n  dir: out\n").unwrap();
+        assert_eq!(config.tail, Some(10));
+        assert_eq!(config.namespaces, None);
+        assert_eq!(config.sink(), Some(&SinkConfig::File(FileConfig::new("out"))));
+    }
+
+    fn error_of(text: &str) -> String {
+        ExportConfig::from_yaml(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_the_key_and_line() {
+        let unknown = error_of("namespaces: [a]\ntial: 10\n");
+        assert!(unknown.contains("tial") && unknown.contains("line 2"), "{unknown}");
+        let wrong_type = error_of("namespaces: [a]\nmax_streams: many\n");
+        assert!(
+            wrong_type.contains("line 2") && wrong_type.contains("`max_streams`"),
+            "{wrong_type}"
+        );
+        let duration = error_of("since: soon\n");
+        assert!(duration.contains("soon") && duration.contains("line 1"), "{duration}");
+        let checkpoint = error_of("tail: 1\ncheckpoint: bucket:x\n");
+        assert!(
+            checkpoint.contains("line 2") && checkpoint.contains("configmap"),
+            "{checkpoint}"
+        );
+        let sink = error_of("tail: 1\nsink:\n  type: file\n  dir: out\n  layout: \"{nope}\"\n");
+        assert!(
+            sink.contains("line 5, `sink.layout`") && sink.contains("{nope}"),
+            "{sink}"
+        );
+        let zero = error_of("sink:\n  type: file\n  dir: out\n  max_open_files: 0\n");
+        assert!(zero.contains("line 4, `sink.max_open_files`"), "{zero}");
+        let sink_field = error_of("sink:\n  type: file\n  dir: out\n  layuot: x\n");
+        assert!(
+            sink_field.contains("layuot") && sink_field.contains("line 4"),
+            "{sink_field}"
+        );
+        for message in [unknown, wrong_type, duration, checkpoint, sink, sink_field] {
+            assert!(!message.contains('\n'), "one line: {message}");
+        }
+    }
+}
