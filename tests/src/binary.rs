@@ -1,7 +1,7 @@
 //! The built `kube-log-exporter` binary, for tests that run it as a user would.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 /// Path to the `kube-log-exporter` binary, built (once per test process) with the same
@@ -37,4 +37,24 @@ pub fn exporter() -> Command {
         command.env_remove(var);
     }
     command
+}
+
+/// Runs the exporter to its end with a kubeconfig (written into `dir`) for the fake API
+/// `server`, off the async runtime that serves it.
+pub async fn run_against(server: &crate::fake_api::FakeApiServer, dir: &Path, args: &[&str]) -> Output {
+    let kubeconfig = dir.join("kubeconfig");
+    server
+        .write_kubeconfig(&kubeconfig, "fake")
+        .expect("writing the fake API's kubeconfig");
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        exporter()
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(args)
+            .output()
+            .expect("running kube-log-exporter")
+    })
+    .await
+    .expect("the exporter's thread")
 }

@@ -4,10 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::Output;
 
 use jiff::Timestamp;
-use kle_tests::binary::exporter;
+use kle_tests::binary::{exporter, run_against as run};
 use kle_tests::fake_api::{FakeApiServer, FakeContainer, FakePod, Fault, lines, render};
 
 fn start() -> Timestamp {
@@ -16,23 +15,6 @@ fn start() -> Timestamp {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs the exporter with a kubeconfig for `server`, off the async runtime that serves it.
-async fn run(server: &FakeApiServer, dir: &Path, args: &[&str]) -> Output {
-    let kubeconfig = dir.join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig, "fake").unwrap();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        exporter()
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
 }
 
 async fn shop() -> FakeApiServer {

@@ -9,7 +9,7 @@ use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use kle_tests::binary::exporter;
+use kle_tests::binary::{exporter, run_against as run};
 use kle_tests::fake_api::{FakeApiServer, FakeContainer, FakePod, LogLine, lines, lines_every, render};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -44,22 +44,6 @@ fn kubeconfig(server: &FakeApiServer, dir: &Path) -> std::path::PathBuf {
     let path = dir.join("kubeconfig");
     server.write_kubeconfig(&path, "fake").unwrap();
     path
-}
-
-/// Runs the exporter to its end, off the async runtime that serves the fake API.
-async fn run(server: &FakeApiServer, dir: &Path, args: &[&str]) -> Output {
-    let kubeconfig = kubeconfig(server, dir);
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        exporter()
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
 }
 
 /// Starts the exporter in the background.

@@ -3,30 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::process::Output;
-
-use kle_tests::binary::exporter;
+use kle_tests::binary::run_against as run;
 use kle_tests::fake_api::{AccessPolicy, AccessRule, FakeApiServer, FakeContainer, FakePod, Route, lines};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-async fn run(server: &FakeApiServer, dir: &Path, args: &[&str]) -> Output {
-    let kubeconfig = dir.join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig, "fake").unwrap();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        exporter()
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
 }
 
 /// A pod in `shop`, and a policy that denies reading logs there.
