@@ -234,7 +234,7 @@ fn sigkilled_runs_resume_exactly_once() {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
-            std::thread::sleep(Duration::from_millis(50 + rng.below(1200)));
+            std::thread::sleep(Duration::from_millis(20 + rng.below(500)));
             kills += 1;
             if matches!(child.try_wait(), Ok(None)) {
                 killed_mid_run += 1;
