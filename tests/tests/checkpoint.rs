@@ -67,6 +67,25 @@ async fn run_once(server: &FakeApiServer, dir: &Path) -> (RunSummary, Delivery) 
     (run.finish().await.unwrap(), delivery)
 }
 
+/// A pod `web` whose container `app` logged lines 1..=`lines`, exported once into a new directory.
+async fn web_exported_once(lines: usize) -> (FakeApiServer, tempfile::TempDir) {
+    let server = FakeApiServer::start().await;
+    server.add_pod(FakePod::new(NS, "web").container(FakeContainer::new("app").logs(numbered(t0(), 1, lines))));
+    let dir = tempfile::tempdir().unwrap();
+    run_once(&server, dir.path()).await;
+    (server, dir)
+}
+
+/// `web/app`'s current instance logs lines `from`.. (`count` of them), `secs` after t0.
+fn log_more(server: &FakeApiServer, secs: i64, from: usize, count: usize) {
+    server.append_log(
+        NS,
+        "web",
+        "app",
+        numbered(t0() + SignedDuration::from_secs(secs), from, count),
+    );
+}
+
 fn file(dir: &Path, pod: &str, container: &str) -> String {
     String::from_utf8(std::fs::read(dir.join(NS).join(pod).join(format!("{container}.log"))).unwrap()).unwrap()
 }
@@ -103,15 +122,12 @@ async fn runs_resume_exactly_once_across_lines_sharing_a_timestamp() {
 
 #[tokio::test]
 async fn a_restart_between_runs_drains_the_previous_instance_first() {
-    let server = FakeApiServer::start().await;
-    server.add_pod(FakePod::new(NS, "web").container(FakeContainer::new("app").logs(numbered(t0(), 1, 3))));
-    let dir = tempfile::tempdir().unwrap();
-    run_once(&server, dir.path()).await;
+    let (server, dir) = web_exported_once(3).await;
 
     // The old instance logs two more lines, crashes; the new one logs two.
-    server.append_log(NS, "web", "app", numbered(t0() + SignedDuration::from_secs(10), 4, 2));
+    log_more(&server, 10, 4, 2);
     server.restart_container(NS, "web", "app");
-    server.append_log(NS, "web", "app", numbered(t0() + SignedDuration::from_secs(20), 6, 2));
+    log_more(&server, 20, 6, 2);
     let (second, _) = run_once(&server, dir.path()).await;
 
     assert_eq!(second.lines, 4);
@@ -125,16 +141,13 @@ async fn a_restart_between_runs_drains_the_previous_instance_first() {
 
 #[tokio::test]
 async fn two_restarts_between_runs_are_a_gap_in_the_file_and_the_summary() {
-    let server = FakeApiServer::start().await;
-    server.add_pod(FakePod::new(NS, "web").container(FakeContainer::new("app").logs(numbered(t0(), 1, 2))));
-    let dir = tempfile::tempdir().unwrap();
-    run_once(&server, dir.path()).await;
+    let (server, dir) = web_exported_once(2).await;
 
-    server.append_log(NS, "web", "app", numbered(t0() + SignedDuration::from_secs(10), 3, 1));
+    log_more(&server, 10, 3, 1);
     server.restart_container(NS, "web", "app");
-    server.append_log(NS, "web", "app", numbered(t0() + SignedDuration::from_secs(20), 4, 1));
+    log_more(&server, 20, 4, 1);
     server.restart_container(NS, "web", "app");
-    server.append_log(NS, "web", "app", numbered(t0() + SignedDuration::from_secs(30), 5, 1));
+    log_more(&server, 30, 5, 1);
     let (second, delivery) = run_once(&server, dir.path()).await;
 
     assert_eq!(second.gaps.len(), 1, "{:?}", second.gaps);
@@ -169,12 +182,9 @@ async fn a_pod_deleted_before_its_log_was_read_is_a_gap_reported_once() {
 
 #[tokio::test]
 async fn lines_rotated_away_between_runs_are_a_gap_before_the_lines_that_remain() {
-    let server = FakeApiServer::start().await;
-    server.add_pod(FakePod::new(NS, "web").container(FakeContainer::new("app").logs(numbered(t0(), 1, 3))));
-    let dir = tempfile::tempdir().unwrap();
-    run_once(&server, dir.path()).await;
+    let (server, dir) = web_exported_once(3).await;
 
-    server.append_log(NS, "web", "app", numbered(t0() + SignedDuration::from_secs(10), 4, 7));
+    log_more(&server, 10, 4, 7);
     server.rotate_log(NS, "web", "app", 3);
     let (second, _) = run_once(&server, dir.path()).await;
 
@@ -192,12 +202,9 @@ async fn lines_rotated_away_between_runs_are_a_gap_before_the_lines_that_remain(
 /// and written again: no duplicate.
 #[tokio::test]
 async fn a_crashed_runs_unrecorded_tail_is_replaced_not_duplicated() {
-    let server = FakeApiServer::start().await;
-    server.add_pod(FakePod::new(NS, "web").container(FakeContainer::new("app").logs(numbered(t0(), 1, 3))));
-    let dir = tempfile::tempdir().unwrap();
-    run_once(&server, dir.path()).await;
+    let (server, dir) = web_exported_once(3).await;
 
-    server.append_log(NS, "web", "app", numbered(t0() + SignedDuration::from_secs(5), 4, 2));
+    log_more(&server, 5, 4, 2);
     // The crashed run had appended (and synced) lines 4 and 5, then died before its checkpoint.
     let path = dir.path().join(NS).join("web/app.log");
     let mut crashed = std::fs::read(&path).unwrap();
