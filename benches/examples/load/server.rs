@@ -20,10 +20,10 @@ use tokio::net::TcpListener;
 const FRAME: usize = 64 * 1024;
 
 /// The namespace every pod lives in.
-pub const NAMESPACE: &str = "bench";
+pub(crate) const NAMESPACE: &str = "bench";
 
 /// A log body: `data` in frames; with `follow`, it then stays open (a quiet container).
-pub struct LogBody {
+pub(crate) struct LogBody {
     data: Bytes,
     follow: bool,
 }
@@ -51,9 +51,9 @@ impl Body for LogBody {
 }
 
 /// A running server; dropping it stops its runtime and closes every connection.
-pub struct Server {
+pub(crate) struct Server {
     /// Where it listens.
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -75,7 +75,7 @@ struct State {
 }
 
 /// Serves `pods` pods (`pod-0` …), each container's log being `data`.
-pub fn start(pods: usize, data: Bytes) -> Server {
+pub(crate) fn start(pods: usize, data: Bytes) -> Server {
     let state = Arc::new(State { pods, data });
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (shutdown, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
