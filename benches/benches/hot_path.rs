@@ -82,7 +82,8 @@ fn compress(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(block.len() as u64));
     group.bench_function("zstd3", |b| {
         let mut zstd = zstd::bulk::Compressor::new(3).unwrap();
-        zstd.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true)).unwrap();
+        zstd.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
+            .unwrap();
         b.iter(|| zstd.compress(block).unwrap().len());
     });
     group.bench_function("gzip1", |b| {

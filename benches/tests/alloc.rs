@@ -74,6 +74,9 @@ fn splitting_and_encoding_do_not_allocate_per_line() {
         let (lines, allocations) = run(format);
         println!("{name}: {allocations} allocations for {lines} lines");
         // A line straddling two chunks is carried over in a buffer: at most a few per chunk.
-        assert!(allocations * 100 < lines, "{name}: {allocations} allocations for {lines} lines");
+        assert!(
+            allocations * 100 < lines,
+            "{name}: {allocations} allocations for {lines} lines"
+        );
     }
 }

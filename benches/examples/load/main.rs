@@ -61,7 +61,13 @@ fn parse_args() -> Args {
             "--exporter" => args.exporter = value.into(),
             "--single-mib" => args.single_mib = value.parse().unwrap(),
             "--total-mib" => args.total_mib = value.parse().unwrap(),
-            "--streams" => args.streams = value.split(',').filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect(),
+            "--streams" => {
+                args.streams = value
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.parse().unwrap())
+                    .collect()
+            }
             "--reps" => args.reps = value.parse().unwrap(),
             "--out" => args.out = value.into(),
             "--kubectl-max" => args.kubectl_max = value.parse().unwrap(),
@@ -130,7 +136,11 @@ fn run_to_end(argv: &[String], work: &Path, env_home: &Path) -> Run {
         .unwrap();
     let wall = start.elapsed().as_secs_f64();
     if !status.status.success() {
-        eprintln!("  {} failed: {}", argv[0], String::from_utf8_lossy(&status.stderr).lines().last().unwrap_or(""));
+        eprintln!(
+            "  {} failed: {}",
+            argv[0],
+            String::from_utf8_lossy(&status.stderr).lines().last().unwrap_or("")
+        );
     }
     let (_, cpu, rss_mib) = read_time(&time_file);
     Run {
@@ -175,7 +185,11 @@ fn run_until_lines(argv: &[String], work: &Path, env_home: &Path, lines: u64, ti
     let wall = start.elapsed().as_secs_f64();
     let complete = seen.load(Ordering::Relaxed) >= lines;
     if !complete {
-        eprintln!("  {}: {} of {lines} lines after {wall:.1} s", argv[0], seen.load(Ordering::Relaxed));
+        eprintln!(
+            "  {}: {} of {lines} lines after {wall:.1} s",
+            argv[0],
+            seen.load(Ordering::Relaxed)
+        );
     }
     // The tool is time's child; stop it so time reports its figures.
     let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap_or_default();
@@ -218,7 +232,8 @@ fn main() {
     let args = parse_args();
     std::fs::create_dir_all(&args.out).unwrap();
     let work = tempfile::tempdir().unwrap();
-    let exporter = std::fs::canonicalize(&args.exporter).expect("build the exporter first: cargo build --release -p kle-cli");
+    let exporter =
+        std::fs::canonicalize(&args.exporter).expect("build the exporter first: cargo build --release -p kle-cli");
     let exporter = exporter.to_string_lossy().into_owned();
 
     if args.single_mib > 0 {
@@ -242,18 +257,45 @@ fn single_stream(args: &Args, exporter: &str, work: &Path) {
     let dir = work.join("files");
     let dir_s = dir.to_string_lossy().into_owned();
     let common = |extra: &[&str]| {
-        let mut v = vec![s(exporter), s("--kubeconfig"), kc.clone(), s("export"), s("-n"), s(server::NAMESPACE)];
+        let mut v = vec![
+            s(exporter),
+            s("--kubeconfig"),
+            kc.clone(),
+            s("export"),
+            s("-n"),
+            s(server::NAMESPACE),
+        ];
         v.extend(["--checkpoint", "none", "--no-preflight"].map(s));
         v.extend(extra.iter().map(|e| s(e)));
         v
     };
     let tools: Vec<(&str, Vec<String>)> = vec![
-        ("curl (raw transport)", vec![s("curl"), s("-s"), s("-o"), s("/dev/null"), url.clone()]),
-        ("exporter -o raw --timestamps > /dev/null", common(&["-o", "raw", "--timestamps"])),
+        (
+            "curl (raw transport)",
+            vec![s("curl"), s("-s"), s("-o"), s("/dev/null"), url.clone()],
+        ),
+        (
+            "exporter -o raw --timestamps > /dev/null",
+            common(&["-o", "raw", "--timestamps"]),
+        ),
         ("exporter --sink file", common(&["--sink", "file", "--dir", &dir_s])),
-        ("kubectl logs --timestamps", vec![s("kubectl"), s("--kubeconfig"), kc.clone(), s("logs"), s("pod-0"), s("--timestamps")]),
+        (
+            "kubectl logs --timestamps",
+            vec![
+                s("kubectl"),
+                s("--kubeconfig"),
+                kc.clone(),
+                s("logs"),
+                s("pod-0"),
+                s("--timestamps"),
+            ],
+        ),
     ];
-    println!("\n## One stream of {:.2} GiB ({} runs each; median (range))\n", bytes as f64 / GIB, args.reps);
+    println!(
+        "\n## One stream of {:.2} GiB ({} runs each; median (range))\n",
+        bytes as f64 / GIB,
+        args.reps
+    );
     println!("| tool | wall | CPU user+sys | peak RSS | GiB/s |");
     println!("|---|---|---|---|---|");
     let mut medians = Vec::new();
@@ -286,7 +328,11 @@ fn walk(dir: &Path) -> u64 {
         .flatten()
         .map(|e| {
             let p = e.path();
-            if p.is_dir() { walk(&p) } else { e.metadata().map_or(0, |m| m.len()) }
+            if p.is_dir() {
+                walk(&p)
+            } else {
+                e.metadata().map_or(0, |m| m.len())
+            }
         })
         .sum()
 }
@@ -294,8 +340,15 @@ fn walk(dir: &Path) -> u64 {
 fn many_streams(args: &Args, exporter: &str, work: &Path) {
     let csv_path = args.out.join("cost_curve.csv");
     let mut csv = std::fs::File::create(&csv_path).unwrap();
-    writeln!(csv, "tool,streams,bytes,wall_s,cpu_s,cpu_s_per_gib,peak_rss_mib,complete").unwrap();
-    println!("\n## Concurrent follow streams ({} MiB spread over the streams)\n", args.total_mib);
+    writeln!(
+        csv,
+        "tool,streams,bytes,wall_s,cpu_s,cpu_s_per_gib,peak_rss_mib,complete"
+    )
+    .unwrap();
+    println!(
+        "\n## Concurrent follow streams ({} MiB spread over the streams)\n",
+        args.total_mib
+    );
     println!("| streams | tool | wall s | CPU s | CPU s / GiB | peak RSS MiB | complete |");
     println!("|---|---|---|---|---|---|---|");
     for &n in &args.streams {
@@ -306,21 +359,43 @@ fn many_streams(args: &Args, exporter: &str, work: &Path) {
         let kc = kubeconfig(work, server.addr).to_string_lossy().into_owned();
         let mut tools: Vec<(&str, Vec<String>)> = vec![(
             "exporter",
-            [exporter, "--kubeconfig", &kc, "follow", "-n", server::NAMESPACE, "-l", "app=bench", "--max-streams"]
-                .into_iter()
-                .map(s)
-                .chain([n.to_string()])
-                .chain(["--checkpoint", "none", "--no-preflight", "-o", "raw", "--timestamps"].map(s))
-                .collect(),
+            [
+                exporter,
+                "--kubeconfig",
+                &kc,
+                "follow",
+                "-n",
+                server::NAMESPACE,
+                "-l",
+                "app=bench",
+                "--max-streams",
+            ]
+            .into_iter()
+            .map(s)
+            .chain([n.to_string()])
+            .chain(["--checkpoint", "none", "--no-preflight", "-o", "raw", "--timestamps"].map(s))
+            .collect(),
         )];
         if n <= args.kubectl_max {
             tools.push((
                 "kubectl",
-                ["kubectl", "--kubeconfig", &kc, "logs", "-f", "-l", "app=bench", "--prefix", "--timestamps", "--tail=-1", "--max-log-requests"]
-                    .into_iter()
-                    .map(s)
-                    .chain([n.to_string()])
-                    .collect(),
+                [
+                    "kubectl",
+                    "--kubeconfig",
+                    &kc,
+                    "logs",
+                    "-f",
+                    "-l",
+                    "app=bench",
+                    "--prefix",
+                    "--timestamps",
+                    "--tail=-1",
+                    "--max-log-requests",
+                ]
+                .into_iter()
+                .map(s)
+                .chain([n.to_string()])
+                .collect(),
             ));
         }
         for (name, argv) in &tools {

@@ -32,17 +32,10 @@ impl Body for LogBody {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         if self.data.is_empty() {
             // A follow stream never ends by itself; the scenario's runtime is dropped instead.
-            return if self.follow {
-                Poll::Pending
-            } else {
-                Poll::Ready(None)
-            };
+            return if self.follow { Poll::Pending } else { Poll::Ready(None) };
         }
         let n = self.data.len().min(FRAME);
         let frame = self.data.split_to(n);
@@ -86,7 +79,9 @@ pub(crate) fn start(pods: usize, data: Bytes) -> Server {
             .expect("a tokio runtime");
         runtime.block_on(async move {
             let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
-            addr_tx.send(listener.local_addr().expect("bound")).expect("harness waits");
+            addr_tx
+                .send(listener.local_addr().expect("bound"))
+                .expect("harness waits");
             let accept = async {
                 loop {
                     let Ok((socket, _)) = listener.accept().await else {
@@ -126,7 +121,9 @@ fn json(status: u16, body: String) -> Reply {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .body(http_body_util::Either::Right(http_body_util::Full::new(Bytes::from(body))))
+        .body(http_body_util::Either::Right(http_body_util::Full::new(Bytes::from(
+            body,
+        ))))
         .expect("valid response")
 }
 
@@ -140,16 +137,21 @@ fn stream(data: Bytes, follow: bool, content_type: &str) -> Reply {
 fn route(state: &State, req: &Request<Incoming>) -> Reply {
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or("");
-    let flag = |key: &str| query.split('&').any(|kv| kv == format!("{key}=true") || kv == format!("{key}=1"));
+    let flag = |key: &str| {
+        query
+            .split('&')
+            .any(|kv| kv == format!("{key}=true") || kv == format!("{key}=1"))
+    };
     let prefix = format!("/api/v1/namespaces/{NAMESPACE}/pods");
     match path {
         "/version" => json(200, r#"{"major":"1","minor":"32","gitVersion":"v1.32.0"}"#.into()),
-        "/api" => json(200, r#"{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[]}"#.into()),
+        "/api" => json(
+            200,
+            r#"{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[]}"#.into(),
+        ),
         "/apis" => json(200, r#"{"kind":"APIGroupList","apiVersion":"v1","groups":[]}"#.into()),
         "/api/v1" => json(200, API_RESOURCES.into()),
-        _ if path == prefix && flag("watch") => {
-            stream(Bytes::new(), true, "application/json")
-        }
+        _ if path == prefix && flag("watch") => stream(Bytes::new(), true, "application/json"),
         _ if path == prefix => {
             let items: Vec<String> = (0..state.pods).map(pod).collect();
             json(
