@@ -89,6 +89,8 @@ struct Run {
     cpu: f64,
     rss_mib: f64,
     complete: bool,
+    /// The share of the expected lines that arrived (1 when complete).
+    done: f64,
 }
 
 fn kubeconfig(dir: &Path, addr: std::net::SocketAddr) -> PathBuf {
@@ -148,6 +150,7 @@ fn run_to_end(argv: &[String], work: &Path, env_home: &Path) -> Run {
         cpu,
         rss_mib,
         complete: status.status.success(),
+        done: 1.0,
     }
 }
 
@@ -184,6 +187,7 @@ fn run_until_lines(argv: &[String], work: &Path, env_home: &Path, lines: u64, ti
     }
     let wall = start.elapsed().as_secs_f64();
     let complete = seen.load(Ordering::Relaxed) >= lines;
+    let done = (seen.load(Ordering::Relaxed) as f64 / lines as f64).min(1.0);
     if !complete {
         eprintln!(
             "  {}: {} of {lines} lines after {wall:.1} s",
@@ -204,6 +208,7 @@ fn run_until_lines(argv: &[String], work: &Path, env_home: &Path, lines: u64, ti
         cpu,
         rss_mib,
         complete,
+        done,
     }
 }
 
@@ -400,7 +405,8 @@ fn many_streams(args: &Args, exporter: &str, work: &Path) {
         }
         for (name, argv) in &tools {
             let run = run_until_lines(argv, work, work, lines_per * n as u64, args.timeout);
-            let per_gib = run.cpu / (bytes as f64 / GIB);
+            // An incomplete run (kubectl's client-side throttling) is charged for what arrived.
+            let per_gib = run.cpu / (bytes as f64 * run.done / GIB);
             println!(
                 "| {n} | {name} | {:.2} | {:.2} | {per_gib:.2} | {:.1} | {} |",
                 run.wall, run.cpu, run.rss_mib, run.complete
