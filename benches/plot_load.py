@@ -17,14 +17,19 @@ source, target = sys.argv[1], sys.argv[2]
 rows = defaultdict(list)
 with open(source) as f:
     for row in csv.DictReader(f):
-        if row["complete"] == "true":
-            rows[row["tool"]].append(row)
+        rows[row["tool"]].append(row)
 
 fig, (cpu, rss) = plt.subplots(1, 2, figsize=(11, 4.5))
 for tool, points in sorted(rows.items()):
     streams = [int(p["streams"]) for p in points]
     cpu.plot(streams, [float(p["cpu_s_per_gib"]) for p in points], "o-", label=tool)
     rss.plot(streams, [float(p["peak_rss_mib"]) for p in points], "o-", label=tool)
+    # A run stopped before every line arrived: CPU is per GiB that did arrive.
+    partial = [p for p in points if p["complete"] != "true"]
+    if partial:
+        xs = [int(p["streams"]) for p in partial]
+        cpu.plot(xs, [float(p["cpu_s_per_gib"]) for p in partial], "kx", markersize=10, label=f"{tool}: partial (timed out)")
+        rss.plot(xs, [float(p["peak_rss_mib"]) for p in partial], "kx", markersize=10)
 for ax, title, unit in [(cpu, "CPU per GiB", "CPU-seconds per GiB"), (rss, "Peak RSS", "MiB")]:
     ax.set_xscale("log")
     ax.set_xlabel("concurrent follow streams")
