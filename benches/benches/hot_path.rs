@@ -1,9 +1,15 @@
-//! The per-line work of an export: splitting network chunks into lines and parsing timestamps.
+//! The per-line work of an export: splitting network chunks into lines and parsing timestamps,
+//! encoding records (raw, text, NDJSON) and compressing blocks as the S3 sink does.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::io::Write;
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use kle_benches::api_log_stream;
+use kle_benches::{api_log_stream, batches, container};
 use kle_core::{LineSplitter, split_timestamp};
+use kle_sinks::{Encoder, Format};
 
 fn split_lines(c: &mut Criterion) {
     let stream = api_log_stream(20_000);
@@ -36,5 +42,61 @@ fn parse_timestamp(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, split_lines, parse_timestamp);
+fn encode(c: &mut Criterion) {
+    let stream = api_log_stream(20_000);
+    let batches = batches(&stream, &container(0));
+    let mut group = c.benchmark_group("encode");
+    group.throughput(Throughput::Bytes(stream.len() as u64));
+    let formats = [
+        ("raw", Format::RAW_WITH_TIMESTAMPS),
+        (
+            "text",
+            Format::Text {
+                color: false,
+                timestamps: true,
+            },
+        ),
+        ("ndjson", Format::Json),
+    ];
+    for (name, format) in formats {
+        group.bench_function(name, |b| {
+            let mut encoder = Encoder::new(format);
+            let mut out = Vec::with_capacity(stream.len() * 3);
+            b.iter(|| {
+                out.clear();
+                for batch in &batches {
+                    encoder.encode(batch, &mut out);
+                }
+                out.len()
+            });
+        });
+    }
+    group.finish();
+}
+
+/// Blocks of 256 KiB, as the S3 sink compresses them (zstd level 3 with checksums; gzip level 1).
+fn compress(c: &mut Criterion) {
+    let stream = api_log_stream(20_000);
+    let block = &stream[..256 * 1024];
+    let mut group = c.benchmark_group("compress_256k");
+    group.throughput(Throughput::Bytes(block.len() as u64));
+    group.bench_function("zstd3", |b| {
+        let mut zstd = zstd::bulk::Compressor::new(3).unwrap();
+        zstd.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
+            .unwrap();
+        b.iter(|| zstd.compress(block).unwrap().len());
+    });
+    group.bench_function("gzip1", |b| {
+        let mut out = Vec::with_capacity(block.len());
+        b.iter(|| {
+            out.clear();
+            let mut gzip = flate2::write::GzEncoder::new(&mut out, flate2::Compression::fast());
+            gzip.write_all(block).unwrap();
+            gzip.finish().unwrap().len()
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, split_lines, parse_timestamp, encode, compress);
 criterion_main!(benches);

@@ -1,6 +1,10 @@
 //! Shared inputs for kube-log-exporter's benchmarks: realistic log streams built in memory.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use bytes::Bytes;
+use kle_core::{Container, ContainerKind, ContainerState, LineSplitter, LogBatch, PodInfo};
 
 /// A log stream of `lines` lines as the API sends it with `timestamps=true`: an RFC 3339
 /// nanosecond timestamp, a space, and a message of 80 to 200 bytes.
@@ -17,6 +21,40 @@ pub fn api_log_stream(lines: usize) -> Bytes {
         out.push(b'\n');
     }
     Bytes::from(out)
+}
+
+/// A running container `app` of pod `pod-{i}` in namespace `bench`, labelled `app=bench`.
+pub fn container(i: usize) -> Arc<Container> {
+    Arc::new(Container {
+        pod: Arc::new(PodInfo {
+            namespace: "bench".into(),
+            name: format!("pod-{i}"),
+            uid: format!("uid-{i}"),
+            node: Some("node-0".into()),
+            labels: BTreeMap::from([("app".to_owned(), "bench".to_owned())]),
+        }),
+        name: "app".into(),
+        kind: ContainerKind::Regular,
+        container_id: Some(format!("containerd://c-{i}")),
+        restart_count: 0,
+        state: ContainerState::Running,
+        previous: false,
+    })
+}
+
+/// `stream` split into batches of the lines of each 64 KiB network chunk, as a stream delivers them.
+pub fn batches(stream: &Bytes, container: &Arc<Container>) -> Vec<LogBatch> {
+    let mut splitter = LineSplitter::new(1 << 20);
+    let mut out = Vec::new();
+    for chunk in stream.chunks(64 * 1024) {
+        let mut lines = Vec::new();
+        splitter.push(stream.slice_ref(chunk), &mut lines);
+        out.push(LogBatch {
+            container: container.clone(),
+            lines,
+        });
+    }
+    out
 }
 
 #[cfg(test)]

@@ -120,9 +120,75 @@ pub fn split_timestamp(raw: &[u8]) -> Option<(Timestamp, u32)> {
     // RFC 3339 with nanoseconds is at most 35 bytes; look for the separating space in that window.
     let window = &raw[..raw.len().min(40)];
     let space = window.iter().position(|&b| b == b' ')?;
-    let text = std::str::from_utf8(&raw[..space]).ok()?;
-    let timestamp: Timestamp = text.parse().ok()?;
+    let timestamp = match parse_kubelet_timestamp(&raw[..space]) {
+        Some(timestamp) => timestamp,
+        None => std::str::from_utf8(&raw[..space]).ok()?.parse().ok()?,
+    };
     Some((timestamp, u32::try_from(space + 1).ok()?))
+}
+
+/// The kubelet's own format, `2006-01-02T15:04:05.000000000Z` (RFC3339NanoFixed, UTC), parsed
+/// without jiff's general parser, which was a third of the exporter's CPU per line. Anything else
+/// (other offsets, fewer digits, a leap second) returns `None` and goes to jiff.
+fn parse_kubelet_timestamp(text: &[u8]) -> Option<Timestamp> {
+    let &[
+        y0,
+        y1,
+        y2,
+        y3,
+        b'-',
+        mo0,
+        mo1,
+        b'-',
+        d0,
+        d1,
+        b'T',
+        h0,
+        h1,
+        b':',
+        mi0,
+        mi1,
+        b':',
+        s0,
+        s1,
+        b'.',
+        ref nanos @ ..,
+    ] = text
+    else {
+        return None;
+    };
+    let [nanos @ .., b'Z'] = nanos else { return None };
+    if nanos.len() != 9 {
+        return None;
+    }
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0i64, |acc, &b| {
+            b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0'))
+        })
+    };
+    let year = number(&[y0, y1, y2, y3])?;
+    let (month, day) = (number(&[mo0, mo1])?, number(&[d0, d1])?);
+    let (hour, minute, second) = (number(&[h0, h1])?, number(&[mi0, mi1])?, number(&[s0, s1])?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1..=month_days).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    // Days since 1970-01-01 in the proleptic Gregorian calendar (Howard Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
+    Timestamp::new(seconds, i32::try_from(number(nanos)?).ok()?).ok()
 }
 
 /// Cuts a byte stream into lines on `\n`, splitting lines longer than a cap into fragments.
@@ -228,7 +294,7 @@ impl LineSplitter {
 }
 
 fn memchr(haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == b'\n')
+    memchr::memchr(b'\n', haystack)
 }
 
 #[cfg(test)]
@@ -254,6 +320,60 @@ mod tests {
             }
         }
         bytes
+    }
+
+    #[test]
+    fn kubelet_timestamps_parse_like_jiff() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut texts: Vec<String> = (0..20_000)
+            .map(|_| {
+                // 0001-01-01 to 9999-12-31, any nanosecond.
+                let second = (next() % 315_537_897_600) as i64 - 62_135_596_800;
+                let ts = Timestamp::new(second, (next() % 1_000_000_000) as i32).unwrap();
+                format!("{ts:.9}")
+            })
+            .collect();
+        texts.extend(
+            [
+                "2024-02-29T23:59:59.999999999Z",
+                "2023-02-29T00:00:00.000000000Z",
+                "2100-02-29T00:00:00.000000000Z",
+                "2000-02-29T00:00:00.000000000Z",
+                "1970-01-01T00:00:00.000000000Z",
+                "1969-12-31T23:59:59.999999999Z",
+                "2024-04-31T00:00:00.000000000Z",
+                "2024-13-01T00:00:00.000000000Z",
+                "2024-00-01T00:00:00.000000000Z",
+                "2024-01-01T24:00:00.000000000Z",
+                "2024-01-01T23:60:00.000000000Z",
+                "2016-12-31T23:59:60.000000000Z",
+                "2024-01-01T00:00:00.00000000Z",
+                "2024-01-01T00:00:00.000000000+01:00",
+                "2024-01-01T00:00:00Z",
+                "2024-1a-01T00:00:00.000000000Z",
+                "+2024-01-01T00:00:00.000000000Z",
+            ]
+            .map(str::to_owned),
+        );
+        assert!(
+            texts[..20_000]
+                .iter()
+                .all(|t| parse_kubelet_timestamp(t.as_bytes()).is_some())
+        );
+        for text in &texts {
+            let fast = parse_kubelet_timestamp(text.as_bytes());
+            let jiff = text.parse::<Timestamp>().ok();
+            // Some only when jiff agrees; None hands the text to jiff (other formats, invalid).
+            assert!(fast.is_none() || fast == jiff, "{text}");
+            let line = format!("{text} message");
+            assert_eq!(split_timestamp(line.as_bytes()).map(|(t, _)| t), jiff, "{text}");
+        }
     }
 
     #[test]
