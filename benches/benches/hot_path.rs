@@ -60,7 +60,7 @@ fn encode(c: &mut Criterion) {
     ];
     for (name, format) in formats {
         group.bench_function(name, |b| {
-            let mut encoder = Encoder::new(format);
+            let mut encoder = Encoder::new(format.clone());
             let mut out = Vec::with_capacity(stream.len() * 3);
             b.iter(|| {
                 out.clear();
