@@ -86,8 +86,35 @@ impl Testbed {
 
     /// Deletes `namespace` if it exists, creates it afresh and waits for its default
     /// ServiceAccount (pods cannot be created before it).
+    ///
+    /// Pods a restarted kubelet left stuck Terminating (seen after the kubelet-restart test)
+    /// would hold the old namespace forever: after a bounded wait they are force-deleted.
     pub fn fresh_namespace(&self, namespace: &str) {
-        self.kubectl_output(&["delete", "namespace", namespace, "--wait=true"], None);
+        self.kubectl_output(
+            &["delete", "namespace", namespace, "--wait=true", "--timeout=60s"],
+            None,
+        );
+        let gone = || {
+            !self
+                .kubectl_output(&["get", "namespace", namespace], None)
+                .status
+                .success()
+        };
+        if !gone() {
+            self.kubectl_output(
+                &[
+                    "delete",
+                    "pods",
+                    "--all",
+                    "-n",
+                    namespace,
+                    "--force",
+                    "--grace-period=0",
+                ],
+                None,
+            );
+            self.wait_for(&format!("namespace {namespace} to go"), Duration::from_secs(120), gone);
+        }
         self.kubectl(&["create", "namespace", namespace]);
         self.wait_for(
             &format!("the default ServiceAccount of {namespace}"),
