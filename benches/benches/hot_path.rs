@@ -19,14 +19,11 @@ fn split_lines(c: &mut Criterion) {
     for chunk_size in [4 * 1024, 64 * 1024] {
         group.bench_with_input(BenchmarkId::from_parameter(chunk_size), &chunk_size, |b, &size| {
             let chunks: Vec<Bytes> = stream.chunks(size).map(Bytes::copy_from_slice).collect();
-            let mut lines = Vec::with_capacity(1024);
             b.iter(|| {
                 let mut splitter = LineSplitter::new(1 << 20);
                 let mut total = 0;
                 for chunk in &chunks {
-                    splitter.push(chunk.clone(), &mut lines);
-                    total += lines.len();
-                    lines.clear();
+                    total += splitter.push(chunk.clone()).len();
                 }
                 total
             });

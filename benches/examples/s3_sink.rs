@@ -16,9 +16,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use jiff::{SignedDuration, Timestamp};
-use kle_core::{Container, ContainerKind, ContainerState, LineKind, LogBatch, LogLine, PodInfo};
+use kle_core::{Container, ContainerKind, ContainerState, Lines, LogBatch, PodInfo};
 use kle_sinks::{Compression, S3Sink, Sink};
 use kle_tests::fake_api::format_timestamp;
 use kle_tests::s3::S3Server;
@@ -46,7 +45,7 @@ fn container(i: usize) -> Arc<Container> {
 
 /// `count` lines of 80–200 bytes: a timestamp, words from a small vocabulary and a random hex
 /// id, so compression sees something like a real log rather than one repeated line.
-fn lines(seed: u64, count: usize) -> Vec<LogLine> {
+fn lines(seed: u64, count: usize) -> Lines {
     const WORDS: [&str; 16] = [
         "GET",
         "POST",
@@ -74,7 +73,7 @@ fn lines(seed: u64, count: usize) -> Vec<LogLine> {
         state
     };
     (0..count)
-        .map(|i| {
+        .fold(Lines::builder(), |builder, i| {
             let ts = start + SignedDuration::from_micros(i as i64 * 37);
             let mut text = format!("{} level=info", format_timestamp(ts));
             let words = 8 + (next() % 20) as usize;
@@ -83,13 +82,9 @@ fn lines(seed: u64, count: usize) -> Vec<LogLine> {
                 text.push_str(WORDS[(next() % 16) as usize]);
             }
             text.push_str(&format!(" id={:016x}", next()));
-            LogLine::parse(Bytes::from(text), LineKind::Full)
+            builder.full(text)
         })
-        .collect()
-}
-
-fn raw_len(lines: &[LogLine]) -> usize {
-    lines.iter().map(|l| l.raw().len() + 1).sum()
+        .build()
 }
 
 /// This process's peak resident set in KiB since the last reset.
@@ -125,20 +120,18 @@ fn sink(server: &S3Server, compression: Compression) -> S3Sink {
 }
 
 /// One container writing `input` batch by batch, committed at the end.
-async fn throughput(server: &S3Server, compression: Compression, input: &[LogLine]) {
+async fn throughput(server: &S3Server, compression: Compression, input: &Lines) {
     let c = container(0);
     let mut sink = sink(server, compression);
     let started = Instant::now();
-    for chunk in input.chunks(LINES_PER_BATCH) {
-        let batch = LogBatch {
-            container: Arc::clone(&c),
-            lines: chunk.to_vec(),
-        };
+    for start in (0..input.len()).step_by(LINES_PER_BATCH) {
+        let end = (start + LINES_PER_BATCH).min(input.len());
+        let batch = LogBatch::new(Arc::clone(&c), input.slice(start..end));
         sink.write(&batch).await.unwrap();
     }
     sink.commit().await.unwrap();
     let elapsed = started.elapsed().as_secs_f64();
-    let mib = raw_len(input) as f64 / (1024.0 * 1024.0);
+    let mib = input.raw_len() as f64 / (1024.0 * 1024.0);
     let stats = sink.stats();
     println!(
         "throughput {compression:?}: {mib:.0} MiB of lines in {elapsed:.2} s = {:.0} MiB/s; {} objects ({} multipart), {:.1} MiB stored (ratio {:.1})",
@@ -146,12 +139,12 @@ async fn throughput(server: &S3Server, compression: Compression, input: &[LogLin
         stats.objects,
         stats.multipart_objects,
         stats.bytes as f64 / (1024.0 * 1024.0),
-        raw_len(input) as f64 / stats.bytes.max(1) as f64,
+        input.raw_len() as f64 / stats.bytes.max(1) as f64,
     );
 }
 
 /// `containers` containers writing in turn, `rounds` batches each, committed at the end.
-async fn many_streams(server: &S3Server, compression: Compression, containers: usize, rounds: usize, pool: &[LogLine]) {
+async fn many_streams(server: &S3Server, compression: Compression, containers: usize, rounds: usize, pool: &Lines) {
     let list: Vec<Arc<Container>> = (0..containers).map(container).collect();
     let mut sink = sink(server, compression);
     let baseline = current_rss_kib();
@@ -161,14 +154,9 @@ async fn many_streams(server: &S3Server, compression: Compression, containers: u
     for round in 0..rounds {
         for (i, c) in list.iter().enumerate() {
             let at = ((round * containers + i) * LINES_PER_BATCH) % (pool.len() - LINES_PER_BATCH);
-            let lines = pool[at..at + LINES_PER_BATCH].to_vec();
-            input += raw_len(&lines);
-            sink.write(&LogBatch {
-                container: Arc::clone(c),
-                lines,
-            })
-            .await
-            .unwrap();
+            let lines = pool.slice(at..at + LINES_PER_BATCH);
+            input += lines.raw_len();
+            sink.write(&LogBatch::new(Arc::clone(c), lines)).await.unwrap();
         }
     }
     let before_commit = sink.buffered_bytes();
@@ -201,7 +189,7 @@ async fn main() {
     println!(
         "input: {} lines, {:.0} MiB; s3s-fs at {} (its data in {})",
         input.len(),
-        raw_len(&input) as f64 / (1024.0 * 1024.0),
+        input.raw_len() as f64 / (1024.0 * 1024.0),
         server.endpoint(),
         server.root().display()
     );

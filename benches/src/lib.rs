@@ -47,12 +47,7 @@ pub fn batches(stream: &Bytes, container: &Arc<Container>) -> Vec<LogBatch> {
     let mut splitter = LineSplitter::new(1 << 20);
     let mut out = Vec::new();
     for chunk in stream.chunks(64 * 1024) {
-        let mut lines = Vec::new();
-        splitter.push(stream.slice_ref(chunk), &mut lines);
-        out.push(LogBatch {
-            container: container.clone(),
-            lines,
-        });
+        out.push(LogBatch::new(container.clone(), splitter.push(stream.slice_ref(chunk))));
     }
     out
 }
@@ -65,9 +60,8 @@ mod tests {
     fn stream_has_the_requested_lines() {
         let stream = api_log_stream(100);
         assert_eq!(stream.iter().filter(|&&b| b == b'\n').count(), 100);
-        let mut lines = Vec::new();
         let mut splitter = kle_core::LineSplitter::new(1 << 20);
-        splitter.push(stream, &mut lines);
+        let lines = splitter.push(stream);
         assert_eq!(lines.len(), 100);
         assert!(
             lines

@@ -8,7 +8,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::line::LogLine;
+use crate::line::{Lines, LogLine};
 
 /// The position reached in one container instance's log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +23,7 @@ impl Cursor {
     /// The cursor after delivering `line`, starting from `cursor` (`None`: nothing delivered).
     ///
     /// Lines without a timestamp leave the cursor where it is.
-    pub fn advance(cursor: Option<Cursor>, line: &LogLine) -> Option<Cursor> {
+    pub fn advance(cursor: Option<Cursor>, line: &LogLine<'_>) -> Option<Cursor> {
         let Some(timestamp) = line.timestamp() else {
             return cursor;
         };
@@ -91,7 +91,7 @@ impl ResumeFilter {
     }
 
     /// Judges the next line of the resumed stream.
-    pub fn check(&mut self, line: &LogLine) -> Verdict {
+    pub fn check(&mut self, line: &LogLine<'_>) -> Verdict {
         if self.caught_up {
             return Verdict::New;
         }
@@ -117,6 +117,19 @@ impl ResumeFilter {
         Verdict::New
     }
 
+    /// Drops from `lines` those already delivered. Only a prefix is ever dropped: once a line
+    /// passes, every later one does.
+    pub fn apply(&mut self, lines: &mut Lines) {
+        if self.caught_up {
+            return;
+        }
+        let repeated = lines
+            .iter()
+            .take_while(|line| self.check(line) == Verdict::Duplicate)
+            .count();
+        lines.drop_first(repeated);
+    }
+
     /// Returns, once, the timestamp of the first line when the resumed log began after the
     /// cursor: the lines between the cursor and it may be lost (rotated away).
     pub fn take_gap(&mut self) -> Option<Timestamp> {
@@ -131,26 +144,35 @@ impl ResumeFilter {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
     use super::*;
-    use crate::line::LineKind;
 
-    fn line(ts: &str, msg: &str) -> LogLine {
-        LogLine::parse(Bytes::from(format!("{ts} {msg}")), LineKind::Full)
+    fn lines(lines: &[(&str, &str)]) -> Lines {
+        lines
+            .iter()
+            .fold(Lines::builder(), |b, (ts, msg)| b.full(format!("{ts} {msg}")))
+            .build()
+    }
+
+    fn messages(lines: &Lines) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| String::from_utf8_lossy(l.message()).into_owned())
+            .collect()
     }
 
     #[test]
     fn counts_lines_at_same_timestamp() {
-        let a = line("2026-01-01T00:00:01.5Z", "a");
-        let b = line("2026-01-01T00:00:01.5Z", "b");
-        let c = line("2026-01-01T00:00:02Z", "c");
+        let all = lines(&[
+            ("2026-01-01T00:00:01.5Z", "a"),
+            ("2026-01-01T00:00:01.5Z", "b"),
+            ("2026-01-01T00:00:02Z", "c"),
+        ]);
         let mut cursor = None;
-        for l in [&a, &b] {
-            cursor = Cursor::advance(cursor, l);
+        for l in all.iter().take(2) {
+            cursor = Cursor::advance(cursor, &l);
         }
         assert_eq!(cursor.map(|c| c.lines_at_timestamp), Some(2));
-        cursor = Cursor::advance(cursor, &c);
+        cursor = Cursor::advance(cursor, &all.get(2).unwrap());
         assert_eq!(cursor.map(|c| c.lines_at_timestamp), Some(1));
     }
 
@@ -171,14 +193,14 @@ mod tests {
     #[test]
     fn resume_drops_exactly_what_was_delivered() {
         // The stream resumed at the floored second repeats lines from that second.
-        let stream = [
-            line("2026-01-01T00:00:01.1Z", "old"),
-            line("2026-01-01T00:00:01.5Z", "dup1"),
-            line("2026-01-01T00:00:01.5Z", "dup2"),
-            line("2026-01-01T00:00:01.5Z", "new-same-ts"),
-            line("2026-01-01T00:00:01.7Z", "new"),
-            line("2026-01-01T00:00:01.1Z", "clock-skew-after-catch-up"),
-        ];
+        let stream = lines(&[
+            ("2026-01-01T00:00:01.1Z", "old"),
+            ("2026-01-01T00:00:01.5Z", "dup1"),
+            ("2026-01-01T00:00:01.5Z", "dup2"),
+            ("2026-01-01T00:00:01.5Z", "new-same-ts"),
+            ("2026-01-01T00:00:01.7Z", "new"),
+            ("2026-01-01T00:00:01.1Z", "clock-skew-after-catch-up"),
+        ]);
         let cursor = Some(Cursor {
             timestamp: "2026-01-01T00:00:01.5Z".parse().unwrap(),
             lines_at_timestamp: 2,
@@ -190,6 +212,21 @@ mod tests {
             .map(|l| String::from_utf8_lossy(l.message()).into_owned())
             .collect();
         assert_eq!(kept, ["new-same-ts", "new", "clock-skew-after-catch-up"]);
+
+        // The same on a batch, split anywhere: only the repeated prefix goes.
+        for cut in 0..=stream.len() {
+            let mut filter = ResumeFilter::new(cursor);
+            let (mut first, mut second) = (stream.slice(0..cut), stream.slice(cut..stream.len()));
+            filter.apply(&mut first);
+            filter.apply(&mut second);
+            let mut kept = messages(&first);
+            kept.extend(messages(&second));
+            assert_eq!(
+                kept,
+                ["new-same-ts", "new", "clock-skew-after-catch-up"],
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]
@@ -199,28 +236,27 @@ mod tests {
             lines_at_timestamp: 1,
         });
         let mut rotated = ResumeFilter::new(cursor);
-        assert_eq!(
-            rotated.check(&line("2026-01-01T00:00:03Z", "after rotation")),
-            Verdict::New
-        );
+        let after = lines(&[("2026-01-01T00:00:03Z", "after rotation")]);
+        assert_eq!(rotated.check(&after.first().unwrap()), Verdict::New);
         assert_eq!(rotated.take_gap(), Some("2026-01-01T00:00:03Z".parse().unwrap()));
         assert_eq!(rotated.take_gap(), None, "reported once");
 
         let mut intact = ResumeFilter::new(cursor);
-        for (ts, msg) in [
+        let mut resumed = lines(&[
             ("2026-01-01T00:00:01.2Z", "older"),
             ("2026-01-01T00:00:01.5Z", "cursor"),
             ("2026-01-01T00:00:02Z", "new"),
-        ] {
-            intact.check(&line(ts, msg));
-        }
+        ]);
+        intact.apply(&mut resumed);
+        assert_eq!(messages(&resumed), ["new"]);
         assert_eq!(intact.take_gap(), None);
     }
 
     #[test]
     fn no_cursor_keeps_everything() {
         let mut filter = ResumeFilter::new(None);
-        assert_eq!(filter.check(&line("2026-01-01T00:00:01Z", "x")), Verdict::New);
+        let x = lines(&[("2026-01-01T00:00:01Z", "x")]);
+        assert_eq!(filter.check(&x.first().unwrap()), Verdict::New);
         assert!(filter.caught_up());
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! `kle-core` turns a [`Selection`] (namespaces, label and field selectors, pod and container
 //! name patterns) into log streams, one per container instance, and hands out the lines as
-//! [`LogBatch`]es of [`LogLine`]s: the exact bytes the API sent, with their parsed timestamps.
+//! [`LogBatch`]es of [`Lines`]: the exact bytes the API sent, in the buffers they arrived in,
+//! with each line's parsed timestamp.
 //! It knows nothing of sinks or of the command line.
 //!
 //! - One-shot exports list pods once and read each log to its end; follow mode watches pods
@@ -59,6 +60,8 @@ pub use discovery::{WatchEvent, list_pods, watch_pods};
 pub use error::{Error, Permission};
 pub use export::{ExportEvent, ExportOptions, ExportRun, Exporter, RunSummary, required_permissions};
 pub use gap::{Gap, GapReason};
-pub use line::{DEFAULT_MAX_LINE_BYTES, LineKind, LineSplitter, LogBatch, LogLine, split_timestamp};
+pub use line::{
+    DEFAULT_MAX_LINE_BYTES, Iter, LineKind, LineSplitter, Lines, LinesBuilder, LogBatch, LogLine, split_timestamp,
+};
 pub use selection::{Namespaces, Selection, SelectionBuilder};
 pub use stream::{Retry, Since, StreamEnd, StreamOptions, StreamReport};

@@ -1,11 +1,26 @@
-//! Log lines as the API returns them, and the splitter that cuts a byte stream into them.
+//! Log lines as the API returns them: [`Lines`] hold a run of them in the network buffer they
+//! arrived in, [`LineSplitter`] cuts a byte stream into them.
+//!
+//! A batch of lines is the bytes the API sent, as one or two shared buffers, plus a 24-byte
+//! record per line (where it starts and ends, where its message starts, its parsed
+//! timestamp). Nothing is copied or reference-counted per line; a [`LogLine`] is a view that
+//! borrows from its batch.
 
+use std::ops::Range;
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use jiff::Timestamp;
 
 use crate::container::Container;
+use crate::cursor::Cursor;
+
+mod splitter;
+mod timestamp;
+
+pub use splitter::LineSplitter;
+pub(crate) use timestamp::Stamp;
+pub use timestamp::split_timestamp;
 
 /// Default cap on the bytes of one line before it is split into fragments (1 MiB).
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
@@ -24,65 +39,46 @@ pub enum LineKind {
     Unterminated,
 }
 
-/// One log line: the exact bytes the API sent (timestamp prefix included, newline excluded).
-///
-/// `raw` is a slice of the network buffer, so building a line copies nothing. Sinks that must
-/// reproduce the API's output write [`LogLine::raw`] plus a newline after every line that ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    raw: Bytes,
-    message_start: u32,
-    timestamp: Option<Timestamp>,
-    kind: LineKind,
+impl LineKind {
+    /// Whether a newline follows a line of this kind in the original stream.
+    pub fn ends_line(self) -> bool {
+        matches!(self, LineKind::Full | LineKind::Fragment { last: true })
+    }
 }
 
-impl LogLine {
-    /// Builds a line from raw bytes, parsing an RFC 3339 timestamp prefix when there is one.
-    pub fn parse(raw: Bytes, kind: LineKind) -> Self {
-        match split_timestamp(&raw) {
-            Some((timestamp, message_start)) => Self {
-                raw,
-                message_start,
-                timestamp: Some(timestamp),
-                kind,
-            },
-            None => Self {
-                raw,
-                message_start: 0,
-                timestamp: None,
-                kind,
-            },
-        }
-    }
+/// One log line: the exact bytes the API sent (timestamp prefix included, newline excluded),
+/// borrowed from its [`Lines`].
+///
+/// Sinks that must reproduce the API's output write [`LogLine::raw`] plus a newline after
+/// every line that [ends](LogLine::ends_line) (or all of a batch at once with
+/// [`Lines::raw_slices`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLine<'a> {
+    raw: &'a [u8],
+    message_start: u8,
+    kind: LineKind,
+    stamp: Stamp,
+}
 
-    /// A continuation fragment: no timestamp prefix of its own, it inherits the line's.
-    pub fn continuation(raw: Bytes, timestamp: Option<Timestamp>, last: bool) -> Self {
-        Self {
-            raw,
-            message_start: 0,
-            timestamp,
-            kind: LineKind::Fragment { last },
-        }
-    }
-
+impl<'a> LogLine<'a> {
     /// The bytes as received: timestamp, space, message.
-    pub fn raw(&self) -> &[u8] {
-        &self.raw
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
     }
 
     /// The message without the timestamp prefix.
-    pub fn message(&self) -> &[u8] {
-        &self.raw[self.message_start as usize..]
+    pub fn message(&self) -> &'a [u8] {
+        &self.raw[usize::from(self.message_start)..]
     }
 
     /// The timestamp prefix exactly as the API wrote it (RFC 3339, usually nanoseconds).
-    pub fn timestamp_text(&self) -> Option<&[u8]> {
-        (self.message_start > 0).then(|| &self.raw[..self.message_start as usize - 1])
+    pub fn timestamp_text(&self) -> Option<&'a [u8]> {
+        (self.message_start > 0).then(|| &self.raw[..usize::from(self.message_start) - 1])
     }
 
     /// The parsed timestamp, if the line had one (or, for a continuation, its line had one).
     pub fn timestamp(&self) -> Option<Timestamp> {
-        self.timestamp
+        self.stamp.get()
     }
 
     /// Whole line, fragment or unterminated tail.
@@ -92,8 +88,342 @@ impl LogLine {
 
     /// Whether a newline follows this line in the original stream.
     pub fn ends_line(&self) -> bool {
-        matches!(self.kind, LineKind::Full | LineKind::Fragment { last: true })
+        self.kind.ends_line()
     }
+
+    /// Bytes of the line as the API sent it, newline included.
+    pub fn raw_len(&self) -> usize {
+        self.raw.len() + usize::from(self.ends_line())
+    }
+}
+
+/// Where one line lies in its batch's buffer, and what was parsed from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+    // A `Stamp`'s fields, flattened so the span packs into 24 bytes.
+    seconds: i64,
+    nanos: i32,
+    message_start: u8,
+    kind: LineKind,
+}
+
+impl Span {
+    fn new(start: usize, end: usize, stamp: Stamp, message_start: u8, kind: LineKind) -> Self {
+        let (seconds, nanos) = stamp.parts();
+        Span {
+            start: offset(start),
+            end: offset(end),
+            seconds,
+            nanos,
+            message_start,
+            kind,
+        }
+    }
+
+    fn stamp(&self) -> Stamp {
+        Stamp::from_parts(self.seconds, self.nanos)
+    }
+
+    /// End of the line in the buffer, its newline included.
+    fn raw_end(&self) -> usize {
+        self.end as usize + usize::from(self.kind.ends_line())
+    }
+}
+
+/// A run of lines from one container, in order, in the buffers they arrived in.
+///
+/// Lines lie back to back with their newlines, exactly as the API sent them, in at most two
+/// buffers: a line the network cut in two (joined into a small buffer of its own) and a slice
+/// of the chunk that completed it. Iterating yields [`LogLine`] views; cloning shares the
+/// buffers.
+///
+/// ```
+/// use kle_core::Lines;
+///
+/// let lines = Lines::from_stream("2026-11-23T10:00:00.000000001Z hello\nno timestamp\n");
+/// assert_eq!(lines.len(), 2);
+/// let first = lines.first().unwrap();
+/// assert_eq!(first.message(), b"hello");
+/// assert!(first.timestamp().is_some());
+/// assert_eq!(lines.raw_slices().concat(), b"2026-11-23T10:00:00.000000001Z hello\nno timestamp\n");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Lines {
+    /// Holds the first `head_lines` lines: a line joined from two network chunks.
+    head: Bytes,
+    /// Holds the rest.
+    body: Bytes,
+    head_lines: usize,
+    spans: Vec<Span>,
+}
+
+impl Lines {
+    /// The lines of `stream`, split like a [`LineSplitter`] with the default cap splits them; a
+    /// final line without `\n` is [`LineKind::Unterminated`]. For tests and programs that
+    /// have a whole log at hand.
+    pub fn from_stream(stream: impl Into<Bytes>) -> Lines {
+        let mut splitter = LineSplitter::new(DEFAULT_MAX_LINE_BYTES);
+        let mut lines = splitter.push(stream.into());
+        lines.append(splitter.finish());
+        lines
+    }
+
+    /// Builds lines one by one, copying them into one buffer.
+    pub fn builder() -> LinesBuilder {
+        LinesBuilder::default()
+    }
+
+    /// Number of lines (fragments count one each).
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there is no line.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The `index`th line.
+    pub fn get(&self, index: usize) -> Option<LogLine<'_>> {
+        let span = self.spans.get(index)?;
+        let buffer = if index < self.head_lines {
+            &self.head
+        } else {
+            &self.body
+        };
+        Some(LogLine {
+            raw: &buffer[span.start as usize..span.end as usize],
+            message_start: span.message_start,
+            kind: span.kind,
+            stamp: span.stamp(),
+        })
+    }
+
+    /// The first line.
+    pub fn first(&self) -> Option<LogLine<'_>> {
+        self.get(0)
+    }
+
+    /// The last line.
+    pub fn last(&self) -> Option<LogLine<'_>> {
+        self.len().checked_sub(1).and_then(|i| self.get(i))
+    }
+
+    /// The lines, oldest first.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            lines: self,
+            range: 0..self.len(),
+        }
+    }
+
+    /// Bytes of the lines as the API sent them, newlines included.
+    pub fn raw_len(&self) -> usize {
+        self.raw_slices().iter().map(|s| s.len()).sum()
+    }
+
+    /// The lines' bytes exactly as the API sent them (timestamps and newlines included), in
+    /// order, in at most two slices (empty ones possible): what `kubectl logs --timestamps`
+    /// prints, written with no per-line work.
+    pub fn raw_slices(&self) -> [&[u8]; 2] {
+        let (head, body) = self.spans.split_at(self.head_lines);
+        [range_of(&self.head, head), range_of(&self.body, body)]
+    }
+
+    /// The timestamp of the first line that has one.
+    pub fn first_timestamp(&self) -> Option<Timestamp> {
+        self.spans.iter().map(Span::stamp).find(|s| !s.is_none())?.get()
+    }
+
+    /// The timestamp of the last line that has one.
+    pub fn last_timestamp(&self) -> Option<Timestamp> {
+        self.spans.iter().rev().map(Span::stamp).find(|s| !s.is_none())?.get()
+    }
+
+    /// The cursor after these lines, starting from `cursor`: what folding
+    /// [`Cursor::advance`] over every line gives, looking only at the last lines.
+    pub fn cursor_after(&self, cursor: Option<Cursor>) -> Option<Cursor> {
+        let mut stamped = self.spans.iter().rev().map(Span::stamp).filter(|s| !s.is_none());
+        let Some(last) = stamped.next() else {
+            return cursor;
+        };
+        let mut same = 1u64;
+        let mut all_same = true;
+        for stamp in stamped {
+            if stamp != last {
+                all_same = false;
+                break;
+            }
+            same += 1;
+        }
+        let timestamp = last.get()?;
+        let before = match cursor {
+            Some(c) if all_same && c.timestamp == timestamp => c.lines_at_timestamp,
+            _ => 0,
+        };
+        Some(Cursor {
+            timestamp,
+            lines_at_timestamp: before + same,
+        })
+    }
+
+    /// Drops the first `count` lines (all of them if there are fewer).
+    pub fn drop_first(&mut self, count: usize) {
+        let count = count.min(self.len());
+        self.spans.drain(..count);
+        self.head_lines = self.head_lines.saturating_sub(count);
+    }
+
+    /// The lines in `range`, sharing the buffers.
+    ///
+    /// # Panics
+    /// If `range` is out of bounds, like slicing.
+    pub fn slice(&self, range: Range<usize>) -> Lines {
+        let spans = self.spans[range.clone()].to_vec();
+        Lines {
+            head: self.head.clone(),
+            body: self.body.clone(),
+            head_lines: self.head_lines.saturating_sub(range.start).min(spans.len()),
+            spans,
+        }
+    }
+
+    /// Appends `more`. Unless one of the two is empty, both are copied into one new buffer:
+    /// for assembling test input and the like, not for a hot path.
+    pub fn append(&mut self, more: Lines) {
+        if more.is_empty() {
+            return;
+        }
+        if self.is_empty() {
+            *self = more;
+            return;
+        }
+        let mut builder = LinesBuilder::default();
+        for line in self.iter().chain(more.iter()) {
+            builder.push_line(line);
+        }
+        *self = builder.build();
+    }
+}
+
+fn range_of<'a>(buffer: &'a Bytes, spans: &[Span]) -> &'a [u8] {
+    match (spans.first(), spans.last()) {
+        (Some(first), Some(last)) => &buffer[first.start as usize..last.raw_end()],
+        _ => &[],
+    }
+}
+
+impl<'a> IntoIterator for &'a Lines {
+    type Item = LogLine<'a>;
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over [`Lines`].
+#[derive(Debug, Clone)]
+pub struct Iter<'a> {
+    lines: &'a Lines,
+    range: Range<usize>,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = LogLine<'a>;
+
+    fn next(&mut self) -> Option<LogLine<'a>> {
+        let index = self.range.next()?;
+        self.lines.get(index)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.range.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let index = self.range.next_back()?;
+        self.lines.get(index)
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+/// Builds [`Lines`] from lines given one by one (see [`Lines::builder`]).
+///
+/// A piece that follows a [`LineKind::Fragment`] that did not end its line is a continuation:
+/// it has no timestamp prefix of its own and carries its line's timestamp.
+#[derive(Debug, Default)]
+pub struct LinesBuilder {
+    buf: BytesMut,
+    spans: Vec<Span>,
+    open_fragment: Option<Stamp>,
+}
+
+impl LinesBuilder {
+    /// Adds a line: `raw` is its bytes as the API sent them, without the newline.
+    #[must_use]
+    pub fn line(mut self, raw: impl AsRef<[u8]>, kind: LineKind) -> Self {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(raw.as_ref());
+        let end = self.buf.len();
+        if kind.ends_line() {
+            self.buf.extend_from_slice(b"\n");
+        }
+        let span = span_at(&self.buf, start, end, kind, &mut self.open_fragment);
+        self.spans.push(span);
+        self
+    }
+
+    /// Adds a whole line (`\n`-terminated in the stream).
+    #[must_use]
+    pub fn full(self, raw: impl AsRef<[u8]>) -> Self {
+        self.line(raw, LineKind::Full)
+    }
+
+    fn push_line(&mut self, line: LogLine<'_>) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(line.raw);
+        let end = self.buf.len();
+        if line.ends_line() {
+            self.buf.extend_from_slice(b"\n");
+        }
+        self.spans
+            .push(Span::new(start, end, line.stamp, line.message_start, line.kind));
+    }
+
+    /// The lines.
+    pub fn build(self) -> Lines {
+        Lines {
+            head: Bytes::new(),
+            body: self.buf.freeze(),
+            head_lines: 0,
+            spans: self.spans,
+        }
+    }
+}
+
+/// The span of `buf[start..end]`, a line of `kind`; `open_fragment` holds the timestamp of a
+/// line split for length whose last piece has not come yet.
+fn span_at(buf: &[u8], start: usize, end: usize, kind: LineKind, open_fragment: &mut Option<Stamp>) -> Span {
+    let (stamp, message_start) = match *open_fragment {
+        Some(stamp) => (stamp, 0),
+        None => timestamp::split_stamp(&buf[start..end]).unwrap_or((Stamp::NONE, 0)),
+    };
+    *open_fragment = match kind {
+        LineKind::Fragment { last: false } => Some(stamp),
+        _ => None,
+    };
+    Span::new(start, end, stamp, message_start, kind)
+}
+
+/// Offsets fit: a network chunk is far below 4 GiB and the splitter caps lines.
+fn offset(at: usize) -> u32 {
+    u32::try_from(at).unwrap_or(u32::MAX)
 }
 
 /// Lines read from one container, in order. The unit a sink writes.
@@ -102,372 +432,149 @@ pub struct LogBatch {
     /// The container instance the lines come from.
     pub container: Arc<Container>,
     /// The lines, oldest first.
-    pub lines: Vec<LogLine>,
+    pub lines: Lines,
 }
 
 impl LogBatch {
+    /// A batch of `lines` from `container`.
+    pub fn new(container: Arc<Container>, lines: Lines) -> Self {
+        Self { container, lines }
+    }
+
     /// Bytes of the batch as the API sent them (newlines included).
     pub fn raw_len(&self) -> usize {
-        self.lines
-            .iter()
-            .map(|line| line.raw().len() + usize::from(line.ends_line()))
-            .sum()
+        self.lines.raw_len()
     }
-}
-
-/// Parses the `<RFC3339> ` prefix of a line; returns the timestamp and where the message starts.
-pub fn split_timestamp(raw: &[u8]) -> Option<(Timestamp, u32)> {
-    // RFC 3339 with nanoseconds is at most 35 bytes; look for the separating space in that window.
-    let window = &raw[..raw.len().min(40)];
-    let space = window.iter().position(|&b| b == b' ')?;
-    let timestamp = match parse_kubelet_timestamp(&raw[..space]) {
-        Some(timestamp) => timestamp,
-        None => std::str::from_utf8(&raw[..space]).ok()?.parse().ok()?,
-    };
-    Some((timestamp, u32::try_from(space + 1).ok()?))
-}
-
-/// The kubelet's own format, `2006-01-02T15:04:05.000000000Z` (RFC3339NanoFixed, UTC), parsed
-/// without jiff's general parser, which was a third of the exporter's CPU per line. Anything else
-/// (other offsets, fewer digits, a leap second) returns `None` and goes to jiff.
-fn parse_kubelet_timestamp(text: &[u8]) -> Option<Timestamp> {
-    let &[
-        y0,
-        y1,
-        y2,
-        y3,
-        b'-',
-        mo0,
-        mo1,
-        b'-',
-        d0,
-        d1,
-        b'T',
-        h0,
-        h1,
-        b':',
-        mi0,
-        mi1,
-        b':',
-        s0,
-        s1,
-        b'.',
-        ref nanos @ ..,
-    ] = text
-    else {
-        return None;
-    };
-    let [nanos @ .., b'Z'] = nanos else { return None };
-    if nanos.len() != 9 {
-        return None;
-    }
-    let number = |digits: &[u8]| {
-        digits.iter().try_fold(0i64, |acc, &b| {
-            b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0'))
-        })
-    };
-    let year = number(&[y0, y1, y2, y3])?;
-    let (month, day) = (number(&[mo0, mo1])?, number(&[d0, d1])?);
-    let (hour, minute, second) = (number(&[h0, h1])?, number(&[mi0, mi1])?, number(&[s0, s1])?);
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let month_days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if !(1..=month_days).contains(&day) || hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    // Days since 1970-01-01 in the proleptic Gregorian calendar (Howard Hinnant's days_from_civil).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = era * 146_097 + day_of_era - 719_468;
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
-    Timestamp::new(seconds, i32::try_from(number(nanos)?).ok()?).ok()
-}
-
-/// Cuts a byte stream into lines on `\n`, splitting lines longer than a cap into fragments.
-///
-/// Bytes are never altered or dropped: invalid UTF-8 passes through, and concatenating the
-/// [`LogLine::raw`] bytes of the output, with `\n` after every line that [ends](LogLine::ends_line),
-/// reproduces the input. Splitting is deterministic from the start of each line, so a stream
-/// re-read from a line boundary yields the same fragments.
-#[derive(Debug)]
-pub struct LineSplitter {
-    max_line_bytes: usize,
-    /// The start of a line whose end has not arrived yet (at most `max_line_bytes`).
-    carry: BytesMut,
-    /// Set while inside a line that was already split: the next pieces are continuations.
-    open_fragment: Option<Option<Timestamp>>,
-}
-
-impl LineSplitter {
-    /// A splitter that cuts lines longer than `max_line_bytes` (at least 64) into fragments.
-    pub fn new(max_line_bytes: usize) -> Self {
-        Self {
-            max_line_bytes: max_line_bytes.max(64),
-            carry: BytesMut::new(),
-            open_fragment: None,
-        }
-    }
-
-    /// Feeds a chunk and appends every line it completes to `out`.
-    pub fn push(&mut self, mut chunk: Bytes, out: &mut Vec<LogLine>) {
-        while !chunk.is_empty() {
-            let room = self.max_line_bytes - self.carry.len();
-            let window = &chunk[..chunk.len().min(room)];
-            match memchr(window) {
-                Some(newline) => {
-                    let piece = chunk.split_to(newline);
-                    chunk.advance(1);
-                    let line = self.take_with(piece);
-                    self.emit(line, true, out);
-                }
-                None if chunk.len() < room => {
-                    self.carry.extend_from_slice(&chunk);
-                    return;
-                }
-                None => {
-                    let piece = chunk.split_to(room);
-                    let line = self.take_with(piece);
-                    self.emit(line, false, out);
-                }
-            }
-        }
-    }
-
-    /// Ends the stream: a pending partial line becomes an [`LineKind::Unterminated`] line.
-    pub fn finish(&mut self, out: &mut Vec<LogLine>) {
-        if self.carry.is_empty() && self.open_fragment.is_none() {
-            return;
-        }
-        let raw = self.carry.split().freeze();
-        let line = match self.open_fragment.take() {
-            Some(timestamp) => LogLine::continuation(raw, timestamp, true),
-            None => LogLine::parse(raw, LineKind::Unterminated),
-        };
-        out.push(line);
-    }
-
-    /// Drops a pending partial line, e.g. before re-reading the stream from a line boundary.
-    pub fn reset(&mut self) {
-        self.carry.clear();
-        self.open_fragment = None;
-    }
-
-    /// Bytes held for a line whose end has not arrived.
-    pub fn pending_bytes(&self) -> usize {
-        self.carry.len()
-    }
-
-    fn take_with(&mut self, piece: Bytes) -> Bytes {
-        if self.carry.is_empty() {
-            piece
-        } else {
-            self.carry.extend_from_slice(&piece);
-            self.carry.split().freeze()
-        }
-    }
-
-    fn emit(&mut self, raw: Bytes, ends_line: bool, out: &mut Vec<LogLine>) {
-        let line = match (self.open_fragment, ends_line) {
-            (None, true) => LogLine::parse(raw, LineKind::Full),
-            (None, false) => {
-                let line = LogLine::parse(raw, LineKind::Fragment { last: false });
-                self.open_fragment = Some(line.timestamp());
-                line
-            }
-            (Some(timestamp), last) => {
-                if last {
-                    self.open_fragment = None;
-                }
-                LogLine::continuation(raw, timestamp, last)
-            }
-        };
-        out.push(line);
-    }
-}
-
-fn memchr(haystack: &[u8]) -> Option<usize> {
-    memchr::memchr(b'\n', haystack)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn split_all(chunks: &[&[u8]], cap: usize) -> Vec<LogLine> {
-        let mut splitter = LineSplitter::new(cap);
-        let mut out = Vec::new();
-        for chunk in chunks {
-            splitter.push(Bytes::copy_from_slice(chunk), &mut out);
-        }
-        splitter.finish(&mut out);
-        out
+    fn ts(text: &str) -> Timestamp {
+        text.parse().unwrap()
     }
 
-    fn rejoin(lines: &[LogLine]) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        for line in lines {
-            bytes.extend_from_slice(line.raw());
-            if line.ends_line() {
-                bytes.push(b'\n');
+    #[test]
+    fn a_line_is_24_bytes_of_bookkeeping() {
+        assert_eq!(std::mem::size_of::<Span>(), 24);
+    }
+
+    #[test]
+    fn builder_lines_read_back() {
+        let lines = Lines::builder()
+            .full("2026-11-23T10:00:00.123456789Z hello world")
+            .full("no timestamp here")
+            .line("2026-11-23T10:00:01Z piece", LineKind::Fragment { last: false })
+            .line(" rest", LineKind::Fragment { last: true })
+            .line("2026-11-23T10:00:02Z tail", LineKind::Unterminated)
+            .build();
+        assert_eq!(lines.len(), 5);
+        let first = lines.first().unwrap();
+        assert_eq!(first.message(), b"hello world");
+        assert_eq!(first.timestamp_text(), Some(&b"2026-11-23T10:00:00.123456789Z"[..]));
+        assert_eq!(first.timestamp(), Some(ts("2026-11-23T10:00:00.123456789Z")));
+        assert_eq!(lines.get(1).unwrap().timestamp(), None);
+        assert_eq!(lines.get(1).unwrap().message(), b"no timestamp here");
+        let continuation = lines.get(3).unwrap();
+        assert_eq!(continuation.timestamp(), Some(ts("2026-11-23T10:00:01Z")), "inherits");
+        assert_eq!(continuation.timestamp_text(), None);
+        assert_eq!(continuation.message(), b" rest");
+        assert!(!lines.last().unwrap().ends_line());
+        assert_eq!(
+            lines.raw_slices().concat(),
+            b"2026-11-23T10:00:00.123456789Z hello world\nno timestamp here\n\
+              2026-11-23T10:00:01Z piece rest\n2026-11-23T10:00:02Z tail"
+        );
+        assert_eq!(lines.raw_len(), lines.iter().map(|l| l.raw_len()).sum::<usize>());
+        assert_eq!(lines.first_timestamp(), Some(ts("2026-11-23T10:00:00.123456789Z")));
+        assert_eq!(lines.last_timestamp(), Some(ts("2026-11-23T10:00:02Z")));
+    }
+
+    #[test]
+    fn cursor_after_is_the_fold_of_advance() {
+        // Timestamps from a small set, some lines without, in every order that matters.
+        let stamps = [None, Some("2026-11-23T10:00:00Z"), Some("2026-11-23T10:00:01Z")];
+        let starts = [
+            None,
+            Some(Cursor {
+                timestamp: ts("2026-11-23T10:00:00Z"),
+                lines_at_timestamp: 3,
+            }),
+            Some(Cursor {
+                timestamp: ts("2026-11-23T10:00:01Z"),
+                lines_at_timestamp: 1,
+            }),
+        ];
+        for n in 0..=4u32 {
+            for combo in 0..3usize.pow(n) {
+                let mut builder = Lines::builder();
+                let mut c = combo;
+                for _ in 0..n {
+                    builder = builder.full(match stamps[c % 3] {
+                        Some(t) => format!("{t} x"),
+                        None => "plain".to_owned(),
+                    });
+                    c /= 3;
+                }
+                let lines = builder.build();
+                for start in starts {
+                    let folded = lines.iter().fold(start, |c, line| Cursor::advance(c, &line));
+                    assert_eq!(
+                        lines.cursor_after(start),
+                        folded,
+                        "combo {combo} of {n}, from {start:?}"
+                    );
+                }
             }
         }
-        bytes
     }
 
     #[test]
-    fn kubelet_timestamps_parse_like_jiff() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let mut texts: Vec<String> = (0..20_000)
-            .map(|_| {
-                // 0001-01-01 to 9999-12-31, any nanosecond.
-                let second = (next() % 315_537_897_600) as i64 - 62_135_596_800;
-                let ts = Timestamp::new(second, (next() % 1_000_000_000) as i32).unwrap();
-                format!("{ts:.9}")
-            })
-            .collect();
-        texts.extend(
-            [
-                "2024-02-29T23:59:59.999999999Z",
-                "2023-02-29T00:00:00.000000000Z",
-                "2100-02-29T00:00:00.000000000Z",
-                "2000-02-29T00:00:00.000000000Z",
-                "1970-01-01T00:00:00.000000000Z",
-                "1969-12-31T23:59:59.999999999Z",
-                "2024-04-31T00:00:00.000000000Z",
-                "2024-13-01T00:00:00.000000000Z",
-                "2024-00-01T00:00:00.000000000Z",
-                "2024-01-01T24:00:00.000000000Z",
-                "2024-01-01T23:60:00.000000000Z",
-                "2016-12-31T23:59:60.000000000Z",
-                "2024-01-01T00:00:00.00000000Z",
-                "2024-01-01T00:00:00.000000000+01:00",
-                "2024-01-01T00:00:00Z",
-                "2024-1a-01T00:00:00.000000000Z",
-                "+2024-01-01T00:00:00.000000000Z",
-            ]
-            .map(str::to_owned),
-        );
-        assert!(
-            texts[..20_000]
-                .iter()
-                .all(|t| parse_kubelet_timestamp(t.as_bytes()).is_some())
-        );
-        for text in &texts {
-            let fast = parse_kubelet_timestamp(text.as_bytes());
-            let jiff = text.parse::<Timestamp>().ok();
-            // Some only when jiff agrees; None hands the text to jiff (other formats, invalid).
-            assert!(fast.is_none() || fast == jiff, "{text}");
-            let line = format!("{text} message");
-            assert_eq!(split_timestamp(line.as_bytes()).map(|(t, _)| t), jiff, "{text}");
+    fn dropping_and_slicing_keep_the_bytes_in_step() {
+        let mut splitter = LineSplitter::new(1024);
+        let _ = splitter.push(Bytes::from_static(b"2026-11-23T10:00:00Z a"));
+        let lines = splitter.push(Bytes::from_static(
+            b"b\n2026-11-23T10:00:01Z c\n2026-11-23T10:00:02Z d\n",
+        ));
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.raw_slices()[0], b"2026-11-23T10:00:00Z ab\n", "the joined line");
+        let all = lines.raw_slices().concat();
+        for start in 0..=3 {
+            for end in start..=3 {
+                let part = lines.slice(start..end);
+                let expected: Vec<u8> = lines
+                    .iter()
+                    .skip(start)
+                    .take(end - start)
+                    .flat_map(|l| {
+                        let mut v = l.raw().to_vec();
+                        v.push(b'\n');
+                        v
+                    })
+                    .collect();
+                assert_eq!(part.raw_slices().concat(), expected, "{start}..{end}");
+                assert_eq!(part.len(), end - start);
+            }
+            let mut dropped = lines.clone();
+            dropped.drop_first(start);
+            assert_eq!(dropped.len(), 3 - start);
+            let skipped: usize = lines.iter().take(start).map(|l| l.raw_len()).sum();
+            assert_eq!(dropped.raw_slices().concat(), &all[skipped..]);
         }
+        let mut gone = lines.clone();
+        gone.drop_first(10);
+        assert!(gone.is_empty());
+        assert_eq!(gone.raw_len(), 0);
     }
 
     #[test]
-    fn parses_timestamp_and_message() {
-        let lines = split_all(&[b"2026-11-23T10:00:00.123456789Z hello world\n"], 1024);
-        assert_eq!(lines.len(), 1);
-        let line = &lines[0];
-        assert_eq!(line.message(), b"hello world");
-        assert_eq!(line.timestamp_text(), Some(&b"2026-11-23T10:00:00.123456789Z"[..]));
-        let ts = line.timestamp().map(|t| t.as_nanosecond());
-        let expected: Timestamp = "2026-11-23T10:00:00.123456789Z".parse().unwrap();
-        assert_eq!(ts, Some(expected.as_nanosecond()));
-        assert_eq!(line.kind(), LineKind::Full);
-    }
-
-    #[test]
-    fn line_without_timestamp_keeps_whole_message() {
-        let lines = split_all(&[b"no timestamp here\n"], 1024);
-        assert_eq!(lines[0].timestamp(), None);
-        assert_eq!(lines[0].message(), b"no timestamp here");
-    }
-
-    #[test]
-    fn lines_across_chunk_boundaries() {
-        let lines = split_all(&[b"2026-11-23T10:00:00Z a", b"b\n2026-11-23T10:00:01Z c", b"d\n"], 1024);
-        let messages: Vec<_> = lines.iter().map(LogLine::message).collect();
-        assert_eq!(messages, vec![&b"ab"[..], &b"cd"[..]]);
-    }
-
-    #[test]
-    fn invalid_utf8_passes_through() {
-        let input = b"2026-11-23T10:00:00Z \xff\xfe bad\n";
-        let lines = split_all(&[input], 1024);
-        assert_eq!(lines[0].message(), b"\xff\xfe bad");
-        assert_eq!(rejoin(&lines), input);
-    }
-
-    #[test]
-    fn long_line_is_split_into_fragments_that_rejoin_exactly() {
-        let mut input = b"2026-11-23T10:00:00.5Z ".to_vec();
-        input.extend(std::iter::repeat_n(b'x', 1000));
-        input.extend_from_slice(b"\n2026-11-23T10:00:01Z next\n");
-        for chunk_size in [1, 7, 100, 5000] {
-            let chunks: Vec<&[u8]> = input.chunks(chunk_size).collect();
-            let lines = split_all(&chunks, 256);
-            assert_eq!(rejoin(&lines), input, "chunk size {chunk_size}");
-            let fragments = lines
-                .iter()
-                .filter(|l| matches!(l.kind(), LineKind::Fragment { .. }))
-                .count();
-            assert_eq!(fragments, 4, "1023 bytes in 256-byte pieces");
-            assert!(lines.iter().all(|l| l.raw().len() <= 256));
-            let ts = lines[0].timestamp();
-            assert!(ts.is_some());
-            assert!(
-                lines[..4].iter().all(|l| l.timestamp() == ts),
-                "fragments inherit the timestamp"
-            );
-            assert_eq!(lines[4].message(), b"next");
-        }
-    }
-
-    #[test]
-    fn fragments_are_deterministic_from_line_start() {
-        let mut input = Vec::new();
-        for i in 0..50 {
-            input.extend_from_slice(format!("2026-11-23T10:00:{i:02}Z ").as_bytes());
-            input.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, i as usize * 37));
-            input.push(b'\n');
-        }
-        let whole = split_all(&[&input], 100);
-        let chunked: Vec<&[u8]> = input.chunks(13).collect();
-        assert_eq!(split_all(&chunked, 100), whole);
-    }
-
-    #[test]
-    fn unterminated_tail_is_kept() {
-        let lines = split_all(&[b"2026-11-23T10:00:00Z a\n2026-11-23T10:00:01Z partial"], 1024);
+    fn from_stream_keeps_an_unterminated_tail() {
+        let lines = Lines::from_stream("2026-11-23T10:00:00Z a\npartial");
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[1].kind(), LineKind::Unterminated);
-        assert_eq!(lines[1].message(), b"partial");
-        assert!(!lines[1].ends_line());
-    }
-
-    #[test]
-    fn exact_cap_line_then_newline() {
-        let lines = split_all(&[&[b'y'; 64], b"\n"], 64);
-        assert_eq!(rejoin(&lines), [&[b'y'; 64][..], b"\n"].concat());
-    }
-
-    #[test]
-    fn empty_lines_are_lines() {
-        let lines = split_all(&[b"\n\n"], 64);
-        assert_eq!(lines.len(), 2);
-        assert!(lines.iter().all(|l| l.raw().is_empty() && l.kind() == LineKind::Full));
+        assert_eq!(lines.get(1).unwrap().kind(), LineKind::Unterminated);
+        assert_eq!(lines.raw_slices().concat(), b"2026-11-23T10:00:00Z a\npartial");
+        assert_eq!(Lines::from_stream("only partial").len(), 1);
+        assert!(Lines::from_stream("").is_empty());
     }
 }

@@ -22,10 +22,10 @@ use tracing::{debug, info, warn};
 
 use crate::ExportEvent;
 use crate::container::{Container, ContainerState};
-use crate::cursor::{Cursor, ResumeFilter, Verdict};
+use crate::cursor::{Cursor, ResumeFilter};
 use crate::error::{Error, Permission};
 use crate::gap::{Gap, GapReason};
-use crate::line::{DEFAULT_MAX_LINE_BYTES, LineSplitter, LogBatch, LogLine};
+use crate::line::{DEFAULT_MAX_LINE_BYTES, LineSplitter, Lines, LogBatch};
 
 /// Where a log starts when there is no cursor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,8 +307,7 @@ impl StreamTask {
 
     /// Emits a pending unterminated line once the log is known to be complete.
     async fn finish(&mut self, end: StreamEnd) -> StreamEnd {
-        let mut lines = Vec::new();
-        self.splitter.finish(&mut lines);
+        let lines = self.splitter.finish();
         if !lines.is_empty() && self.deliver(lines, &mut ResumeFilter::new(None)).await.is_err() {
             return StreamEnd::Cancelled;
         }
@@ -434,8 +433,7 @@ impl StreamTask {
             let Ok(chunk) = frame.into_data() else {
                 continue;
             };
-            let mut lines = Vec::new();
-            self.splitter.push(chunk, &mut lines);
+            let lines = self.splitter.push(chunk);
             if self.deliver(lines, &mut filter).await.is_err() {
                 return Ok(Some(StreamEnd::Cancelled));
             }
@@ -457,9 +455,9 @@ impl StreamTask {
     }
 
     /// Sends the lines the filter lets through, advancing the cursor over them.
-    async fn deliver(&mut self, mut lines: Vec<LogLine>, filter: &mut ResumeFilter) -> Result<(), ()> {
+    async fn deliver(&mut self, mut lines: Lines, filter: &mut ResumeFilter) -> Result<(), ()> {
         if !filter.caught_up() {
-            lines.retain(|line| filter.check(line) == Verdict::New);
+            filter.apply(&mut lines);
             if let Some(until) = filter.take_gap() {
                 let gap = Gap {
                     container: Arc::clone(&self.report.container),
@@ -475,15 +473,10 @@ impl StreamTask {
         if lines.is_empty() {
             return Ok(());
         }
-        for line in &lines {
-            self.report.cursor = Cursor::advance(self.report.cursor, line);
-            self.report.bytes += (line.raw().len() + usize::from(line.ends_line())) as u64;
-        }
+        self.report.cursor = lines.cursor_after(self.report.cursor);
+        self.report.bytes += lines.raw_len() as u64;
         self.report.lines += lines.len() as u64;
-        let batch = LogBatch {
-            container: Arc::clone(&self.report.container),
-            lines,
-        };
+        let batch = LogBatch::new(Arc::clone(&self.report.container), lines);
         self.out.send(ExportEvent::Lines(batch)).await.map_err(|_| ())
     }
 

@@ -48,16 +48,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut chunk = vec![0; 64 * 1024];
     loop {
         let read = stdin.read(&mut chunk).await?;
-        let mut lines = Vec::new();
-        if read == 0 {
-            splitter.finish(&mut lines);
+        let lines = if read == 0 {
+            splitter.finish()
         } else {
-            splitter.push(Bytes::copy_from_slice(&chunk[..read]), &mut lines);
-        }
-        let batch = LogBatch {
-            container: Arc::clone(&container),
-            lines,
+            splitter.push(Bytes::copy_from_slice(&chunk[..read]))
         };
+        let batch = LogBatch::new(Arc::clone(&container), lines);
         sink.write(&batch).await?;
         if read == 0 {
             break;

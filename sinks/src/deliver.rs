@@ -328,7 +328,7 @@ async fn handle(
             let entry = delivery.entry(&batch.container, options);
             entry.lines += lines;
             entry.bytes += bytes;
-            entry.written = batch.lines.iter().fold(entry.written, Cursor::advance);
+            entry.written = batch.lines.cursor_after(entry.written);
             delivery.lines += lines;
             delivery.bytes += bytes;
             if let Some(metrics) = &delivery.metrics {

@@ -119,13 +119,19 @@ impl Encoder {
         match self.format {
             Format::Template(ref template) => {
                 for line in &batch.lines {
-                    template.render(&batch.container, line, out);
+                    template.render(&batch.container, &line, out);
                     out.push(b'\n');
                 }
             }
-            Format::Raw { timestamps } => {
+            // The API's bytes as they came: no per-line work.
+            Format::Raw { timestamps: true } => {
+                for slice in batch.lines.raw_slices() {
+                    out.extend_from_slice(slice);
+                }
+            }
+            Format::Raw { timestamps: false } => {
                 for line in &batch.lines {
-                    out.extend_from_slice(if timestamps { line.raw() } else { line.message() });
+                    out.extend_from_slice(line.message());
                     if line.ends_line() {
                         out.push(b'\n');
                     }
@@ -151,7 +157,7 @@ impl Encoder {
             Format::Json => {
                 let cached = self.cached(&batch.container, json_head);
                 for line in &batch.lines {
-                    json_line(&cached.head, line, out);
+                    json_line(&cached.head, &line, out);
                 }
             }
         }
@@ -281,7 +287,7 @@ fn json_head(container: &Container) -> Vec<u8> {
     head
 }
 
-fn json_line(head: &[u8], line: &LogLine, out: &mut Vec<u8>) {
+fn json_line(head: &[u8], line: &LogLine<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"timestamp\":");
     match (line.timestamp_text(), line.timestamp()) {
         (Some(text), _) => {
@@ -411,11 +417,8 @@ pub(crate) fn fnv1a(parts: &[&[u8]]) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-    use kle_core::{LineSplitter, LogLine};
-
     use super::*;
-    use crate::test_support::{batch, container, container_in};
+    use crate::test_support::{batch, container, container_in, split};
 
     fn encode(format: Format, batches: &[LogBatch]) -> Vec<u8> {
         let mut encoder = Encoder::new(format);
@@ -424,14 +427,6 @@ mod tests {
             encoder.encode(b, &mut out);
         }
         out
-    }
-
-    fn split(input: &[u8], cap: usize) -> Vec<LogLine> {
-        let mut splitter = LineSplitter::new(cap);
-        let mut lines = Vec::new();
-        splitter.push(Bytes::copy_from_slice(input), &mut lines);
-        splitter.finish(&mut lines);
-        lines
     }
 
     fn text(bytes: &[u8]) -> &str {
@@ -520,7 +515,7 @@ mod tests {
         );
         let c = container("web-1", "app");
         // Spread the pieces over batches, one line per batch: the state carries across.
-        let batches: Vec<_> = lines.iter().map(|l| batch(&c, vec![l.clone()])).collect();
+        let batches: Vec<_> = (0..lines.len()).map(|i| batch(&c, lines.slice(i..i + 1))).collect();
         assert_eq!(encode(Format::RAW_WITH_TIMESTAMPS, &batches), input);
 
         let raw = encode(Format::Raw { timestamps: false }, &batches);
@@ -553,9 +548,9 @@ mod tests {
         let pieces = split(&long, 64);
         assert_eq!(pieces.len(), 2);
         let batches = [
-            batch(&a, vec![pieces[0].clone()]),
+            batch(&a, pieces.slice(0..1)),
             batch(&b, split(b"2026-11-23T10:00:00Z b-line\n", 64)),
-            batch(&a, vec![pieces[1].clone()]),
+            batch(&a, pieces.slice(1..2)),
         ];
         let out = text(&encode(Format::PLAIN_TEXT, &batches)).to_owned();
         assert_eq!(out.matches("shop/a/app ").count(), 1, "{out}");

@@ -340,7 +340,7 @@ impl Sink for FileSink {
         if batch.lines.is_empty() {
             return Ok(());
         }
-        let first = batch.lines.iter().find_map(kle_core::LogLine::timestamp);
+        let first = batch.lines.first_timestamp();
         let path = self.route(&batch.container, first);
         self.buf.clear();
         self.encoder.encode(batch, &mut self.buf);

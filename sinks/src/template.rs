@@ -95,7 +95,7 @@ impl LineTemplate {
     }
 
     /// Appends `line` of `container`, rendered, to `out` (without the newline).
-    pub(crate) fn render(&self, container: &Container, line: &LogLine, out: &mut Vec<u8>) {
+    pub(crate) fn render(&self, container: &Container, line: &LogLine<'_>, out: &mut Vec<u8>) {
         for part in &self.parts {
             match part {
                 Part::Timestamp => out.extend_from_slice(line.timestamp_text().unwrap_or_default()),
@@ -125,14 +125,15 @@ impl LineTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{container_in, line};
+    use crate::test_support::{IntoLines, container_in, line};
 
     #[test]
     fn renders_metadata_timestamp_and_message() {
         let c = container_in("shop", "web-0", "app", &[("app", "web")], Some("node-1"));
         let template = LineTemplate::parse("{{{namespace}/{pod}}} [{label:app}@{node}] {timestamp} {message}").unwrap();
         let mut out = Vec::new();
-        template.render(&c, &line("2026-11-23T10:00:00Z", "hello"), &mut out);
+        let lines = vec![line("2026-11-23T10:00:00Z", "hello")].into_lines();
+        template.render(&c, &lines.first().unwrap(), &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{shop/web-0} [web@node-1] 2026-11-23T10:00:00Z hello"

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kle_core::{Container, ContainerKind, ContainerState, LineKind, LogBatch, LogLine, PodInfo};
+use kle_core::{Container, ContainerKind, ContainerState, LineKind, LineSplitter, Lines, LogBatch, PodInfo};
 
 /// A running container `name` of pod `pod` in namespace `shop`, no labels, on `node-1`.
 pub(crate) fn container(pod: &str, name: &str) -> Arc<Container> {
@@ -38,14 +38,42 @@ pub(crate) fn container_in(
 }
 
 /// A batch of `lines` from `container`.
-pub(crate) fn batch(container: &Arc<Container>, lines: Vec<LogLine>) -> LogBatch {
-    LogBatch {
-        container: Arc::clone(container),
-        lines,
+pub(crate) fn batch(container: &Arc<Container>, lines: impl IntoLines) -> LogBatch {
+    LogBatch::new(Arc::clone(container), lines.into_lines())
+}
+
+/// What [`batch`] takes: [`Lines`], or [`TestLine`]s to put into one buffer.
+pub(crate) trait IntoLines {
+    fn into_lines(self) -> Lines;
+}
+
+impl IntoLines for Lines {
+    fn into_lines(self) -> Lines {
+        self
     }
 }
 
+impl IntoLines for Vec<TestLine> {
+    fn into_lines(self) -> Lines {
+        self.into_iter()
+            .fold(Lines::builder(), |builder, TestLine(raw, kind)| builder.line(raw, kind))
+            .build()
+    }
+}
+
+/// `input` split as a stream with a line cap of `cap` splits it, its end included.
+pub(crate) fn split(input: &[u8], cap: usize) -> Lines {
+    let mut splitter = LineSplitter::new(cap);
+    let mut lines = splitter.push(Bytes::copy_from_slice(input));
+    lines.append(splitter.finish());
+    lines
+}
+
+/// A line to put into a batch: its bytes as the API sent them, and its kind.
+#[derive(Debug, Clone)]
+pub(crate) struct TestLine(pub(crate) Vec<u8>, pub(crate) LineKind);
+
 /// A whole line `<timestamp> <message>`.
-pub(crate) fn line(timestamp: &str, message: &str) -> LogLine {
-    LogLine::parse(Bytes::from(format!("{timestamp} {message}")), LineKind::Full)
+pub(crate) fn line(timestamp: &str, message: &str) -> TestLine {
+    TestLine(format!("{timestamp} {message}").into_bytes(), LineKind::Full)
 }

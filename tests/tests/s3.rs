@@ -12,11 +12,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use jiff::{SignedDuration, Timestamp};
-use kle_core::{
-    Container, ContainerKind, ContainerState, Exporter, LineKind, LogBatch, LogLine, Namespaces, PodInfo, Selection,
-};
+use kle_core::{Container, ContainerKind, ContainerState, Exporter, Lines, LogBatch, Namespaces, PodInfo, Selection};
 use kle_sinks::{Compression, DeliverOptions, MIN_PART_BYTES, S3Sink, Sink, deliver};
 use kle_tests::binary::exporter;
 use kle_tests::fake_api::{self, FakeApiServer, FakeContainer, FakePod, render};
@@ -46,27 +43,26 @@ fn container(pod: &str, name: &str) -> Arc<Container> {
     })
 }
 
-/// Lines `from..to`, a millisecond apart, each about `size` bytes.
-fn lines(from: usize, to: usize, size: usize) -> Vec<LogLine> {
+/// Lines `from..to`, a millisecond apart, each about `size` bytes (as the API sends them,
+/// without the newline).
+fn lines(from: usize, to: usize, size: usize) -> Vec<Vec<u8>> {
     (from..to)
         .map(|i| {
             let ts = fake_api::format_timestamp(start() + SignedDuration::from_millis(i as i64));
             let text = format!("{ts} line {i} ");
             let pad = "x".repeat(size.saturating_sub(text.len()));
-            LogLine::parse(Bytes::from(format!("{text}{pad}")), LineKind::Full)
+            format!("{text}{pad}").into_bytes()
         })
         .collect()
 }
 
-fn raw(lines: &[LogLine]) -> Vec<u8> {
-    lines.iter().flat_map(|l| [l.raw(), b"\n"].concat()).collect()
+fn raw(lines: &[Vec<u8>]) -> Vec<u8> {
+    lines.iter().flat_map(|l| [&l[..], b"\n"].concat()).collect()
 }
 
-fn batch(container: &Arc<Container>, lines: &[LogLine]) -> LogBatch {
-    LogBatch {
-        container: Arc::clone(container),
-        lines: lines.to_vec(),
-    }
+fn batch(container: &Arc<Container>, lines: &[Vec<u8>]) -> LogBatch {
+    let lines = lines.iter().fold(Lines::builder(), |b, line| b.full(line)).build();
+    LogBatch::new(Arc::clone(container), lines)
 }
 
 fn sink(server: &S3Server, compression: Compression) -> S3Sink {

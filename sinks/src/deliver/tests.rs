@@ -92,7 +92,7 @@ impl Sink for Recorder {
 }
 
 fn lines(c: &Arc<Container>, stamps: &[&str]) -> ExportEvent {
-    ExportEvent::Lines(batch(c, stamps.iter().map(|ts| line(ts, "m")).collect()))
+    ExportEvent::Lines(batch(c, stamps.iter().map(|ts| line(ts, "m")).collect::<Vec<_>>()))
 }
 
 fn ended(c: &Arc<Container>, cursor: Option<Cursor>) -> ExportEvent {

@@ -1,18 +1,7 @@
 use std::fs;
 
-use bytes::Bytes;
-use kle_core::{LineSplitter, LogLine};
-
 use super::*;
-use crate::test_support::{batch, container, container_in, line};
-
-fn split(input: &[u8], cap: usize) -> Vec<LogLine> {
-    let mut splitter = LineSplitter::new(cap);
-    let mut lines = Vec::new();
-    splitter.push(Bytes::copy_from_slice(input), &mut lines);
-    splitter.finish(&mut lines);
-    lines
-}
+use crate::test_support::{batch, container, container_in, line, split};
 
 fn read(path: impl AsRef<Path>) -> String {
     String::from_utf8(fs::read(path).unwrap()).unwrap()
@@ -26,8 +15,9 @@ async fn default_file_equals_the_api_output() {
     input.extend(std::iter::repeat_n(b'z', 200));
     input.extend_from_slice(b"\n2026-11-23T10:00:02Z \xff invalid\n2026-11-23T10:00:03Z unterminated");
     let c = container("web-1", "app");
-    for piece in split(&input, 64) {
-        sink.write(&batch(&c, vec![piece])).await.unwrap();
+    let pieces = split(&input, 64);
+    for i in 0..pieces.len() {
+        sink.write(&batch(&c, pieces.slice(i..i + 1))).await.unwrap();
     }
     sink.close().await.unwrap();
     assert_eq!(fs::read(dir.path().join("shop/web-1/app.log")).unwrap(), input);

@@ -87,7 +87,7 @@ use object_store::ObjectStore;
 use tokio::task::{Id, JoinSet};
 use tracing::{debug, warn};
 
-use self::object::{BlockCompressor, FinishedObject, OpenObject, raw_len};
+use self::object::{BlockCompressor, FinishedObject, OpenObject};
 use self::upload::Target;
 use crate::encode::{Encoder, Format};
 use crate::error::{SinkError, UploadFailure};
@@ -345,11 +345,10 @@ impl S3Sink {
                 entry.insert(OpenObject::new(Arc::clone(&batch.container)))
             }
         };
-        let rest = &batch.lines[start..];
         let mut size = object.raw_bytes;
         let mut fit = 0;
-        for line in rest {
-            let len = raw_len(line);
+        for line in batch.lines.iter().skip(start) {
+            let len = line.raw_len() as u64;
             if (fit > 0 || !object.is_empty()) && size + len > self.max_object_bytes {
                 break;
             }
@@ -360,18 +359,17 @@ impl S3Sink {
             return Ok(0);
         }
         self.buf.clear();
-        if start == 0 && fit == batch.lines.len() {
-            self.encoder.encode(batch, &mut self.buf);
+        let sliced;
+        let part = if start == 0 && fit == batch.lines.len() {
+            batch
         } else {
-            let part = LogBatch {
-                container: Arc::clone(&batch.container),
-                lines: rest[..fit].to_vec(),
-            };
-            self.encoder.encode(&part, &mut self.buf);
-        }
+            sliced = LogBatch::new(Arc::clone(&batch.container), batch.lines.slice(start..start + fit));
+            &sliced
+        };
+        self.encoder.encode(part, &mut self.buf);
         let before = object.held();
         object
-            .append(&rest[..fit], &self.buf, &mut self.compressor)
+            .append(&part.lines, &self.buf, &mut self.compressor)
             .map_err(|err| SinkError::from_io("compressing for", &self.describe, err))?;
         self.held = (self.held + object.held()).saturating_sub(before);
         Ok(fit)

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use jiff::Timestamp;
-use kle_core::{Container, LogLine};
+use kle_core::{Container, Lines};
 use tokio::time::Instant;
 
 use crate::layout::ObjectStamp;
@@ -156,12 +156,7 @@ impl OpenObject {
     }
 
     /// Appends encoded bytes for `lines` (already encoded into `encoded`).
-    pub(crate) fn append(
-        &mut self,
-        lines: &[LogLine],
-        encoded: &[u8],
-        compressor: &mut BlockCompressor,
-    ) -> io::Result<()> {
+    pub(crate) fn append(&mut self, lines: &Lines, encoded: &[u8], compressor: &mut BlockCompressor) -> io::Result<()> {
         if compressor.passes_through() {
             self.out.write_all(encoded)?;
         } else {
@@ -180,14 +175,14 @@ impl OpenObject {
             }
         }
         self.crc.update(encoded);
-        for line in lines {
-            if let Some(ts) = line.timestamp() {
-                self.stamp.first.get_or_insert(ts);
-                self.stamp.last = Some(ts);
-            }
-            self.stamp.lines += 1;
-            self.raw_bytes += raw_len(line);
+        if let Some(first) = lines.first_timestamp() {
+            self.stamp.first.get_or_insert(first);
         }
+        if let Some(last) = lines.last_timestamp() {
+            self.stamp.last = Some(last);
+        }
+        self.stamp.lines += lines.len() as u64;
+        self.raw_bytes += lines.raw_len() as u64;
         Ok(())
     }
 
@@ -208,7 +203,7 @@ impl OpenObject {
         at: Option<Timestamp>,
         compressor: &mut BlockCompressor,
     ) -> io::Result<()> {
-        self.append(&[], encoded, compressor)?;
+        self.append(&Lines::default(), encoded, compressor)?;
         self.has_marker = true;
         if let Some(at) = at {
             self.stamp.first.get_or_insert(at);
@@ -226,11 +221,6 @@ impl OpenObject {
         self.stamp.hash = self.crc.finalize();
         Ok((self.container, self.stamp, self.out.into_bytes()))
     }
-}
-
-/// Bytes of a line as the API sent it, newline included.
-pub(crate) fn raw_len(line: &LogLine) -> u64 {
-    line.raw().len() as u64 + u64::from(line.ends_line())
 }
 
 /// An object ready to upload (or whose upload failed and is retried at the next commit).

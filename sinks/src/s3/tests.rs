@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::TryStreamExt as _;
-use kle_core::LogLine;
 use object_store::memory::InMemory;
 use object_store::{ObjectStore, ObjectStoreExt as _};
 
 use super::*;
-use crate::test_support::{batch, container, container_in, line};
+use crate::test_support::{TestLine, batch, container, container_in, line};
 
 /// Every object in `store`, decompressed by its extension.
 async fn objects(store: &InMemory) -> BTreeMap<String, Vec<u8>> {
@@ -38,7 +37,7 @@ fn decompress(key: &str, bytes: &[u8]) -> Vec<u8> {
 }
 
 /// `n` lines a microsecond apart from 10:00:00, each `size` bytes long before the newline.
-fn lines(n: usize, size: usize, tag: &str) -> Vec<LogLine> {
+fn lines(n: usize, size: usize, tag: &str) -> Vec<TestLine> {
     (0..n)
         .map(|i| {
             let ts = format!("2026-11-23T10:00:00.{:06}000Z", i);
@@ -50,10 +49,10 @@ fn lines(n: usize, size: usize, tag: &str) -> Vec<LogLine> {
 }
 
 /// The API's bytes of `lines`: what a raw-with-timestamps object holds.
-fn raw(lines: &[LogLine]) -> Vec<u8> {
+fn raw(lines: &[TestLine]) -> Vec<u8> {
     let mut out = Vec::new();
-    for line in lines {
-        out.extend_from_slice(line.raw());
+    for TestLine(raw, _) in lines {
+        out.extend_from_slice(raw);
         out.push(b'\n');
     }
     out
@@ -147,7 +146,7 @@ async fn a_repeated_upload_of_the_same_lines_overwrites_its_object() {
 async fn lines_sharing_one_timestamp_get_distinct_keys() {
     let store = Arc::new(InMemory::new());
     let c = container("web-1", "app");
-    let same: Vec<LogLine> = (0..30)
+    let same: Vec<TestLine> = (0..30)
         .map(|i| line("2026-11-23T10:00:00.5Z", &format!("same instant {i:02}")))
         .collect();
     let mut sink = sink(&store)
@@ -394,7 +393,7 @@ async fn a_gap_is_recorded_as_a_marker_line_in_the_containers_object() {
     let gap = kle_core::Gap {
         container: Arc::clone(&c),
         reason: kle_core::GapReason::Rotated,
-        after: kle_core::Cursor::advance(None, &before[1]),
+        after: batch(&c, before.clone()).lines.cursor_after(None),
         until: None,
     };
     sink.gap(&gap).await.unwrap();
