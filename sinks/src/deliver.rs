@@ -157,7 +157,8 @@ impl Delivery {
 ///
 /// - Commits at least every [`DeliverOptions::commit_interval`] while lines are uncommitted,
 ///   and closes the sink (which commits) at the end.
-/// - Calls [`Sink::end_container`] when a container's stream ends.
+/// - Calls [`Sink::end_container`] when a container's stream ends, and [`Sink::idle`] each
+///   time no further event is waiting.
 /// - Counts lines and bytes per container, and keeps each container's last *committed*
 ///   [`Cursor`]: it moves only when a commit returned `Ok`.
 ///
@@ -232,12 +233,19 @@ pub async fn deliver_checkpointed(
 trait EventSource: Send {
     /// The next event; `None` when the run ended. Must be cancel-safe.
     async fn next(&mut self) -> Option<ExportEvent>;
+
+    /// Whether an event is waiting, so that `next` returns without waiting.
+    fn has_pending(&self) -> bool;
 }
 
 #[async_trait]
 impl EventSource for ExportRun {
     async fn next(&mut self) -> Option<ExportEvent> {
         self.next_event().await
+    }
+
+    fn has_pending(&self) -> bool {
+        self.has_pending_events()
     }
 }
 
@@ -283,6 +291,9 @@ async fn deliver_loop(
         let Some(event) = event else { break };
         if handle(event, sink, options, delivery).await? {
             deadline.get_or_insert_with(|| Instant::now() + options.commit_interval);
+        }
+        if !source.has_pending() {
+            sink.idle().await?;
         }
         // A source that is always ready never lets the timeout fire.
         if deadline.is_some_and(|at| Instant::now() >= at) {

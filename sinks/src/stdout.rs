@@ -8,11 +8,14 @@ use crate::encode::{Encoder, Format};
 use crate::error::SinkError;
 use crate::sink::Sink;
 
+/// Bytes gathered before they are written even though more lines are waiting.
+const WRITE_BYTES: usize = 256 * 1024;
+
 /// Writes lines in a [`Format`] to standard output (or another [`AsyncWrite`]).
 ///
-/// Each batch is encoded into one reused buffer and written with one `write_all`, so a
-/// terminal sees lines as they arrive and a pipe gets few large writes; [`commit`](Sink::commit)
-/// flushes the writer. A reader that went away (`| head`) gives [`SinkError::Closed`], and a
+/// Batches are encoded into one reused buffer, written when the delivery loop runs out of
+/// lines ([`idle`](Sink::idle)) or when 256 KiB have gathered: a terminal sees lines as they
+/// arrive, a pipe gets few large writes. [`commit`](Sink::commit) writes and flushes. A reader that went away (`| head`) gives [`SinkError::Closed`], and a
 /// full disk behind a redirection [`SinkError::DiskFull`].
 ///
 /// ```no_run
@@ -70,28 +73,38 @@ impl<W: AsyncWrite + Unpin + Send> StdoutSink<W> {
     fn error(&self, action: &'static str, err: std::io::Error) -> SinkError {
         SinkError::from_io(action, &self.name, err)
     }
+
+    async fn write_buffered(&mut self) -> Result<(), SinkError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let result = self.writer.write_all(&self.buf).await;
+        self.buf.clear();
+        result.map_err(|err| self.error("writing to", err))
+    }
 }
 
 #[async_trait]
 impl<W: AsyncWrite + Unpin + Send> Sink for StdoutSink<W> {
     async fn write(&mut self, batch: &LogBatch) -> Result<(), SinkError> {
-        self.buf.clear();
         self.encoder.encode(batch, &mut self.buf);
-        if self.buf.is_empty() {
-            return Ok(());
+        if self.buf.len() >= WRITE_BYTES {
+            self.write_buffered().await?;
         }
-        let result = self.writer.write_all(&self.buf).await;
-        result.map_err(|err| self.error("writing to", err))
+        Ok(())
     }
 
     async fn gap(&mut self, gap: &Gap) -> Result<(), SinkError> {
-        self.buf.clear();
         self.encoder.encode_gap(gap, &mut self.buf);
-        let result = self.writer.write_all(&self.buf).await;
-        result.map_err(|err| self.error("writing to", err))
+        Ok(())
+    }
+
+    async fn idle(&mut self) -> Result<(), SinkError> {
+        self.write_buffered().await
     }
 
     async fn commit(&mut self) -> Result<(), SinkError> {
+        self.write_buffered().await?;
         let result = self.writer.flush().await;
         result.map_err(|err| self.error("flushing", err))
     }
@@ -156,6 +169,55 @@ mod tests {
         );
     }
 
+    /// Keeps what is written and counts the writes.
+    #[derive(Default)]
+    struct Counting {
+        bytes: Vec<u8>,
+        writes: usize,
+    }
+
+    impl AsyncWrite for Counting {
+        fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            self.writes += 1;
+            self.bytes.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn lines_gather_until_idle_or_256_kib() {
+        let c = container("web-1", "app");
+        let mut sink = StdoutSink::from_writer(Counting::default(), Format::RAW_WITH_TIMESTAMPS);
+        let one = batch(&c, vec![line("2026-11-23T10:00:00Z", &"x".repeat(1000))]);
+        for _ in 0..10 {
+            sink.write(&one).await.unwrap();
+        }
+        assert_eq!(sink.writer.writes, 0, "held while more lines come");
+        sink.idle().await.unwrap();
+        assert_eq!((sink.writer.writes, sink.writer.bytes.len()), (1, 10 * one.raw_len()));
+        sink.idle().await.unwrap();
+        assert_eq!(sink.writer.writes, 1, "nothing held, nothing written");
+        // A busy run that never goes idle still writes every 256 KiB.
+        for _ in 0..600 {
+            sink.write(&one).await.unwrap();
+        }
+        assert_eq!(sink.writer.writes, 1 + 600 * one.raw_len() / WRITE_BYTES);
+        sink.close().await.unwrap();
+        let written = sink.into_inner().bytes;
+        assert_eq!(written.len(), 610 * one.raw_len());
+        assert!(
+            written
+                .chunks(one.raw_len())
+                .all(|c| c == one.lines.raw_slices().concat())
+        );
+    }
+
     #[tokio::test]
     async fn broken_pipe_is_closed() {
         let c = container("web-1", "app");
@@ -164,10 +226,10 @@ mod tests {
             Format::PLAIN_TEXT,
         )
         .with_name("stdout");
-        let err = sink
-            .write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")]))
+        sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")]))
             .await
-            .unwrap_err();
+            .unwrap();
+        let err = sink.idle().await.unwrap_err();
         assert!(err.is_closed(), "{err:?}");
         assert_eq!(err.to_string(), "stdout was closed by its reader; stopping");
     }
@@ -176,10 +238,10 @@ mod tests {
     async fn no_space_is_disk_full() {
         let c = container("web-1", "app");
         let mut sink = StdoutSink::from_writer(Failing(|| io::Error::from(io::ErrorKind::StorageFull)), Format::Json);
-        let err = sink
-            .write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")]))
+        sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")]))
             .await
-            .unwrap_err();
+            .unwrap();
+        let err = sink.commit().await.unwrap_err();
         assert!(matches!(err, SinkError::DiskFull { .. }), "{err:?}");
     }
 

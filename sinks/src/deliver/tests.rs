@@ -23,6 +23,10 @@ impl EventSource for Script {
         self.due = None;
         self.events.pop_front().map(|(_, event)| event)
     }
+
+    fn has_pending(&self) -> bool {
+        self.events.front().is_some_and(|(pause, _)| pause.is_zero())
+    }
 }
 
 impl Script {
@@ -51,6 +55,8 @@ struct Recorder {
     calls: Vec<(Duration, Call)>,
     fail_at: Option<usize>,
     start: Option<Instant>,
+    /// `idle` calls, with the lines written before each.
+    idles: Vec<usize>,
 }
 
 impl Recorder {
@@ -79,6 +85,15 @@ impl Sink for Recorder {
     }
     async fn commit(&mut self) -> Result<(), SinkError> {
         self.record(Call::Commit)
+    }
+    async fn idle(&mut self) -> Result<(), SinkError> {
+        let written = self
+            .calls
+            .iter()
+            .map(|(_, c)| if let Call::Write(_, n) = c { *n } else { 0 })
+            .sum();
+        self.idles.push(written);
+        Ok(())
     }
     async fn end_container(&mut self, container: &Container) -> Result<(), SinkError> {
         self.record(Call::End(container.pod_name().to_owned()))
@@ -161,6 +176,29 @@ async fn one_shot_run_writes_ends_and_closes() {
     let db = &delivery.containers[&b.key()];
     assert_eq!((db.lines, db.committed, db.ended), (0, None, true));
     assert_eq!(delivery.committed_cursors().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sink_hears_idle_only_when_no_event_waits() {
+    let a = container("a", "app");
+    let at = |n: usize| (0..n).map(|_| "2026-11-23T10:00:00Z").collect::<Vec<_>>();
+    let script = Script::new([
+        (0, lines(&a, &at(1))),
+        (0, lines(&a, &at(2))),
+        (0, lines(&a, &at(3))),
+        // A pause: the loop has nothing at hand and says so.
+        (50, lines(&a, &at(4))),
+        (50, lines(&a, &at(5))),
+        (0, lines(&a, &at(6))),
+    ]);
+    let mut sink = Recorder::default();
+    let (result, _) = run(script, &mut sink, &DeliverOptions::default()).await;
+    result.unwrap();
+    assert_eq!(
+        sink.idles,
+        [1 + 2 + 3, 1 + 2 + 3 + 4, 21],
+        "after a burst, not after each batch"
+    );
 }
 
 #[tokio::test(start_paused = true)]
