@@ -20,6 +20,7 @@ mod timestamp;
 
 pub use splitter::LineSplitter;
 pub(crate) use timestamp::Stamp;
+use timestamp::StampParser;
 pub use timestamp::split_timestamp;
 
 /// Default cap on the bytes of one line before it is split into fragments (1 MiB).
@@ -361,7 +362,7 @@ impl ExactSizeIterator for Iter<'_> {}
 pub struct LinesBuilder {
     buf: BytesMut,
     spans: Vec<Span>,
-    open_fragment: Option<Stamp>,
+    parser: SpanParser,
 }
 
 impl LinesBuilder {
@@ -374,7 +375,7 @@ impl LinesBuilder {
         if kind.ends_line() {
             self.buf.extend_from_slice(b"\n");
         }
-        let span = span_at(&self.buf, start, end, kind, &mut self.open_fragment);
+        let span = self.parser.span(&self.buf, start, end, kind);
         self.spans.push(span);
         self
     }
@@ -407,18 +408,28 @@ impl LinesBuilder {
     }
 }
 
-/// The span of `buf[start..end]`, a line of `kind`; `open_fragment` holds the timestamp of a
-/// line split for length whose last piece has not come yet.
-fn span_at(buf: &[u8], start: usize, end: usize, kind: LineKind, open_fragment: &mut Option<Stamp>) -> Span {
-    let (stamp, message_start) = match *open_fragment {
-        Some(stamp) => (stamp, 0),
-        None => timestamp::split_stamp(&buf[start..end]).unwrap_or((Stamp::NONE, 0)),
-    };
-    *open_fragment = match kind {
-        LineKind::Fragment { last: false } => Some(stamp),
-        _ => None,
-    };
-    Span::new(start, end, stamp, message_start, kind)
+/// Makes the records of consecutive pieces of one stream.
+#[derive(Debug, Default)]
+struct SpanParser {
+    /// The timestamp of a line split for length whose last piece has not come yet: the next
+    /// pieces are continuations, without a prefix of their own.
+    open_fragment: Option<Stamp>,
+    stamps: StampParser,
+}
+
+impl SpanParser {
+    /// The span of `buf[start..end]`, the next piece of the stream, of `kind`.
+    fn span(&mut self, buf: &[u8], start: usize, end: usize, kind: LineKind) -> Span {
+        let (stamp, message_start) = match self.open_fragment {
+            Some(stamp) => (stamp, 0),
+            None => self.stamps.split(&buf[start..end]).unwrap_or((Stamp::NONE, 0)),
+        };
+        self.open_fragment = match kind {
+            LineKind::Fragment { last: false } => Some(stamp),
+            _ => None,
+        };
+        Span::new(start, end, stamp, message_start, kind)
+    }
 }
 
 /// Offsets fit: a network chunk is far below 4 GiB and the splitter caps lines.

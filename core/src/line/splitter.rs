@@ -2,7 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Lines, Span, Stamp, span_at};
+use super::{Lines, Span, SpanParser};
 use crate::line::LineKind;
 
 /// Cuts a byte stream into lines on `\n`, splitting lines longer than a cap into fragments.
@@ -20,9 +20,7 @@ pub struct LineSplitter {
     max_line_bytes: usize,
     /// The start of a line whose end has not arrived yet (less than `max_line_bytes`).
     carry: BytesMut,
-    /// Set while inside a line that was already split: the next pieces are continuations
-    /// carrying this timestamp.
-    open_fragment: Option<Stamp>,
+    parser: SpanParser,
     /// Average bytes per line of the last chunk, to size the next chunk's line records in
     /// one allocation.
     bytes_per_line: usize,
@@ -34,7 +32,7 @@ impl LineSplitter {
         Self {
             max_line_bytes: max_line_bytes.max(64),
             carry: BytesMut::new(),
-            open_fragment: None,
+            parser: SpanParser::default(),
             bytes_per_line: 64,
         }
     }
@@ -97,7 +95,7 @@ impl LineSplitter {
     pub fn finish(&mut self) -> Lines {
         let mut lines = Lines::default();
         if self.carry.is_empty() {
-            self.open_fragment = None;
+            self.parser.open_fragment = None;
             return lines;
         }
         let head = self.carry.split().freeze();
@@ -112,7 +110,7 @@ impl LineSplitter {
     /// Drops a pending partial line, e.g. before re-reading the stream from a line boundary.
     pub fn reset(&mut self) {
         self.carry.clear();
-        self.open_fragment = None;
+        self.parser.open_fragment = None;
     }
 
     /// Bytes held for a line whose end has not arrived.
@@ -144,14 +142,14 @@ impl LineSplitter {
 
     /// The kind of a piece that a newline ends.
     fn end_kind(&self) -> LineKind {
-        match self.open_fragment {
+        match self.parser.open_fragment {
             Some(_) => LineKind::Fragment { last: true },
             None => LineKind::Full,
         }
     }
 
     fn span(&mut self, buf: &[u8], start: usize, end: usize, kind: LineKind) -> Span {
-        span_at(buf, start, end, kind, &mut self.open_fragment)
+        self.parser.span(buf, start, end, kind)
     }
 }
 
@@ -198,8 +196,8 @@ mod tests {
 
     fn message(line: &Owned) -> Vec<u8> {
         let raw = &line.0;
-        match crate::line::timestamp::split_stamp(raw) {
-            Some((_, start)) => raw[usize::from(start)..].to_vec(),
+        match crate::line::split_timestamp(raw) {
+            Some((_, start)) => raw[start as usize..].to_vec(),
             None => raw.clone(),
         }
     }

@@ -52,52 +52,85 @@ impl From<Option<Timestamp>> for Stamp {
 
 /// Parses the `<RFC3339> ` prefix of a line; returns the timestamp and where the message starts.
 pub fn split_timestamp(raw: &[u8]) -> Option<(Timestamp, u32)> {
-    let (stamp, message_start) = split_stamp(raw)?;
+    let (stamp, message_start) = StampParser::default().split(raw)?;
     Some((stamp.get()?, u32::from(message_start)))
 }
 
 /// Length of the kubelet's `2006-01-02T15:04:05.000000000Z`.
 const KUBELET_LEN: usize = 30;
 
-/// [`split_timestamp`] as a batch stores it.
-pub(crate) fn split_stamp(raw: &[u8]) -> Option<(Stamp, u8)> {
-    // Nearly every line carries the kubelet's own fixed-width format: try it at its place
-    // before searching for the space.
-    if raw.get(KUBELET_LEN) == Some(&b' ')
-        && let Some(stamp) = parse_kubelet(&raw[..KUBELET_LEN])
-    {
-        return Some((stamp, KUBELET_LEN as u8 + 1));
-    }
-    // RFC 3339 with nanoseconds and an offset is at most 35 bytes; look for the space in 40.
-    let window = &raw[..raw.len().min(40)];
-    let space = memchr::memchr(b' ', window)?;
-    let text = &raw[..space];
-    let stamp = match parse_kubelet(text) {
-        Some(stamp) => stamp,
-        None => Stamp::from(Some(std::str::from_utf8(text).ok()?.parse::<Timestamp>().ok()?)),
-    };
-    Some((stamp, u8::try_from(space + 1).ok()?))
+/// Length of its `2006-01-02T15:04:` part, shared by every line of a minute.
+const MINUTE_LEN: usize = 17;
+
+/// Parses timestamp prefixes line after line, remembering the minute of the last one.
+///
+/// The kubelet writes every line's timestamp in one fixed-width format, and consecutive lines
+/// share their minute: it is parsed once (date arithmetic included) and later lines only
+/// compare it and parse their seconds and nanoseconds. That was a third of the exporter's
+/// CPU per line with jiff's general parser, and a tenth with a fixed-format one.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct StampParser {
+    /// `2006-01-02T15:04:` of the last kubelet timestamp, and its Unix seconds.
+    minute: Option<([u8; MINUTE_LEN], i64)>,
 }
 
-/// The kubelet's own format, `2006-01-02T15:04:05.000000000Z` (RFC3339NanoFixed, UTC), parsed
-/// without jiff's general parser, which was a third of the exporter's CPU per line. Anything
-/// else (other offsets, fewer digits, a leap second) returns `None` and goes to jiff.
-fn parse_kubelet(text: &[u8]) -> Option<Stamp> {
-    let text: &[u8; KUBELET_LEN] = text.try_into().ok()?;
-    if text[4] != b'-'
-        || text[7] != b'-'
-        || text[10] != b'T'
-        || text[13] != b':'
-        || text[16] != b':'
-        || text[19] != b'.'
-        || text[29] != b'Z'
-    {
-        return None;
+impl StampParser {
+    /// [`split_timestamp`] as a batch stores it.
+    pub(crate) fn split(&mut self, raw: &[u8]) -> Option<(Stamp, u8)> {
+        if let Some(text) = raw.get(..KUBELET_LEN)
+            && raw.get(KUBELET_LEN) == Some(&b' ')
+            && let Some(stamp) = self.kubelet(text)
+        {
+            return Some((stamp, KUBELET_LEN as u8 + 1));
+        }
+        // Anything else (other offsets, fewer digits, a leap second) goes to jiff. RFC 3339 with
+        // nanoseconds and an offset is at most 35 bytes: look for the space in 40.
+        let window = &raw[..raw.len().min(40)];
+        let space = memchr::memchr(b' ', window)?;
+        let text = std::str::from_utf8(&raw[..space]).ok()?;
+        let stamp = Stamp::from(Some(text.parse::<Timestamp>().ok()?));
+        Some((stamp, u8::try_from(space + 1).ok()?))
     }
-    let year = digits(&text[0..4])?;
-    let (month, day) = (digits(&text[5..7])?, digits(&text[8..10])?);
-    let (hour, minute, second) = (digits(&text[11..13])?, digits(&text[14..16])?, digits(&text[17..19])?);
-    let nanos = digits(&text[20..29])?;
+
+    /// The kubelet's own format, `2006-01-02T15:04:05.000000000Z` (RFC3339NanoFixed, UTC).
+    fn kubelet(&mut self, text: &[u8]) -> Option<Stamp> {
+        let (minute, rest) = text.split_at(MINUTE_LEN);
+        let base = match self.minute {
+            Some((ref last, base)) if last[..] == *minute => base,
+            _ => {
+                let base = minute_seconds(minute)?;
+                self.minute = Some((minute.try_into().ok()?, base));
+                base
+            }
+        };
+        // `05.000000000Z`
+        let &[s0, s1, b'.', ref nanos @ .., b'Z'] = rest else {
+            return None;
+        };
+        let second = digits(&[s0, s1])?;
+        if second > 59 {
+            return None;
+        }
+        let nanos = nine_digits(nanos.try_into().ok()?)?;
+        let mut seconds = base + second;
+        let mut nanos = nanos as i32;
+        // jiff keeps the fraction's sign equal to the seconds' (before 1970: both negative).
+        if seconds < 0 && nanos > 0 {
+            seconds += 1;
+            nanos -= 1_000_000_000;
+        }
+        Some(Stamp { seconds, nanos })
+    }
+}
+
+/// Unix seconds of `2006-01-02T15:04:`, or `None` if it is not a valid minute in that form.
+fn minute_seconds(text: &[u8]) -> Option<i64> {
+    let &[y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T', h0, h1, b':', mi0, mi1, b':'] = text else {
+        return None;
+    };
+    let year = digits(&[y0, y1, y2, y3])?;
+    let (month, day) = (digits(&[mo0, mo1])?, digits(&[d0, d1])?);
+    let (hour, minute) = (digits(&[h0, h1])?, digits(&[mi0, mi1])?);
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let month_days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -106,7 +139,7 @@ fn parse_kubelet(text: &[u8]) -> Option<Stamp> {
         2 => 28,
         _ => return None,
     };
-    if !(1..=month_days).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+    if !(1..=month_days).contains(&day) || hour > 23 || minute > 59 {
         return None;
     }
     // Days since 1970-01-01 in the proleptic Gregorian calendar (Howard Hinnant's days_from_civil).
@@ -116,14 +149,7 @@ fn parse_kubelet(text: &[u8]) -> Option<Stamp> {
     let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     let days = era * 146_097 + day_of_era - 719_468;
-    let mut seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
-    let mut nanos = nanos as i32;
-    // jiff keeps the fraction's sign equal to the seconds' (before 1970: both negative).
-    if seconds < 0 && nanos > 0 {
-        seconds += 1;
-        nanos -= 1_000_000_000;
-    }
-    Some(Stamp { seconds, nanos })
+    Some(days * 86_400 + hour * 3600 + minute * 60)
 }
 
 /// The decimal value of ASCII digits; `None` if any byte is not a digit.
@@ -139,9 +165,78 @@ fn digits(text: &[u8]) -> Option<i64> {
     (bad == 0).then_some(value)
 }
 
+/// Nine ASCII digits, eight of them checked and converted at once in a `u64` (SWAR).
+fn nine_digits(text: &[u8; 9]) -> Option<u32> {
+    let [eight @ .., last] = *text;
+    let word = u64::from_le_bytes(eight);
+    // A byte is a digit when its high nibble is 3 and adding 6 leaves it 3 (low nibble <= 9).
+    const HIGH: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    let high = word & HIGH;
+    let carried = word.wrapping_add(0x0606_0606_0606_0606) & HIGH;
+    if high != 0x3030_3030_3030_3030 || carried != 0x3030_3030_3030_3030 || !last.is_ascii_digit() {
+        return None;
+    }
+    // Digits to value, first digit most significant (Lemire, "Faster integer parsing").
+    let mut v = word - 0x3030_3030_3030_3030;
+    v = v.wrapping_mul(10) + (v >> 8);
+    v = ((v & 0x0000_00ff_0000_00ff).wrapping_mul(100 + (1_000_000 << 32))
+        + ((v >> 16) & 0x0000_00ff_0000_00ff).wrapping_mul(1 + (10_000 << 32)))
+        >> 32;
+    Some(v as u32 * 10 + u32::from(last - b'0'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast path alone, without the minute cache.
+    fn parse_kubelet(text: &[u8]) -> Option<Stamp> {
+        StampParser::default().kubelet(text)
+    }
+
+    #[test]
+    fn nine_digits_match_a_plain_parse() {
+        let mut state = 0x1234_5678_9abc_def1_u64;
+        for _ in 0..100_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let n = (state % 1_000_000_000) as u32;
+            assert_eq!(nine_digits(format!("{n:09}").as_bytes().try_into().unwrap()), Some(n));
+        }
+        for bad in ["12345678a", "1234567/9", "12345:789", "/00000000", "000000000\0", " 00000000"] {
+            let bytes: Option<&[u8; 9]> = bad.as_bytes().try_into().ok();
+            assert_eq!(bytes.and_then(nine_digits), None, "{bad}");
+        }
+        assert_eq!(nine_digits(b"999999999"), Some(999_999_999));
+        assert_eq!(nine_digits(&[b'0' + 0x10; 9]), None);
+        assert_eq!(nine_digits(&[0xfa; 9]), None);
+    }
+
+    #[test]
+    fn consecutive_lines_parse_like_jiff_through_the_minute_cache() {
+        let start: Timestamp = "2026-12-31T23:58:59.999999990Z".parse().unwrap();
+        let mut parser = StampParser::default();
+        for i in 0..200_000i64 {
+            // Steps of 1 ms plus a little, across minutes, an hour, a day and a year.
+            let ts = start + jiff::SignedDuration::from_nanos(i * 1_000_003);
+            let line = format!("{ts:.9} message {i}");
+            let (stamp, start) = parser.split(line.as_bytes()).unwrap();
+            assert_eq!((stamp.get(), start), (Some(ts), 31), "{line}");
+        }
+        // With its minute cached, the rest of a line is still checked: what the fast path
+        // refuses goes to jiff (which takes a leap second as :59 and refuses the others).
+        parser.split(b"2026-11-23T10:11:12.123456789Z a").unwrap();
+        for odd in ["2026-11-23T10:11:60.123456789Z a", "2026-11-23T10:11:1x.123456789Z a", "2026-11-23T10:11:12,123456789Z a"] {
+            let jiff = odd[..30].parse::<Timestamp>().ok().map(|t| (Some(t), 31));
+            assert_eq!(parser.split(odd.as_bytes()).map(|(s, at)| (s.get(), at)), jiff, "{odd}");
+            assert_eq!(parser.kubelet(&odd.as_bytes()[..30]), None, "{odd}");
+        }
+        assert_eq!(
+            parser.split(b"2026-11-23T10:11:12.5Z short").map(|(s, at)| (s.get(), at)),
+            Some((Some("2026-11-23T10:11:12.5Z".parse().unwrap()), 23))
+        );
+    }
 
     #[test]
     fn kubelet_timestamps_parse_like_jiff() {
