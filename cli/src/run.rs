@@ -140,13 +140,14 @@ pub(crate) async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<u8, Fail
     }
 }
 
-async fn connection(global: &GlobalArgs) -> Result<Connection, Failure> {
+/// A client for `streams` log streams open at once (1 for commands that stream nothing).
+async fn connection(global: &GlobalArgs, streams: usize) -> Result<Connection, Failure> {
     let mode = match global.auth {
         AuthArg::Auto => AuthMode::Auto,
         AuthArg::Kubeconfig => AuthMode::Kubeconfig,
         AuthArg::InCluster => AuthMode::InCluster,
     };
-    let mut options = ClientOptions::new(mode);
+    let mut options = ClientOptions::new(mode).with_concurrent_streams(streams);
     if let Some(path) = &global.kubeconfig {
         options = options.with_kubeconfig(path);
     }
@@ -275,7 +276,7 @@ async fn export(mut global: GlobalArgs, mut args: ExportArgs, follow: bool, give
         .and_then(|file| settings::file_sink(file, &flags_sink, given))
         .unwrap_or(flags_sink);
     sink_config.validate().map_err(|err| Failure::Usage(err.to_string()))?;
-    let connection = connection(&global).await?;
+    let connection = connection(&global, args.max_streams).await?;
     info!(source = %connection.source, "connected");
     let selection = selection(&args.select, &connection.default_namespace)?;
     let needed = || needed_permissions(&selection, follow, &args.checkpoint, &connection.default_namespace);
@@ -539,7 +540,7 @@ fn rbac(args: RbacArgs) -> Result<u8, Failure> {
 }
 
 async fn check(global: &GlobalArgs, args: CheckArgs) -> Result<u8, Failure> {
-    let connection = connection(global).await?;
+    let connection = connection(global, 1).await?;
     let selection = selection(&args.select, &connection.default_namespace)?;
     let needed = needed_permissions(&selection, args.follow, &args.checkpoint, &connection.default_namespace);
     let checks = crate::preflight::review(&connection, &needed).await?;

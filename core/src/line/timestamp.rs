@@ -125,7 +125,26 @@ impl StampParser {
 
 /// Unix seconds of `2006-01-02T15:04:`, or `None` if it is not a valid minute in that form.
 fn minute_seconds(text: &[u8]) -> Option<i64> {
-    let &[y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T', h0, h1, b':', mi0, mi1, b':'] = text else {
+    let &[
+        y0,
+        y1,
+        y2,
+        y3,
+        b'-',
+        mo0,
+        mo1,
+        b'-',
+        d0,
+        d1,
+        b'T',
+        h0,
+        h1,
+        b':',
+        mi0,
+        mi1,
+        b':',
+    ] = text
+    else {
         return None;
     };
     let year = digits(&[y0, y1, y2, y3])?;
@@ -204,7 +223,14 @@ mod tests {
             let n = (state % 1_000_000_000) as u32;
             assert_eq!(nine_digits(format!("{n:09}").as_bytes().try_into().unwrap()), Some(n));
         }
-        for bad in ["12345678a", "1234567/9", "12345:789", "/00000000", "000000000\0", " 00000000"] {
+        for bad in [
+            "12345678a",
+            "1234567/9",
+            "12345:789",
+            "/00000000",
+            "000000000\0",
+            " 00000000",
+        ] {
             let bytes: Option<&[u8; 9]> = bad.as_bytes().try_into().ok();
             assert_eq!(bytes.and_then(nine_digits), None, "{bad}");
         }
@@ -227,13 +253,19 @@ mod tests {
         // With its minute cached, the rest of a line is still checked: what the fast path
         // refuses goes to jiff (which takes a leap second as :59 and refuses the others).
         parser.split(b"2026-11-23T10:11:12.123456789Z a").unwrap();
-        for odd in ["2026-11-23T10:11:60.123456789Z a", "2026-11-23T10:11:1x.123456789Z a", "2026-11-23T10:11:12,123456789Z a"] {
+        for odd in [
+            "2026-11-23T10:11:60.123456789Z a",
+            "2026-11-23T10:11:1x.123456789Z a",
+            "2026-11-23T10:11:12,123456789Z a",
+        ] {
             let jiff = odd[..30].parse::<Timestamp>().ok().map(|t| (Some(t), 31));
             assert_eq!(parser.split(odd.as_bytes()).map(|(s, at)| (s.get(), at)), jiff, "{odd}");
             assert_eq!(parser.kubelet(&odd.as_bytes()[..30]), None, "{odd}");
         }
         assert_eq!(
-            parser.split(b"2026-11-23T10:11:12.5Z short").map(|(s, at)| (s.get(), at)),
+            parser
+                .split(b"2026-11-23T10:11:12.5Z short")
+                .map(|(s, at)| (s.get(), at)),
             Some((Some("2026-11-23T10:11:12.5Z".parse().unwrap()), 23))
         );
     }
