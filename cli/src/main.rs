@@ -21,7 +21,12 @@ fn main() -> ExitCode {
         Err(err) => err.exit(),
     };
     init_tracing(cli.global.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // One thread runs the streams and the sink; blocking work (file syncs, stdout writes,
+    // checkpoints) goes to tokio's blocking pool. The work per byte is small (split lines,
+    // copy them out), and a multi-thread runtime spent more on waking its workers and moving
+    // batches between them than on that work: a 1 GiB stream took 0.64-0.73 s of CPU on two
+    // workers and 0.37-0.44 s on one thread (BENCHMARKS.md, runtime).
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");

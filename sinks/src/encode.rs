@@ -114,6 +114,12 @@ impl Encoder {
         self.format.clone()
     }
 
+    /// Whether the encoding of a batch is its [`raw_slices`](kle_core::Lines::raw_slices)
+    /// (the API's bytes with timestamps): a sink may write those instead.
+    pub fn passes_through(&self) -> bool {
+        self.format == Format::RAW_WITH_TIMESTAMPS
+    }
+
     /// Appends the encoding of every line of `batch` to `out`.
     pub fn encode(&mut self, batch: &LogBatch, out: &mut Vec<u8>) {
         match self.format {

@@ -248,20 +248,34 @@ impl FileSink {
         Ok(len)
     }
 
-    /// Encodes with `encode` and appends the result to `path`'s file.
-    fn append(&mut self, path: &Arc<Path>) -> Result<(), SinkError> {
-        let buf = std::mem::take(&mut self.buf);
+    /// Appends `pieces`, in order, to `path`'s file.
+    fn append(&mut self, path: &Arc<Path>, pieces: &[&[u8]]) -> Result<(), SinkError> {
         let result = self.open(path).and_then(|open| {
             open.dirty = true;
-            (&*open.file)
-                .write_all(&buf)
-                .map_err(|err| SinkError::from_io("writing", path.display(), err))
+            pieces.iter().try_for_each(|piece| {
+                (&*open.file)
+                    .write_all(piece)
+                    .map_err(|err| SinkError::from_io("writing", path.display(), err))
+            })
         });
         if result.is_ok()
             && let Some(len) = self.lengths.get_mut(path)
         {
-            *len += buf.len() as u64;
+            *len += pieces.iter().map(|piece| piece.len() as u64).sum::<u64>();
         }
+        result
+    }
+
+    /// Encodes with `encode` into the sink's buffer and appends that to `path`'s file.
+    fn append_encoded(
+        &mut self,
+        path: &Arc<Path>,
+        encode: impl FnOnce(&mut Encoder, &mut Vec<u8>),
+    ) -> Result<(), SinkError> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        encode(&mut self.encoder, &mut buf);
+        let result = self.append(path, &[&buf]);
         self.buf = buf;
         result
     }
@@ -342,16 +356,16 @@ impl Sink for FileSink {
         }
         let first = batch.lines.first_timestamp();
         let path = self.route(&batch.container, first);
-        self.buf.clear();
-        self.encoder.encode(batch, &mut self.buf);
-        self.append(&path)
+        if self.encoder.passes_through() {
+            // The API's bytes as they came, straight from the network buffer.
+            return self.append(&path, &batch.lines.raw_slices());
+        }
+        self.append_encoded(&path, |encoder, buf| encoder.encode(batch, buf))
     }
 
     async fn gap(&mut self, gap: &Gap) -> Result<(), SinkError> {
         let path = self.route(&gap.container, gap.until.or(gap.after.map(|c| c.timestamp)));
-        self.buf.clear();
-        self.encoder.encode_gap(gap, &mut self.buf);
-        self.append(&path)
+        self.append_encoded(&path, |encoder, buf| encoder.encode_gap(gap, buf))
     }
 
     async fn commit(&mut self) -> Result<(), SinkError> {

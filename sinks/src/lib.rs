@@ -81,5 +81,5 @@ pub use s3_config::{
 };
 pub use sink::Sink;
 #[cfg(feature = "stdout")]
-pub use stdout::StdoutSink;
+pub use stdout::{Output, Stdout, StdoutSink};
 pub use template::LineTemplate;

@@ -1,8 +1,11 @@
 //! [`StdoutSink`]: encoded lines on standard output, or on any async writer.
 
+use std::io::{self, Write as _};
+
 use async_trait::async_trait;
 use kle_core::{Container, Gap, LogBatch};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::task::JoinHandle;
 
 use crate::encode::{Encoder, Format};
 use crate::error::SinkError;
@@ -11,12 +14,13 @@ use crate::sink::Sink;
 /// Bytes gathered before they are written even though more lines are waiting.
 const WRITE_BYTES: usize = 256 * 1024;
 
-/// Writes lines in a [`Format`] to standard output (or another [`AsyncWrite`]).
+/// Writes lines in a [`Format`] to standard output (or another [`Output`]).
 ///
 /// Batches are encoded into one reused buffer, written when the delivery loop runs out of
 /// lines ([`idle`](Sink::idle)) or when 256 KiB have gathered: a terminal sees lines as they
-/// arrive, a pipe gets few large writes. [`commit`](Sink::commit) writes and flushes. A reader that went away (`| head`) gives [`SinkError::Closed`], and a
-/// full disk behind a redirection [`SinkError::DiskFull`].
+/// arrive, a pipe gets few large writes. [`commit`](Sink::commit) writes and flushes. A
+/// reader that went away (`| head`) gives [`SinkError::Closed`], and a full disk behind a
+/// redirection [`SinkError::DiskFull`].
 ///
 /// ```no_run
 /// use kle_sinks::{Format, Sink, StdoutSink};
@@ -28,25 +32,95 @@ const WRITE_BYTES: usize = 256 * 1024;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
-pub struct StdoutSink<W = tokio::io::Stdout> {
-    writer: W,
+pub struct StdoutSink<O = Stdout> {
+    output: O,
     encoder: Encoder,
     buf: Vec<u8>,
     name: String,
 }
 
-impl StdoutSink<tokio::io::Stdout> {
-    /// A sink writing `format` to the process's standard output.
-    pub fn new(format: Format) -> Self {
-        Self::from_writer(tokio::io::stdout(), format).with_name("stdout")
+/// Where a [`StdoutSink`] writes: the process's [`Stdout`], or any [`AsyncWrite`].
+///
+/// Buffers change hands whole, so an output that writes on another thread copies nothing.
+#[async_trait]
+pub trait Output: Send {
+    /// Writes all of `buf`; returns an empty buffer to encode the next lines into.
+    ///
+    /// # Errors
+    /// The write's, possibly that of an earlier buffer still being written.
+    async fn write_buf(&mut self, buf: Vec<u8>) -> io::Result<Vec<u8>>;
+
+    /// Waits until everything handed over is written, and flushes.
+    ///
+    /// # Errors
+    /// As for [`write_buf`](Output::write_buf).
+    async fn flush(&mut self) -> io::Result<()>;
+}
+
+#[async_trait]
+impl<W: AsyncWrite + Unpin + Send> Output for W {
+    async fn write_buf(&mut self, mut buf: Vec<u8>) -> io::Result<Vec<u8>> {
+        self.write_all(&buf).await?;
+        buf.clear();
+        Ok(buf)
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        AsyncWriteExt::flush(self).await
     }
 }
 
-impl<W: AsyncWrite + Unpin + Send> StdoutSink<W> {
-    /// A sink writing `format` to `writer` (a pipe, a socket, a buffer in tests).
-    pub fn from_writer(writer: W, format: Format) -> Self {
+/// The process's standard output, written on tokio's blocking pool one buffer at a time: the
+/// next lines are encoded while the last are being written.
+#[derive(Debug, Default)]
+pub struct Stdout {
+    writing: Option<JoinHandle<io::Result<Vec<u8>>>>,
+}
+
+impl Stdout {
+    /// Waits for the buffer being written; returns it, emptied.
+    async fn written(&mut self) -> io::Result<Vec<u8>> {
+        match self.writing.take() {
+            Some(writing) => writing.await.map_err(io::Error::other)?,
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+#[async_trait]
+impl Output for Stdout {
+    async fn write_buf(&mut self, buf: Vec<u8>) -> io::Result<Vec<u8>> {
+        let spare = self.written().await?;
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            let mut buf = buf;
+            // Lines end in newlines: std's line buffering passes them straight through.
+            io::stdout().lock().write_all(&buf)?;
+            buf.clear();
+            Ok(buf)
+        }));
+        Ok(spare)
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        self.written().await?;
+        tokio::task::spawn_blocking(|| io::stdout().lock().flush())
+            .await
+            .map_err(io::Error::other)?
+    }
+}
+
+impl StdoutSink<Stdout> {
+    /// A sink writing `format` to the process's standard output.
+    pub fn new(format: Format) -> Self {
+        Self::from_writer(Stdout::default(), format).with_name("stdout")
+    }
+}
+
+impl<O: Output> StdoutSink<O> {
+    /// A sink writing `format` to `output` (a pipe, a socket, a buffer in tests).
+    pub fn from_writer(output: O, format: Format) -> Self {
         Self {
-            writer,
+            output,
             encoder: Encoder::new(format),
             buf: Vec::with_capacity(64 * 1024),
             name: "writer".into(),
@@ -65,12 +139,12 @@ impl<W: AsyncWrite + Unpin + Send> StdoutSink<W> {
         self.encoder.format()
     }
 
-    /// The writer, e.g. to inspect what a test wrote. Unflushed bytes stay in it.
-    pub fn into_inner(self) -> W {
-        self.writer
+    /// The output, e.g. to inspect what a test wrote. Bytes not yet written stay in the sink.
+    pub fn into_inner(self) -> O {
+        self.output
     }
 
-    fn error(&self, action: &'static str, err: std::io::Error) -> SinkError {
+    fn error(&self, action: &'static str, err: io::Error) -> SinkError {
         SinkError::from_io(action, &self.name, err)
     }
 
@@ -78,14 +152,19 @@ impl<W: AsyncWrite + Unpin + Send> StdoutSink<W> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let result = self.writer.write_all(&self.buf).await;
-        self.buf.clear();
-        result.map_err(|err| self.error("writing to", err))
+        let buf = std::mem::take(&mut self.buf);
+        match self.output.write_buf(buf).await {
+            Ok(spare) => {
+                self.buf = spare;
+                Ok(())
+            }
+            Err(err) => Err(self.error("writing to", err)),
+        }
     }
 }
 
 #[async_trait]
-impl<W: AsyncWrite + Unpin + Send> Sink for StdoutSink<W> {
+impl<O: Output> Sink for StdoutSink<O> {
     async fn write(&mut self, batch: &LogBatch) -> Result<(), SinkError> {
         self.encoder.encode(batch, &mut self.buf);
         if self.buf.len() >= WRITE_BYTES {
@@ -105,7 +184,7 @@ impl<W: AsyncWrite + Unpin + Send> Sink for StdoutSink<W> {
 
     async fn commit(&mut self) -> Result<(), SinkError> {
         self.write_buffered().await?;
-        let result = self.writer.flush().await;
+        let result = self.output.flush().await;
         result.map_err(|err| self.error("flushing", err))
     }
 
@@ -198,16 +277,16 @@ mod tests {
         for _ in 0..10 {
             sink.write(&one).await.unwrap();
         }
-        assert_eq!(sink.writer.writes, 0, "held while more lines come");
+        assert_eq!(sink.output.writes, 0, "held while more lines come");
         sink.idle().await.unwrap();
-        assert_eq!((sink.writer.writes, sink.writer.bytes.len()), (1, 10 * one.raw_len()));
+        assert_eq!((sink.output.writes, sink.output.bytes.len()), (1, 10 * one.raw_len()));
         sink.idle().await.unwrap();
-        assert_eq!(sink.writer.writes, 1, "nothing held, nothing written");
+        assert_eq!(sink.output.writes, 1, "nothing held, nothing written");
         // A busy run that never goes idle still writes every 256 KiB.
         for _ in 0..600 {
             sink.write(&one).await.unwrap();
         }
-        assert_eq!(sink.writer.writes, 1 + 600 * one.raw_len() / WRITE_BYTES);
+        assert_eq!(sink.output.writes, 1 + 600 * one.raw_len() / WRITE_BYTES);
         sink.close().await.unwrap();
         let written = sink.into_inner().bytes;
         assert_eq!(written.len(), 610 * one.raw_len());
