@@ -18,4 +18,5 @@ if [[ $# -eq 0 ]]; then
   set -- -A --sink file --dir out/
 fi
 cargo build --release --locked -p kle-cli >&2
-exec target/release/kube-log-exporter export "$@"
+# Wherever the target directory is (CARGO_TARGET_DIR included).
+exec cargo run --quiet --release --locked -p kle-cli -- export "$@"

@@ -153,7 +153,8 @@ pub(crate) struct ExportArgs {
     /// Stop each container's log after this many bytes.
     #[arg(long, value_name = "BYTES")]
     pub(crate) limit_bytes: Option<u64>,
-    /// Streams open at once; more containers wait their turn instead of failing.
+    /// Streams open at once; more containers wait their turn instead of failing. Also sizes
+    /// each connection's read-ahead so that N streams buffer at most 64 MiB together.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub(crate) max_streams: usize,
     /// Lines longer than this are split into explicit fragments.

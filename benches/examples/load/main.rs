@@ -7,8 +7,10 @@
 //! python3 benches/plot_load.py target/load/cost_curve.csv target/load/cost_curve.png
 //! ```
 //!
-//! 1. One stream (`export`, not following): wall, CPU (user+sys) and peak RSS of each tool, run
-//!    `--reps` times; medians and ranges.
+//! 1. One stream (`export`, not following): wall, CPU (user+sys) and peak RSS of each tool
+//!    (curl to /dev/null and into a file, the exporter to /dev/null and to files, kubectl),
+//!    `--reps` rounds of all of them in turn; medians and ranges, and each exporter's wall time
+//!    against its peer of the same round.
 //! 2. N concurrent follow streams, `--total-mib` spread evenly over N pods: each tool's stdout is
 //!    counted by the harness until every line arrived; then CPU and peak RSS are read (the tool
 //!    runs under `/usr/bin/time`) and the tool is stopped. Written to `cost_curve.csv`.
@@ -274,10 +276,15 @@ fn single_stream(args: &Args, exporter: &str, work: &Path) {
         v.extend(extra.iter().map(|e| s(e)));
         v
     };
+    let curl_file = work.join("curl.out").to_string_lossy().into_owned();
     let tools: Vec<(&str, Vec<String>)> = vec![
         (
             "curl (raw transport)",
             vec![s("curl"), s("-s"), s("-o"), s("/dev/null"), url.clone()],
+        ),
+        (
+            "curl -o FILE (raw transport into a file)",
+            vec![s("curl"), s("-s"), s("-o"), curl_file.clone(), url.clone()],
         ),
         (
             "exporter -o raw --timestamps > /dev/null",
@@ -303,27 +310,45 @@ fn single_stream(args: &Args, exporter: &str, work: &Path) {
     );
     println!("| tool | wall | CPU user+sys | peak RSS | GiB/s |");
     println!("|---|---|---|---|---|");
-    let mut medians = Vec::new();
-    for (name, argv) in &tools {
-        let mut runs = Vec::new();
-        for _ in 0..args.reps {
+    // Round-robin, so that a machine getting busier or quieter weighs on every tool alike.
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); tools.len()];
+    for _ in 0..args.reps {
+        for ((name, argv), runs) in tools.iter().zip(&mut runs) {
             let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_file(&curl_file);
             runs.push(run_to_end(argv, work, work));
+            if name.contains("--sink file") {
+                let written: u64 = walk(&dir);
+                if written != bytes as u64 {
+                    eprintln!("  file sink wrote {written} bytes for {bytes} served");
+                }
+            }
         }
-        if name.contains("file") {
-            let written: u64 = walk(&dir);
-            eprintln!("  file sink wrote {written} bytes for {bytes} served");
-        }
+    }
+    let mut medians = Vec::new();
+    for ((name, _), runs) in tools.iter().zip(&runs) {
         let wall = median(runs.iter().map(|r| r.wall).collect());
         medians.push(wall);
-        println!("| {name} | {} | {:.2} |", summary(&runs), bytes as f64 / GIB / wall);
+        println!("| {name} | {} | {:.2} |", summary(runs), bytes as f64 / GIB / wall);
     }
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&curl_file);
+    // Each run's ratio to the curl run of the same round, so the ranges are fair too.
+    let ratio = |tool: usize, base: usize| {
+        let r: Vec<f64> = runs[tool]
+            .iter()
+            .zip(&runs[base])
+            .map(|(a, b)| a.wall / b.wall)
+            .collect();
+        let (lo, hi) = r.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+        format!("{:.2}x ({lo:.2}-{hi:.2})", median(r))
+    };
     println!(
-        "\nexporter (stdout) / curl wall: {:.2}x; exporter (file) / curl: {:.2}x; exporter (stdout) / kubectl: {:.2}x",
-        medians[1] / medians[0],
-        medians[2] / medians[0],
-        medians[1] / medians[3]
+        "\nwall time, median of per-round ratios (range): exporter to stdout / curl {}; \
+         exporter to files / curl into a file {}; exporter to stdout / kubectl {}",
+        ratio(2, 0),
+        ratio(3, 1),
+        ratio(2, 4)
     );
 }
 
