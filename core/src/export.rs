@@ -240,11 +240,6 @@ impl ExportRun {
         self.events.recv().await
     }
 
-    /// Whether an event is waiting: [`next_event`](ExportRun::next_event) would return at once.
-    pub fn has_pending_events(&self) -> bool {
-        !self.events.is_empty()
-    }
-
     /// A token that stops the run when cancelled: streams end with [`StreamEnd::Cancelled`].
     pub fn cancellation(&self) -> CancellationToken {
         self.cancel.clone()

@@ -22,6 +22,10 @@ pub struct DeliverOptions {
     /// Longest time written lines stay uncommitted (default 1 s). Commits also happen at the
     /// end of the run.
     pub commit_interval: Duration,
+    /// Longest time written lines stay in a sink's buffer before [`Sink::flush`] passes them on
+    /// (default 10 ms): lines trickling in are written ten times a second per 100 ms, not once
+    /// per network read, and a person watching sees no delay.
+    pub flush_delay: Duration,
     /// Positions delivered by earlier runs, the ones the run resumes from: a container's cursor
     /// counts on from there, so lines sharing the resumed timestamp are counted right.
     pub resumed: HashMap<ContainerKey, Cursor>,
@@ -31,6 +35,7 @@ impl Default for DeliverOptions {
     fn default() -> Self {
         Self {
             commit_interval: Duration::from_secs(1),
+            flush_delay: Duration::from_millis(10),
             resumed: HashMap::new(),
         }
     }
@@ -41,6 +46,13 @@ impl DeliverOptions {
     #[must_use]
     pub fn with_commit_interval(mut self, interval: Duration) -> Self {
         self.commit_interval = interval;
+        self
+    }
+
+    /// Sets the longest time lines stay in a sink's buffer before they are passed on.
+    #[must_use]
+    pub fn with_flush_delay(mut self, delay: Duration) -> Self {
+        self.flush_delay = delay;
         self
     }
 
@@ -157,8 +169,8 @@ impl Delivery {
 ///
 /// - Commits at least every [`DeliverOptions::commit_interval`] while lines are uncommitted,
 ///   and closes the sink (which commits) at the end.
-/// - Calls [`Sink::end_container`] when a container's stream ends, and [`Sink::idle`] each
-///   time no further event is waiting.
+/// - Calls [`Sink::flush`] at most [`DeliverOptions::flush_delay`] after lines were written,
+///   and [`Sink::end_container`] when a container's stream ends.
 /// - Counts lines and bytes per container, and keeps each container's last *committed*
 ///   [`Cursor`]: it moves only when a commit returned `Ok`.
 ///
@@ -233,19 +245,12 @@ pub async fn deliver_checkpointed(
 trait EventSource: Send {
     /// The next event; `None` when the run ended. Must be cancel-safe.
     async fn next(&mut self) -> Option<ExportEvent>;
-
-    /// Whether an event is waiting, so that `next` returns without waiting.
-    fn has_pending(&self) -> bool;
 }
 
 #[async_trait]
 impl EventSource for ExportRun {
     async fn next(&mut self) -> Option<ExportEvent> {
         self.next_event().await
-    }
-
-    fn has_pending(&self) -> bool {
-        self.has_pending_events()
     }
 }
 
@@ -274,31 +279,30 @@ async fn deliver_loop(
     delivery: &mut Delivery,
     mut checkpointer: Option<&mut Checkpointer>,
 ) -> Result<(), SinkError> {
-    // Set while something is uncommitted: when the oldest of it must be committed.
-    let mut deadline: Option<Instant> = None;
+    // Set while something is uncommitted (unflushed): when the oldest of it must be.
+    let mut commit_at: Option<Instant> = None;
+    let mut flush_at: Option<Instant> = None;
     loop {
-        let event = match deadline {
-            Some(at) => match tokio::time::timeout_at(at, source.next()).await {
-                Ok(event) => event,
-                Err(_elapsed) => {
-                    commit(sink, delivery, checkpointer.as_deref_mut()).await?;
-                    deadline = None;
-                    continue;
-                }
-            },
-            None => source.next().await,
+        let event = match commit_at.into_iter().chain(flush_at).min() {
+            Some(at) => tokio::time::timeout_at(at, source.next()).await.ok(),
+            None => Some(source.next().await),
         };
-        let Some(event) = event else { break };
-        if handle(event, sink, options, delivery).await? {
-            deadline.get_or_insert_with(|| Instant::now() + options.commit_interval);
+        if let Some(event) = event {
+            let Some(event) = event else { break };
+            if handle(event, sink, options, delivery).await? {
+                let now = Instant::now();
+                commit_at.get_or_insert(now + options.commit_interval);
+                flush_at.get_or_insert(now + options.flush_delay);
+            }
         }
-        if !source.has_pending() {
-            sink.idle().await?;
-        }
-        // A source that is always ready never lets the timeout fire.
-        if deadline.is_some_and(|at| Instant::now() >= at) {
+        // Checked after every event too: a source that is always ready never lets a timeout fire.
+        let now = Instant::now();
+        if commit_at.is_some_and(|at| now >= at) {
             commit(sink, delivery, checkpointer.as_deref_mut()).await?;
-            deadline = None;
+            (commit_at, flush_at) = (None, None);
+        } else if flush_at.is_some_and(|at| now >= at) {
+            sink.flush().await?;
+            flush_at = None;
         }
     }
     sink.close().await?;

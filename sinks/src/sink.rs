@@ -10,8 +10,8 @@ use crate::error::SinkError;
 /// A push model, like ripgrep's `Sink`: the delivery loop ([`deliver`](crate::deliver())) calls
 /// [`write`](Sink::write) with one container's lines at a time, [`commit`](Sink::commit) to make
 /// them durable, [`end_container`](Sink::end_container) when a container's stream ends and
-/// [`close`](Sink::close) at the end, and [`idle`](Sink::idle) whenever no more lines are
-/// waiting. The trait is object-safe: sinks are used as
+/// [`close`](Sink::close) at the end, and [`flush`](Sink::flush) shortly after lines were
+/// written. The trait is object-safe: sinks are used as
 /// `Box<dyn Sink>`, built from a [`SinkConfig`](crate::SinkConfig).
 ///
 /// # Delivery contract
@@ -64,14 +64,15 @@ pub trait Sink: Send {
     /// The destination could not make the lines durable; they count as not delivered.
     async fn commit(&mut self) -> Result<(), SinkError>;
 
-    /// The delivery loop has no further lines at hand for now. A sink that gathers writes
-    /// into larger ones passes on what it holds (stdout writes its buffer), so a quiet follow
-    /// shows each line as it comes while a busy one makes few large writes. Not a commit:
-    /// nothing is made durable. The default does nothing.
+    /// Passes on what a sink that gathers writes into larger ones holds (stdout writes its
+    /// buffer). The delivery loop calls it shortly after lines were written (10 ms by
+    /// default), so lines that trickle in are written a few at a time and a busy run makes
+    /// few large writes, while a person watching a follow sees each line as it comes. Not a
+    /// commit: nothing is made durable. The default does nothing.
     ///
     /// # Errors
     /// As for [`write`](Sink::write).
-    async fn idle(&mut self) -> Result<(), SinkError> {
+    async fn flush(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
 
@@ -137,8 +138,8 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
         (**self).commit().await
     }
 
-    async fn idle(&mut self) -> Result<(), SinkError> {
-        (**self).idle().await
+    async fn flush(&mut self) -> Result<(), SinkError> {
+        (**self).flush().await
     }
 
     async fn end_container(&mut self, container: &Container) -> Result<(), SinkError> {

@@ -16,9 +16,9 @@ const WRITE_BYTES: usize = 256 * 1024;
 
 /// Writes lines in a [`Format`] to standard output (or another [`Output`]).
 ///
-/// Batches are encoded into one reused buffer, written when the delivery loop runs out of
-/// lines ([`idle`](Sink::idle)) or when 256 KiB have gathered: a terminal sees lines as they
-/// arrive, a pipe gets few large writes. [`commit`](Sink::commit) writes and flushes. A
+/// Batches are encoded into one reused buffer, written at the delivery loop's
+/// [`flush`](Sink::flush) (10 ms after the first of them) or when 256 KiB have gathered: a
+/// terminal sees lines as they arrive, a pipe gets few large writes. [`commit`](Sink::commit) writes and flushes. A
 /// reader that went away (`| head`) gives [`SinkError::Closed`], and a full disk behind a
 /// redirection [`SinkError::DiskFull`].
 ///
@@ -178,7 +178,7 @@ impl<O: Output> Sink for StdoutSink<O> {
         Ok(())
     }
 
-    async fn idle(&mut self) -> Result<(), SinkError> {
+    async fn flush(&mut self) -> Result<(), SinkError> {
         self.write_buffered().await
     }
 
@@ -270,7 +270,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn lines_gather_until_idle_or_256_kib() {
+    async fn lines_gather_until_flushed_or_256_kib() {
         let c = container("web-1", "app");
         let mut sink = StdoutSink::from_writer(Counting::default(), Format::RAW_WITH_TIMESTAMPS);
         let one = batch(&c, vec![line("2026-11-23T10:00:00Z", &"x".repeat(1000))]);
@@ -278,11 +278,11 @@ mod tests {
             sink.write(&one).await.unwrap();
         }
         assert_eq!(sink.output.writes, 0, "held while more lines come");
-        sink.idle().await.unwrap();
+        sink.flush().await.unwrap();
         assert_eq!((sink.output.writes, sink.output.bytes.len()), (1, 10 * one.raw_len()));
-        sink.idle().await.unwrap();
+        sink.flush().await.unwrap();
         assert_eq!(sink.output.writes, 1, "nothing held, nothing written");
-        // A busy run that never goes idle still writes every 256 KiB.
+        // Between flushes, a busy run still writes every 256 KiB.
         for _ in 0..600 {
             sink.write(&one).await.unwrap();
         }
@@ -308,7 +308,7 @@ mod tests {
         sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "x")]))
             .await
             .unwrap();
-        let err = sink.idle().await.unwrap_err();
+        let err = sink.flush().await.unwrap_err();
         assert!(err.is_closed(), "{err:?}");
         assert_eq!(err.to_string(), "stdout was closed by its reader; stopping");
     }

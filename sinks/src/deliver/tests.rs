@@ -23,10 +23,6 @@ impl EventSource for Script {
         self.due = None;
         self.events.pop_front().map(|(_, event)| event)
     }
-
-    fn has_pending(&self) -> bool {
-        self.events.front().is_some_and(|(pause, _)| pause.is_zero())
-    }
 }
 
 impl Script {
@@ -55,8 +51,8 @@ struct Recorder {
     calls: Vec<(Duration, Call)>,
     fail_at: Option<usize>,
     start: Option<Instant>,
-    /// `idle` calls, with the lines written before each.
-    idles: Vec<usize>,
+    /// `flush` calls: when, and the lines written before each.
+    flushes: Vec<(Duration, usize)>,
 }
 
 impl Recorder {
@@ -86,13 +82,14 @@ impl Sink for Recorder {
     async fn commit(&mut self) -> Result<(), SinkError> {
         self.record(Call::Commit)
     }
-    async fn idle(&mut self) -> Result<(), SinkError> {
+    async fn flush(&mut self) -> Result<(), SinkError> {
+        let start = *self.start.get_or_insert_with(Instant::now);
         let written = self
             .calls
             .iter()
             .map(|(_, c)| if let Call::Write(_, n) = c { *n } else { 0 })
             .sum();
-        self.idles.push(written);
+        self.flushes.push((start.elapsed(), written));
         Ok(())
     }
     async fn end_container(&mut self, container: &Container) -> Result<(), SinkError> {
@@ -179,25 +176,28 @@ async fn one_shot_run_writes_ends_and_closes() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_sink_hears_idle_only_when_no_event_waits() {
+async fn written_lines_are_flushed_within_the_flush_delay() {
     let a = container("a", "app");
     let at = |n: usize| (0..n).map(|_| "2026-11-23T10:00:00Z").collect::<Vec<_>>();
     let script = Script::new([
         (0, lines(&a, &at(1))),
-        (0, lines(&a, &at(2))),
-        (0, lines(&a, &at(3))),
-        // A pause: the loop has nothing at hand and says so.
+        (3, lines(&a, &at(2))),
+        (3, lines(&a, &at(3))),
+        // Quiet for longer than the delay: what came is flushed meanwhile.
         (50, lines(&a, &at(4))),
         (50, lines(&a, &at(5))),
-        (0, lines(&a, &at(6))),
+        (2, lines(&a, &at(6))),
+        // Writes nothing: the run goes on past the last flush.
+        (20, ExportEvent::Matched(Arc::clone(&a))),
     ]);
     let mut sink = Recorder::default();
     let (result, _) = run(script, &mut sink, &DeliverOptions::default()).await;
     result.unwrap();
+    let ms = |ms: u64| Duration::from_millis(ms);
     assert_eq!(
-        sink.idles,
-        [1 + 2 + 3, 1 + 2 + 3 + 4, 21],
-        "after a burst, not after each batch"
+        sink.flushes,
+        [(ms(10), 1 + 2 + 3), (ms(66), 1 + 2 + 3 + 4), (ms(116), 21)],
+        "10 ms after the first unflushed write, not after each batch"
     );
 }
 
