@@ -7,7 +7,7 @@
 //! `previous=true`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use http_body_util::BodyExt;
@@ -58,6 +58,11 @@ pub struct StreamOptions {
     /// quiet container; reopening costs one request and repeats nothing, and lines rotated
     /// away meanwhile are reported as a gap. `None`: never.
     pub idle_reconnect: Option<Duration>,
+    /// In follow mode, a stream that was bringing lines is reopened sooner, after a silence of
+    /// 50 times its usual pause between new lines but at least this long (default 10 s): a busy
+    /// container that falls silent is more likely a stalled stream than a quiet container.
+    /// Each reopen that brings nothing new doubles the wait, up to `idle_reconnect`.
+    pub stall_after: Duration,
 }
 
 impl Default for StreamOptions {
@@ -71,6 +76,7 @@ impl Default for StreamOptions {
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             retry: Retry::default(),
             idle_reconnect: Some(Duration::from_secs(300)),
+            stall_after: Duration::from_secs(10),
         }
     }
 }
@@ -192,6 +198,7 @@ pub(crate) async fn stream_container(
         previous,
         started: false,
         out,
+        pace: Pace::default(),
     };
     let end = tokio::select! {
         end = task.run() => end,
@@ -210,6 +217,7 @@ struct StreamTask {
     previous: bool,
     started: bool,
     out: mpsc::Sender<ExportEvent>,
+    pace: Pace,
 }
 
 impl StreamTask {
@@ -414,15 +422,21 @@ impl StreamTask {
             .options
             .idle_reconnect
             .filter(|_| self.options.follow && !self.previous);
+        // The pause before this connection's first lines is not the stream's pace.
+        self.pace.last = None;
         loop {
             let next = match idle {
-                Some(idle) => match tokio::time::timeout(idle, body.frame()).await {
-                    Ok(next) => next,
-                    Err(_elapsed) => {
-                        debug!(container = %self.report.container, ?idle, "no data on the stream; reopening it from the cursor");
-                        return Ok(None);
+                Some(idle) => {
+                    let allowed = self.pace.allowed_silence(self.options.stall_after, idle);
+                    match tokio::time::timeout(allowed, body.frame()).await {
+                        Ok(next) => next,
+                        Err(_elapsed) => {
+                            debug!(container = %self.report.container, ?allowed, "no data on the stream; reopening it from the cursor");
+                            self.pace.quiet_reopens += 1;
+                            return Ok(None);
+                        }
                     }
-                },
+                }
                 None => body.frame().await,
             };
             let frame = match next {
@@ -473,6 +487,7 @@ impl StreamTask {
         if lines.is_empty() {
             return Ok(());
         }
+        self.pace.new_lines(Instant::now());
         self.report.cursor = lines.cursor_after(self.report.cursor);
         self.report.bytes += lines.raw_len() as u64;
         self.report.lines += lines.len() as u64;
@@ -540,6 +555,35 @@ impl StreamTask {
     }
 }
 
+/// How often a follow stream brings new lines, to tell a stalled stream from a quiet one.
+#[derive(Debug, Default)]
+struct Pace {
+    /// When new lines last came on this connection.
+    last: Option<Instant>,
+    /// The usual pause between them (a moving average).
+    gap: Option<Duration>,
+    /// Reopens after a silence that brought nothing new since.
+    quiet_reopens: u32,
+}
+
+impl Pace {
+    /// Silence allowed before the stream is reopened: 50 usual pauses, at least `stall_after`,
+    /// doubled for each reopen that brought nothing new, at most `idle`.
+    fn allowed_silence(&self, stall_after: Duration, idle: Duration) -> Duration {
+        let usual = self.gap.map_or(idle, |gap| gap.saturating_mul(50).max(stall_after));
+        usual.saturating_mul(1 << self.quiet_reopens.min(16)).min(idle)
+    }
+
+    fn new_lines(&mut self, now: Instant) {
+        if let Some(last) = self.last {
+            let gap = now - last;
+            self.gap = Some(self.gap.map_or(gap, |average| (average * 7 + gap) / 8));
+        }
+        self.last = Some(now);
+        self.quiet_reopens = 0;
+    }
+}
+
 fn is_not_started(message: &str) -> bool {
     [
         "waiting to start",
@@ -576,6 +620,34 @@ mod tests {
         let delays: Vec<_> = (1..=6).map(|a| retry.delay(a).as_millis()).collect();
         assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
         assert_eq!(retry.delay(u32::MAX), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_busy_stream_is_reopened_sooner_than_a_quiet_one_and_unproductive_reopens_back_off() {
+        let (stall, idle) = (Duration::from_secs(10), Duration::from_secs(300));
+        let start = Instant::now();
+        let mut pace = Pace::default();
+        assert_eq!(pace.allowed_silence(stall, idle), idle, "no pace yet");
+        // A line every 10 ms: silent for 10 s (the floor) is a stall.
+        for i in 0..100 {
+            pace.new_lines(start + Duration::from_millis(10 * i));
+        }
+        assert_eq!(pace.allowed_silence(stall, idle), stall);
+        pace.quiet_reopens = 2;
+        assert_eq!(
+            pace.allowed_silence(stall, idle),
+            stall * 4,
+            "reopens that found nothing back off"
+        );
+        pace.quiet_reopens = 10;
+        assert_eq!(pace.allowed_silence(stall, idle), idle);
+        // A line every 3 s: 50 pauses, 150 s.
+        let mut slow = Pace::default();
+        for i in 0..50 {
+            slow.new_lines(start + Duration::from_secs(3 * i));
+        }
+        assert_eq!(slow.allowed_silence(stall, idle), Duration::from_secs(150));
+        assert_eq!(slow.quiet_reopens, 0);
     }
 
     #[test]

@@ -327,9 +327,9 @@ fn json_string(bytes: &[u8], out: &mut Vec<u8>) -> bool {
     out.push(b'"');
     // Most messages are printable ASCII with nothing to escape: checked without a branch per
     // byte (the compiler vectorizes the fold), copied whole.
-    let plain = bytes
-        .iter()
-        .fold(true, |plain, &b| plain & (b >= 0x20) & (b < 0x7f) & (b != b'"') & (b != b'\\'));
+    let plain = bytes.iter().fold(true, |plain, &b| {
+        plain & (0x20..0x7f).contains(&b) & (b != b'"') & (b != b'\\')
+    });
     if plain {
         out.extend_from_slice(bytes);
         out.push(b'"');

@@ -224,12 +224,60 @@ async fn follow_resumes_after_drops_and_sees_appended_lines() {
 /// rotation) is reopened from its cursor after `idle_reconnect`: nothing lost, nothing twice.
 #[tokio::test]
 async fn a_stalled_follow_stream_is_reopened_from_its_cursor() {
+    let mut opts = options(true);
+    opts.stream.idle_reconnect = Some(Duration::from_millis(300));
+    reopened_after_a_stall(opts).await;
+}
+
+/// A stream that was bringing lines is taken for stalled after `stall_after`, long before
+/// `idle_reconnect` (seen on the real cluster: busy pods' streams silent after a rotation).
+#[tokio::test]
+async fn a_busy_stream_that_falls_silent_is_reopened_after_stall_after() {
+    let server = FakeApiServer::start().await;
+    server
+        .add_pod(FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(crowded_lines(0, 10, "app"))));
+    server.inject(Fault::pod_log("shop", "web-0").stall_after_bytes(2500).times(1));
+    let mut opts = options(true);
+    opts.stream.idle_reconnect = Some(Duration::from_secs(3600));
+    opts.stream.stall_after = Duration::from_millis(300);
+    let run = Exporter::new(server.client(), selection("shop"))
+        .with_options(opts)
+        .start();
+    let expected = render(&crowded_lines(0, 150, "app"), true);
+    // The log grows ten lines at a time as the stream takes them: a busy stream, until the
+    // stall after 2,500 bytes; its reopen brings the rest.
+    let mut appended = 10;
+    let (collected, summary) = follow_until(run, |c| {
+        let got = c.of("shop/web-0/app");
+        let lines = got.iter().filter(|&&b| b == b'\n').count();
+        if appended < 150 && lines + 5 >= appended {
+            server.append_log("shop", "web-0", "app", crowded_lines(appended, 10, "app"));
+            appended += 10;
+        }
+        got.len() >= expected.len()
+    })
+    .await;
+    let got = collected.of("shop/web-0/app");
+    assert!(
+        got == &expected[..],
+        "{} of {} bytes, in order once",
+        got.len(),
+        expected.len()
+    );
+    assert_eq!(summary.lines, 150);
+    let log_requests = server.requests().iter().filter(|r| r.is_pod_log()).count();
+    // Only the stall rule could reopen it: idle_reconnect is an hour, and the test ends in 30 s.
+    assert!(
+        log_requests >= 2,
+        "the stalled stream was reopened ({log_requests} log requests)"
+    );
+}
+
+async fn reopened_after_a_stall(opts: ExportOptions) {
     let server = FakeApiServer::start().await;
     let first = crowded_lines(0, 100, "app");
     server.add_pod(FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(first.clone())));
     server.inject(Fault::pod_log("shop", "web-0").stall_after_bytes(2500).times(1));
-    let mut opts = options(true);
-    opts.stream.idle_reconnect = Some(Duration::from_millis(300));
     let run = Exporter::new(server.client(), selection("shop"))
         .with_options(opts)
         .start();

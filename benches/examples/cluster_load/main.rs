@@ -16,7 +16,8 @@
 //! - Keeping up: lines per second arrived against those logged, lag at the end of the window,
 //!   and every pod's numbers checked from its first line on: none missing, none twice.
 //! - Cost: the tool's CPU (user+sys from `/proc`) as a share of one core, per GiB, and its
-//!   resident memory; the API server's, kubelet's and containerd's CPU beside it.
+//!   resident memory; the API server's, kubelet's and containerd's CPU beside it. Each tool's
+//!   stderr goes to `$TMPDIR/kle-cluster-load-<tool>.stderr`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -301,10 +302,15 @@ struct Measured {
 }
 
 fn measure(name: &'static str, argv: &[String], args: &Args) -> Measured {
+    let stderr = std::env::temp_dir().join(format!(
+        "kle-cluster-load-{}.stderr",
+        name.split(' ').next().unwrap_or(name)
+    ));
+    eprintln!("{name}: its stderr goes to {}", stderr.display());
     let mut child = Command::new(&argv[0])
         .args(&argv[1..])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
         .spawn()
         .unwrap_or_else(|e| panic!("starting {}: {e}", argv[0]));
     let pid = child.id();
