@@ -386,10 +386,10 @@ fn main() {
         running_pods(&testbed) >= args.pods
     });
     let streams = (args.pods + 10).to_string();
-    let s = |v: &str| v.to_owned();
+    let argv = |parts: &[&str]| parts.iter().map(|part| (*part).to_owned()).collect::<Vec<_>>();
     let mut tools: Vec<(&'static str, Vec<String>)> = vec![(
         "exporter",
-        [
+        argv(&[
             &exporter,
             "--kubeconfig",
             &kubeconfig,
@@ -398,29 +398,22 @@ fn main() {
             NAMESPACE,
             "-l",
             "app=kle-load",
-        ]
-        .into_iter()
-        .map(s)
-        .chain(
-            [
-                "--tail",
-                "0",
-                "-o",
-                "raw",
-                "--timestamps",
-                "--checkpoint",
-                "none",
-                "--no-preflight",
-            ]
-            .map(s),
-        )
-        .chain([s("--max-streams"), streams.clone()])
-        .collect(),
+            "--tail",
+            "0",
+            "-o",
+            "raw",
+            "--timestamps",
+            "--checkpoint",
+            "none",
+            "--no-preflight",
+            "--max-streams",
+            &streams,
+        ]),
     )];
     if args.kubectl {
         tools.push((
             "kubectl logs -f",
-            [
+            argv(&[
                 "kubectl",
                 "--kubeconfig",
                 &kubeconfig,
@@ -430,12 +423,12 @@ fn main() {
                 NAMESPACE,
                 "-l",
                 "app=kle-load",
-            ]
-            .into_iter()
-            .map(s)
-            .chain(["--prefix", "--timestamps", "--tail=0"].map(s))
-            .chain([s("--max-log-requests"), streams.clone()])
-            .collect(),
+                "--prefix",
+                "--timestamps",
+                "--tail=0",
+                "--max-log-requests",
+                &streams,
+            ]),
         ));
     }
     let expected = (args.pods * args.rate) as f64;
