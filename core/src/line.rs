@@ -369,12 +369,7 @@ impl LinesBuilder {
     /// Adds a line: `raw` is its bytes as the API sent them, without the newline.
     #[must_use]
     pub fn line(mut self, raw: impl AsRef<[u8]>, kind: LineKind) -> Self {
-        let start = self.buf.len();
-        self.buf.extend_from_slice(raw.as_ref());
-        let end = self.buf.len();
-        if kind.ends_line() {
-            self.buf.extend_from_slice(b"\n");
-        }
+        let (start, end) = self.copy_in(raw.as_ref(), kind);
         let span = self.parser.span(&self.buf, start, end, kind);
         self.spans.push(span);
         self
@@ -386,15 +381,22 @@ impl LinesBuilder {
         self.line(raw, LineKind::Full)
     }
 
+    /// Adds a line parsed before, keeping its timestamp and message start.
     fn push_line(&mut self, line: LogLine<'_>) {
-        let start = self.buf.len();
-        self.buf.extend_from_slice(line.raw);
-        let end = self.buf.len();
-        if line.ends_line() {
-            self.buf.extend_from_slice(b"\n");
-        }
+        let (start, end) = self.copy_in(line.raw, line.kind);
         self.spans
             .push(Span::new(start, end, line.stamp, line.message_start, line.kind));
+    }
+
+    /// Appends `raw` and, if a line of `kind` ends, its newline; returns where `raw` lies.
+    fn copy_in(&mut self, raw: &[u8], kind: LineKind) -> (usize, usize) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(raw);
+        let end = self.buf.len();
+        if kind.ends_line() {
+            self.buf.extend_from_slice(b"\n");
+        }
+        (start, end)
     }
 
     /// The lines.

@@ -422,8 +422,7 @@ impl StreamTask {
             .options
             .idle_reconnect
             .filter(|_| self.options.follow && !self.previous);
-        // The pause before this connection's first lines is not the stream's pace.
-        self.pace.last = None;
+        self.pace.connected();
         loop {
             let next = match idle {
                 Some(idle) => {
@@ -572,6 +571,11 @@ impl Pace {
     fn allowed_silence(&self, stall_after: Duration, idle: Duration) -> Duration {
         let usual = self.gap.map_or(idle, |gap| gap.saturating_mul(50).max(stall_after));
         usual.saturating_mul(1 << self.quiet_reopens.min(16)).min(idle)
+    }
+
+    /// A new connection: the wait for its first lines is not the stream's pace.
+    fn connected(&mut self) {
+        self.last = None;
     }
 
     fn new_lines(&mut self, now: Instant) {
