@@ -16,7 +16,7 @@
 //! let connection = connect(&ClientOptions::new(AuthMode::Auto).with_context("staging")).await?;
 //! println!("connected with {}", connection.source);
 //! let selection = Selection::builder().with_namespaces(Namespaces::Only(vec!["shop".into()])).build()?;
-//! for check in check_access(&connection.client, &required_permissions(&selection, true)).await? {
+//! for check in check_access(&connection.client, &required_permissions(&selection, true, None)).await? {
 //!     println!("{}: {}", check.permission, if check.allowed { "allowed" } else { "denied" });
 //! }
 //! # Ok(()) }

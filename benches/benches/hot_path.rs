@@ -8,7 +8,7 @@ use std::io::Write;
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use kle_benches::{api_log_stream, batches, container};
-use kle_core::{LineSplitter, split_timestamp};
+use kle_core::lines::{LineSplitter, split_timestamp};
 use kle_sinks::{Encoder, Format};
 
 fn split_lines(c: &mut Criterion) {

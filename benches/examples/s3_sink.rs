@@ -17,8 +17,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use jiff::{SignedDuration, Timestamp};
-use kle_core::{Container, ContainerKind, ContainerState, Lines, LogBatch, PodInfo};
-use kle_sinks::{Compression, S3Sink, Sink};
+use kle_core::container::PodInfo;
+use kle_core::lines::Lines;
+use kle_core::{Container, LogBatch, Sink};
+use kle_sinks::{Compression, S3Sink};
 use kle_tests::fake_api::format_timestamp;
 use kle_tests::s3::S3Server;
 
@@ -26,21 +28,10 @@ const BUCKET: &str = "bench";
 const LINES_PER_BATCH: usize = 200;
 
 fn container(i: usize) -> Arc<Container> {
-    Arc::new(Container {
-        pod: Arc::new(PodInfo {
-            namespace: "bench".into(),
-            name: format!("pod-{i}"),
-            uid: format!("uid-{i}"),
-            node: None,
-            labels: BTreeMap::new(),
-        }),
-        name: "app".into(),
-        kind: ContainerKind::Regular,
-        container_id: None,
-        restart_count: 0,
-        state: ContainerState::Running,
-        previous: false,
-    })
+    Arc::new(Container::new(
+        Arc::new(PodInfo::new("bench", format!("pod-{i}"), format!("uid-{i}"))),
+        "app",
+    ))
 }
 
 /// `count` lines of 80–200 bytes: a timestamp, words from a small vocabulary and a random hex

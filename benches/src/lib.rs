@@ -1,10 +1,11 @@
 //! Shared inputs for kube-log-exporter's benchmarks: realistic log streams built in memory.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kle_core::{Container, ContainerKind, ContainerState, LineSplitter, LogBatch, PodInfo};
+use kle_core::container::PodInfo;
+use kle_core::lines::LineSplitter;
+use kle_core::{Container, LogBatch};
 
 /// A log stream of `lines` lines as the API sends it with `timestamps=true`: an RFC 3339
 /// nanosecond timestamp, a space, and a message of 80 to 200 bytes.
@@ -25,21 +26,10 @@ pub fn api_log_stream(lines: usize) -> Bytes {
 
 /// A running container `app` of pod `pod-{i}` in namespace `bench`, labelled `app=bench`.
 pub fn container(i: usize) -> Arc<Container> {
-    Arc::new(Container {
-        pod: Arc::new(PodInfo {
-            namespace: "bench".into(),
-            name: format!("pod-{i}"),
-            uid: format!("uid-{i}"),
-            node: Some("node-0".into()),
-            labels: BTreeMap::from([("app".to_owned(), "bench".to_owned())]),
-        }),
-        name: "app".into(),
-        kind: ContainerKind::Regular,
-        container_id: Some(format!("containerd://c-{i}")),
-        restart_count: 0,
-        state: ContainerState::Running,
-        previous: false,
-    })
+    let pod = PodInfo::new("bench", format!("pod-{i}"), format!("uid-{i}"))
+        .with_node("node-0")
+        .with_label("app", "bench");
+    Arc::new(Container::new(Arc::new(pod), "app").with_container_id(format!("containerd://c-{i}")))
 }
 
 /// `stream` split into batches of the lines of each 64 KiB network chunk, as a stream delivers them.
@@ -60,7 +50,7 @@ mod tests {
     fn stream_has_the_requested_lines() {
         let stream = api_log_stream(100);
         assert_eq!(stream.iter().filter(|&&b| b == b'\n').count(), 100);
-        let mut splitter = kle_core::LineSplitter::new(1 << 20);
+        let mut splitter = LineSplitter::new(1 << 20);
         let lines = splitter.push(stream);
         assert_eq!(lines.len(), 100);
         assert!(

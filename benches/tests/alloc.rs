@@ -8,7 +8,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use kle_benches::{api_log_stream, container};
-use kle_core::{LineSplitter, LogBatch};
+use kle_core::LogBatch;
+use kle_core::lines::LineSplitter;
 use kle_sinks::{Encoder, Format};
 
 struct Counting;

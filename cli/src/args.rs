@@ -158,7 +158,7 @@ pub(crate) struct ExportArgs {
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub(crate) max_streams: usize,
     /// Lines longer than this are split into explicit fragments.
-    #[arg(long, default_value_t = kle_core::DEFAULT_MAX_LINE_BYTES, value_name = "BYTES")]
+    #[arg(long, default_value_t = kle_core::lines::DEFAULT_MAX_LINE_BYTES, value_name = "BYTES")]
     pub(crate) max_line_bytes: usize,
     /// Where to record what was delivered, so the next run resumes exactly after it: auto
     /// (a file beside the files with --sink file, none for stdout), none, file:PATH,

@@ -1,22 +1,37 @@
 //! `kube-log-exporter`: parses arguments, wires the crates, maps outcomes to exit codes.
+//!
+//! One module per command (`export`, `rbac`, `check`, `config`, `docs`), `failure` for what
+//! went wrong and its exit code; the work is done by the libraries.
 
 mod args;
+mod check;
+mod cluster;
+mod config;
+mod docs;
+mod dry_run;
+mod export;
+mod failure;
+mod output;
 mod preflight;
 mod progress;
-mod run;
+mod rbac;
 mod serve;
 mod settings;
-mod tools;
+mod signals;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 use tracing_subscriber::EnvFilter;
 
+use crate::args::{Cli, Command};
+use crate::failure::Failure;
+use crate::settings::Given;
+
 fn main() -> ExitCode {
     // The matches are kept: `--config` needs to know which flags were given, not defaulted.
-    let matches = args::Cli::command().get_matches();
-    let cli = match args::Cli::from_arg_matches(&matches) {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(err) => err.exit(),
     };
@@ -30,10 +45,10 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::from(run::EXIT_ERROR);
+            return ExitCode::from(failure::EXIT_ERROR);
         }
     };
-    match runtime.block_on(run::run(cli, &matches)) {
+    match runtime.block_on(run(cli, &matches)) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             eprintln!("error: {failure}");
@@ -42,6 +57,19 @@ fn main() -> ExitCode {
             }
             ExitCode::from(failure.exit_code())
         }
+    }
+}
+
+async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<u8, Failure> {
+    let sub = |name: &str| matches.subcommand_matches(name).unwrap_or(matches);
+    match cli.command {
+        Command::Export(args) => export::export(cli.global, args, false, &Given(sub("export"))).await,
+        Command::Follow(args) => export::export(cli.global, args, true, &Given(sub("follow"))).await,
+        Command::Rbac(args) => rbac::rbac(args),
+        Command::Check(args) => check::check(&cli.global, args).await,
+        Command::Config(command) => config::config(command),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man => docs::man(),
     }
 }
 

@@ -7,8 +7,7 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kle_core::RunSummary;
-use kle_sinks::{Delivery, Metrics};
+use kle_core::{ExportReport, Metrics};
 use tokio::task::JoinHandle;
 
 /// The progress line, redrawn five times a second until [`ProgressLine::stop`].
@@ -61,7 +60,7 @@ pub(crate) fn human_bytes(bytes: u64) -> String {
 }
 
 /// Per namespace: containers, lines, bytes, gaps; then the totals.
-pub(crate) fn summary_table(delivery: &Delivery, summary: &RunSummary) -> String {
+pub(crate) fn summary_table(report: &ExportReport) -> String {
     #[derive(Default)]
     struct Row {
         containers: usize,
@@ -70,13 +69,13 @@ pub(crate) fn summary_table(delivery: &Delivery, summary: &RunSummary) -> String
         gaps: usize,
     }
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
-    for container in delivery.containers.values() {
-        let row = rows.entry(container.container.namespace().to_owned()).or_default();
-        row.containers += 1;
-        row.lines += container.lines;
-        row.bytes += container.bytes;
+    for (namespace, totals) in &report.delivery.namespaces {
+        let row = rows.entry(namespace.clone()).or_default();
+        row.containers += totals.containers;
+        row.lines += totals.lines;
+        row.bytes += totals.bytes;
     }
-    for gap in &summary.gaps {
+    for gap in &report.summary.gaps {
         rows.entry(gap.container.namespace().to_owned()).or_default().gaps += 1;
     }
     let total = rows.values().fold(Row::default(), |t, r| Row {

@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use kle_sinks::Metrics;
+use kle_core::Metrics;
 use tokio::net::TcpListener;
 use tracing::{debug, info};
 

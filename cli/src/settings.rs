@@ -3,9 +3,43 @@
 
 use clap::ArgMatches;
 use clap::parser::ValueSource;
-use kle_sinks::{ExportConfig, SinkConfig};
+use kle_sinks::{ColorChoice, Compression, ExportConfig, FileConfig, FormatKind, S3Config, SinkConfig, StdoutConfig};
 
-use crate::args::{ExportArgs, GlobalArgs};
+use crate::args::{ColorArg, CompressionArg, ExportArgs, FormatArg, GlobalArgs, S3Args, SinkArg};
+
+/// The settings of an export: the flags over the configuration file over the defaults.
+pub(crate) struct Settings {
+    pub(crate) global: GlobalArgs,
+    pub(crate) args: ExportArgs,
+    pub(crate) sink: SinkConfig,
+}
+
+/// The flags (`given` says which came from the command line) over `file` over the defaults.
+pub(crate) fn resolve(
+    mut global: GlobalArgs,
+    mut args: ExportArgs,
+    file: Option<&ExportConfig>,
+    given: &Given<'_>,
+) -> Settings {
+    if let Some(file) = file {
+        apply(file, &mut global, &mut args, given);
+        // Flags such as `--dir` then complete the file's sink rather than a default stdout.
+        if !given.has("sink")
+            && let Some(sink) = file.sink()
+        {
+            args.output.sink = match sink {
+                SinkConfig::File(_) => SinkArg::File,
+                SinkConfig::S3(_) => SinkArg::S3,
+                _ => SinkArg::Stdout,
+            };
+        }
+    }
+    let flags_sink = sink_config(&args);
+    let sink = file
+        .and_then(|file| file_sink(file, &flags_sink, given))
+        .unwrap_or(flags_sink);
+    Settings { global, args, sink }
+}
 
 /// Whether the flag with this id was given.
 pub(crate) struct Given<'a>(pub(crate) &'a ArgMatches);
@@ -24,7 +58,7 @@ impl Given<'_> {
 }
 
 /// Fills every setting the command line left alone from `file`.
-pub(crate) fn apply(file: &ExportConfig, global: &mut GlobalArgs, args: &mut ExportArgs, given: &Given<'_>) {
+fn apply(file: &ExportConfig, global: &mut GlobalArgs, args: &mut ExportArgs, given: &Given<'_>) {
     fn set<T: Clone>(target: &mut T, value: Option<&T>, given: bool) {
         if let (false, Some(value)) = (given, value) {
             *target = value.clone();
@@ -126,7 +160,7 @@ pub(crate) fn apply(file: &ExportConfig, global: &mut GlobalArgs, args: &mut Exp
 
 /// The file's sink with the output flags given on the command line applied to it, or `None`
 /// when the flags name another sink (`--sink`) or the file names none.
-pub(crate) fn file_sink(file: &ExportConfig, flags: &SinkConfig, given: &Given<'_>) -> Option<SinkConfig> {
+fn file_sink(file: &ExportConfig, flags: &SinkConfig, given: &Given<'_>) -> Option<SinkConfig> {
     let mut sink = file.sink()?.clone();
     if given.has("sink") && sink.type_name() != flags.type_name() {
         return None;
@@ -190,4 +224,57 @@ pub(crate) fn file_sink(file: &ExportConfig, flags: &SinkConfig, given: &Given<'
         _ => {}
     }
     Some(sink)
+}
+
+fn sink_config(args: &ExportArgs) -> SinkConfig {
+    let output = &args.output;
+    let kind = output.output.map(|format| match format {
+        FormatArg::Text => FormatKind::Text,
+        FormatArg::Raw => FormatKind::Raw,
+        FormatArg::Json => FormatKind::Json,
+        FormatArg::Template => FormatKind::Template,
+    });
+    match output.sink {
+        SinkArg::Stdout => {
+            let color = match output.color {
+                ColorArg::Auto => ColorChoice::Auto,
+                ColorArg::Always => ColorChoice::Always,
+                ColorArg::Never => ColorChoice::Never,
+            };
+            let mut config = StdoutConfig::new(kind.unwrap_or(FormatKind::Text))
+                .with_timestamps(output.timestamps)
+                .with_color(color);
+            config.template.clone_from(&output.template);
+            SinkConfig::Stdout(config)
+        }
+        // Files keep the API's timestamps: a container's file equals `kubectl logs --timestamps`.
+        SinkArg::File => SinkConfig::File(
+            FileConfig::new(output.dir.clone().unwrap_or_default())
+                .with_layout(output.layout.clone())
+                .with_format(kind.unwrap_or(FormatKind::Raw), true),
+        ),
+        SinkArg::S3 => SinkConfig::S3(s3_config(&output.s3, kind.unwrap_or(FormatKind::Raw))),
+    }
+}
+
+/// Objects keep the API's timestamps, like files.
+fn s3_config(args: &S3Args, format: FormatKind) -> S3Config {
+    let compression = match args.compression {
+        CompressionArg::None => Compression::None,
+        CompressionArg::Gzip => Compression::Gzip,
+        CompressionArg::Zstd => Compression::Zstd,
+    };
+    let mut config = S3Config::new(args.s3_url.clone().unwrap_or_default())
+        .with_key_template(args.s3_key_template.clone())
+        .with_format(format, true)
+        .with_compression(compression)
+        .with_max_object(args.max_object_bytes, args.max_object_age);
+    if let Some(endpoint) = &args.s3_endpoint {
+        config = config.with_endpoint(endpoint, args.s3_allow_http);
+    }
+    config.allow_http = args.s3_allow_http;
+    if let Some(region) = &args.s3_region {
+        config = config.with_region(region);
+    }
+    config
 }

@@ -12,10 +12,10 @@
 //! persistent volume) or any other implementation, such as an object in a bucket.
 //!
 //! ```no_run
-//! use kle_core::{CheckpointStore, FileCheckpointStore};
+//! use kle_core::checkpoint::{CheckpointStore, FileCheckpointStore};
 //!
 //! # async fn demo() -> Result<(), kle_core::Error> {
-//! let store = FileCheckpointStore::new("/var/log/k8s/.kube-log-exporter.checkpoint.json");
+//! let store = FileCheckpointStore::new("/var/log/k8s/.kube-log-exporter-checkpoint.json");
 //! let checkpoint = store.load().await?.unwrap_or_default();
 //! println!("{} container instances recorded", checkpoint.len());
 //! # Ok(()) }
@@ -33,12 +33,17 @@ use kube::Client;
 use kube::api::{Api, PostParams};
 use serde::{Deserialize, Serialize};
 
-use crate::container::ContainerKey;
 use crate::cursor::Cursor;
 use crate::error::{Error, Permission};
+use crate::instance::{Container, ContainerKey};
 
 /// The version of the checkpoint format this crate writes and reads.
 pub const CHECKPOINT_VERSION: u32 = 1;
+
+/// The name of the checkpoint a run keeps beside its output when none is named (`--checkpoint
+/// auto`): a file in the file sink's directory, an object beside the S3 sink's objects. Names
+/// starting with `.kube-log-exporter` are the exporter's own, never logs.
+pub const CHECKPOINT_FILE: &str = ".kube-log-exporter-checkpoint.json";
 
 /// The record of one container instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,8 +77,8 @@ pub struct Checkpoint {
     pub origin: Option<Timestamp>,
     /// When this checkpoint was saved.
     pub saved_at: Option<Timestamp>,
-    /// The sink's own state at the commit the cursors belong to (see `Sink::committed_state`
-    /// in `kle-sinks`); opaque here.
+    /// The sink's own state at the commit the cursors belong to
+    /// ([`Sink::committed_state`](crate::Sink::committed_state)); opaque here.
     pub sink: Option<serde_json::Value>,
 }
 
@@ -104,6 +109,26 @@ impl Checkpoint {
         self.entries.insert(entry.key.clone(), entry);
     }
 
+    /// Records what a commit made durable of `container`: its cursor (`None` keeps the one
+    /// recorded) and whether its log was read to the end. The one place entries are made.
+    pub fn record(&mut self, container: &Container, committed: Option<Cursor>, complete: bool) {
+        let key = container.key();
+        let entry = self.entries.entry(key.clone()).or_insert_with(|| CheckpointEntry {
+            key,
+            namespace: container.namespace().to_owned(),
+            pod: container.pod_name().to_owned(),
+            container_id: None,
+            cursor: None,
+            complete: false,
+        });
+        // A previous instance carries its successor's ID; only a current one names itself.
+        if !container.previous && container.container_id.is_some() {
+            entry.container_id.clone_from(&container.container_id);
+        }
+        entry.cursor = committed.or(entry.cursor);
+        entry.complete |= complete;
+    }
+
     /// Removes the record of an instance.
     pub fn remove(&mut self, key: &ContainerKey) -> Option<CheckpointEntry> {
         self.entries.remove(key)
@@ -119,14 +144,6 @@ impl Checkpoint {
         self.entries
             .values()
             .filter(move |e| e.key.pod_uid == pod_uid && e.key.container == container)
-    }
-
-    /// The committed cursors, as `Exporter::with_cursors` takes them.
-    pub fn cursors(&self) -> std::collections::HashMap<ContainerKey, Cursor> {
-        self.entries
-            .iter()
-            .filter_map(|(key, e)| e.cursor.map(|c| (key.clone(), c)))
-            .collect()
     }
 
     /// How many instances are recorded.
@@ -224,6 +241,12 @@ pub trait CheckpointStore: Send + Sync + fmt::Debug {
 
     /// A short description for messages (`file:/out/.checkpoint.json`, `configmap:logging/kle`).
     fn describe(&self) -> String;
+
+    /// What the store needs of the API server (a ConfigMap store: its ConfigMap), for the
+    /// preflight and the generated RBAC. The default: nothing.
+    fn permissions(&self) -> Vec<Permission> {
+        Vec::new()
+    }
 }
 
 /// A checkpoint in a local JSON file, replaced atomically (write, `fsync`, rename, `fsync` the
@@ -417,6 +440,10 @@ impl CheckpointStore for ConfigMapCheckpointStore {
 
     fn describe(&self) -> String {
         format!("configmap:{}/{}", self.namespace, self.name)
+    }
+
+    fn permissions(&self) -> Vec<Permission> {
+        configmap_permissions(&self.namespace, &self.name)
     }
 }
 

@@ -56,7 +56,7 @@ impl Cursor {
 
 /// Drops the lines a resumed stream repeats from before its cursor.
 #[derive(Debug, Clone)]
-pub struct ResumeFilter {
+pub(crate) struct ResumeFilter {
     cursor: Option<Cursor>,
     /// Lines with the cursor's timestamp seen so far in the resumed stream.
     seen_at_timestamp: u64,
@@ -71,7 +71,7 @@ pub struct ResumeFilter {
 
 /// What [`ResumeFilter::check`] says of a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Already delivered before the cursor: drop it.
     Duplicate,
     /// New: deliver it.
@@ -80,7 +80,7 @@ pub enum Verdict {
 
 impl ResumeFilter {
     /// A filter for a stream resumed at `cursor` (`None` lets everything through).
-    pub fn new(cursor: Option<Cursor>) -> Self {
+    pub(crate) fn new(cursor: Option<Cursor>) -> Self {
         Self {
             cursor,
             seen_at_timestamp: 0,
@@ -91,7 +91,7 @@ impl ResumeFilter {
     }
 
     /// Judges the next line of the resumed stream.
-    pub fn check(&mut self, line: &LogLine<'_>) -> Verdict {
+    pub(crate) fn check(&mut self, line: &LogLine<'_>) -> Verdict {
         if self.caught_up {
             return Verdict::New;
         }
@@ -119,7 +119,7 @@ impl ResumeFilter {
 
     /// Drops from `lines` those already delivered. Only a prefix is ever dropped: once a line
     /// passes, every later one does.
-    pub fn apply(&mut self, lines: &mut Lines) {
+    pub(crate) fn apply(&mut self, lines: &mut Lines) {
         if self.caught_up {
             return;
         }
@@ -132,12 +132,12 @@ impl ResumeFilter {
 
     /// Returns, once, the timestamp of the first line when the resumed log began after the
     /// cursor: the lines between the cursor and it may be lost (rotated away).
-    pub fn take_gap(&mut self) -> Option<Timestamp> {
+    pub(crate) fn take_gap(&mut self) -> Option<Timestamp> {
         self.gap_until.take()
     }
 
     /// Whether the stream has passed the cursor.
-    pub fn caught_up(&self) -> bool {
+    pub(crate) fn caught_up(&self) -> bool {
         self.caught_up
     }
 }

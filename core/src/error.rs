@@ -33,7 +33,37 @@ impl fmt::Display for Permission {
     }
 }
 
-/// Errors of pod discovery and log streaming.
+/// A permission the API server refused, with its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Denial {
+    /// What was refused.
+    pub permission: Permission,
+    /// The API server's explanation (may be empty).
+    pub message: String,
+}
+
+impl Denial {
+    /// `permission` refused with `message`.
+    pub fn new(permission: Permission, message: impl Into<String>) -> Self {
+        Self {
+            permission,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot {}", self.permission)?;
+        if !self.message.is_empty() {
+            write!(f, " ({})", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Errors of an export: discovery, streaming, checkpoints and the sink.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -83,6 +113,9 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The sink failed; what it committed before is checkpointed.
+    #[error(transparent)]
+    Sink(#[from] crate::sink::SinkError),
     /// The API server answered with something that is not what the API promises.
     #[error("{action}: unexpected response: {message}")]
     Protocol {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::container::Container;
 use crate::cursor::Cursor;
+use crate::instance::Container;
 
 /// Why lines of a container instance are missing from the export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

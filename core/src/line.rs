@@ -12,8 +12,8 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use jiff::Timestamp;
 
-use crate::container::Container;
 use crate::cursor::Cursor;
+use crate::instance::Container;
 
 mod splitter;
 mod timestamp;
@@ -141,7 +141,7 @@ impl Span {
 /// buffers.
 ///
 /// ```
-/// use kle_core::Lines;
+/// use kle_core::lines::Lines;
 ///
 /// let lines = Lines::from_stream("2026-11-23T10:00:00.000000001Z hello\nno timestamp\n");
 /// assert_eq!(lines.len(), 2);
@@ -446,12 +446,27 @@ pub struct LogBatch {
     pub container: Arc<Container>,
     /// The lines, oldest first.
     pub lines: Lines,
+    /// The container's position after the batch's last line, counted where the lines were
+    /// split: what a commit that covers the batch makes durable. `None` while no line of the
+    /// stream had a timestamp.
+    pub cursor: Option<Cursor>,
 }
 
 impl LogBatch {
-    /// A batch of `lines` from `container`.
+    /// A batch of `lines` from `container`, the first of its stream (see [`LogBatch::following`]).
     pub fn new(container: Arc<Container>, lines: Lines) -> Self {
-        Self { container, lines }
+        Self::following(container, lines, None)
+    }
+
+    /// A batch of `lines` that follows the position `previous` of the same stream: lines that
+    /// share `previous`'s timestamp count on from it.
+    pub fn following(container: Arc<Container>, lines: Lines, previous: Option<Cursor>) -> Self {
+        let cursor = lines.cursor_after(previous);
+        Self {
+            container,
+            lines,
+            cursor,
+        }
     }
 
     /// Bytes of the batch as the API sent them (newlines included).

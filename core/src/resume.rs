@@ -8,9 +8,9 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::checkpoint::{Checkpoint, CheckpointEntry};
-use crate::container::{Container, ContainerState};
 use crate::cursor::Cursor;
 use crate::gap::{Gap, GapReason};
+use crate::instance::{Container, ContainerState};
 
 /// Where a planned stream starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +138,7 @@ pub(crate) fn deleted_pod_gaps(checkpoint: &Checkpoint, pod_uid: &str) -> Vec<Ga
         .filter(|e| e.key.pod_uid == pod_uid && !e.complete)
         .map(|e| Gap {
             container: Arc::new(Container {
-                pod: Arc::new(crate::container::PodInfo {
+                pod: Arc::new(crate::instance::PodInfo {
                     namespace: e.namespace.clone(),
                     name: e.pod.clone(),
                     uid: e.key.pod_uid.clone(),
@@ -146,7 +146,7 @@ pub(crate) fn deleted_pod_gaps(checkpoint: &Checkpoint, pod_uid: &str) -> Vec<Ga
                     labels: Default::default(),
                 }),
                 name: e.key.container.clone(),
-                kind: crate::container::ContainerKind::Regular,
+                kind: crate::instance::ContainerKind::Regular,
                 container_id: e.container_id.clone(),
                 restart_count: e.key.restart_count,
                 state: ContainerState::Terminated,
@@ -162,7 +162,7 @@ pub(crate) fn deleted_pod_gaps(checkpoint: &Checkpoint, pod_uid: &str) -> Vec<Ga
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::{ContainerKey, ContainerKind, PodInfo};
+    use crate::instance::{ContainerKey, ContainerKind, PodInfo};
 
     fn cursor(ts: &str) -> Cursor {
         Cursor {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use regex::Regex;
 
-use crate::container::{Container, ContainerKind, ContainerState, PodInfo};
 use crate::error::Error;
+use crate::instance::{Container, ContainerKind, ContainerState, PodInfo};
 
 /// Which namespaces to look in.
 #[derive(Debug, Clone, PartialEq, Eq)]

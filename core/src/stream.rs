@@ -20,12 +20,33 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::ExportEvent;
-use crate::container::{Container, ContainerState};
 use crate::cursor::{Cursor, ResumeFilter};
 use crate::error::{Error, Permission};
 use crate::gap::{Gap, GapReason};
+use crate::instance::{Container, ContainerKey, ContainerState};
 use crate::line::{DEFAULT_MAX_LINE_BYTES, LineSplitter, Lines, LogBatch};
+
+/// What an export run reports while it goes.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ExportEvent {
+    /// A container was selected; its stream starts when the stream budget allows.
+    Matched(Arc<Container>),
+    /// A container's log stream connected.
+    Started(Arc<Container>),
+    /// Lines from one container.
+    Lines(LogBatch),
+    /// A container's stream ended; the report holds its final cursor.
+    Ended(StreamReport),
+    /// Lines that will never be exported: said once, before the lines that follow it.
+    Gap(Gap),
+    /// A recorded instance whose pod is gone and whose log was read completely: its checkpoint
+    /// record can be dropped.
+    Retired(ContainerKey),
+    /// A container's stream was interrupted and is resuming from its cursor (said as it
+    /// happens, for metrics; the [`StreamReport`] counts them too).
+    Reconnected(Arc<Container>),
+}
 
 /// Where a log starts when there is no cursor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +55,19 @@ pub enum Since {
     Ago(Duration),
     /// Lines at or after this time (`--since-time`, `sinceTime`, floored to the second).
     Time(Timestamp),
+}
+
+impl Since {
+    /// The time this start stands for, made absolute now: where a checkpointed run's later
+    /// containers start (`None` if `Ago` reaches before year -9999).
+    pub fn origin(self) -> Option<Timestamp> {
+        match self {
+            Since::Ago(ago) => jiff::SignedDuration::try_from(ago)
+                .ok()
+                .and_then(|ago| Timestamp::now().checked_sub(ago).ok()),
+            Since::Time(time) => Some(time),
+        }
+    }
 }
 
 /// How containers' logs are read.
@@ -487,10 +521,10 @@ impl StreamTask {
             return Ok(());
         }
         self.pace.new_lines(Instant::now());
-        self.report.cursor = lines.cursor_after(self.report.cursor);
         self.report.bytes += lines.raw_len() as u64;
         self.report.lines += lines.len() as u64;
-        let batch = LogBatch::new(Arc::clone(&self.report.container), lines);
+        let batch = LogBatch::following(Arc::clone(&self.report.container), lines, self.report.cursor);
+        self.report.cursor = batch.cursor;
         self.out.send(ExportEvent::Lines(batch)).await.map_err(|_| ())
     }
 

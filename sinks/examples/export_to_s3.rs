@@ -8,11 +8,9 @@
 
 use std::sync::Arc;
 
-use kle_core::{ExportOptions, Exporter, Namespaces, Selection, Since, StreamOptions};
-use kle_sinks::{
-    Checkpointer, Compression, DeliverOptions, Delivery, ExportConfig, ObjectCheckpointStore, S3Config, SinkConfig,
-    deliver_checkpointed,
-};
+use kle_core::{Export, ExportOptions, Namespaces, Selection, Since, StreamOptions};
+use kle_sinks::{Compression, ExportConfig, ObjectCheckpointStore, S3Config, SinkConfig};
+use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,11 +29,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let s3: S3Config = s3.clone().with_compression(Compression::Gzip);
 
-    let store = Arc::new(ObjectCheckpointStore::from_config(&s3)?);
-    let mut checkpointer = Checkpointer::load(store, None).await?;
-    let sink_config = SinkConfig::S3(s3);
-    let mut sink = sink_config.build()?;
-
     let client = kube::Client::try_default().await?;
     let selection = Selection::builder()
         .with_namespaces(Namespaces::Only(vec![namespace]))
@@ -47,35 +40,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         ..ExportOptions::default()
     };
-    let mut exporter = Exporter::new(client, selection).with_options(options);
-    if let Some(checkpoint) = checkpointer.resumed() {
-        exporter = exporter.with_checkpoint(checkpoint.clone());
-    }
-    let mut run = exporter.start();
-    let mut delivery = Delivery::default();
-    let deliver_options = match sink_config.preferred_commit_interval() {
-        Some(interval) => DeliverOptions::default().with_commit_interval(interval),
-        None => DeliverOptions::default(),
-    };
-    let delivered = deliver_checkpointed(
-        &mut run,
-        sink.as_mut(),
-        &deliver_options,
-        &mut checkpointer,
-        &mut delivery,
-    )
-    .await;
-    if delivered.is_err() {
-        run.cancellation().cancel();
-    }
-    let summary = run.finish().await?;
-    delivered?;
+    // The checkpoint restores both sides: the streams resume after it, the sink commits at
+    // its own interval (the object age) and the checkpoint is saved after each commit.
+    let report = Export::new(client, selection, SinkConfig::S3(s3.clone()).build()?)
+        .with_options(options)
+        .with_checkpoint(Arc::new(ObjectCheckpointStore::from_config(&s3)?))
+        .run(CancellationToken::new())
+        .await?;
     println!(
         "{} lines from {} containers to {}; {} gap(s)",
-        delivery.lines,
-        summary.matched,
-        sink.describe(),
-        summary.gaps.len()
+        report.delivery.lines,
+        report.summary.matched,
+        report.sink,
+        report.summary.gaps.len()
     );
     Ok(())
 }

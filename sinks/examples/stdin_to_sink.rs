@@ -9,11 +9,12 @@
 //!   | cargo run -p kle-sinks --example stdin_to_sink -- '{"type": "stdout", "format": "json"}'
 //! ```
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kle_core::{Container, ContainerKind, ContainerState, DEFAULT_MAX_LINE_BYTES, LineSplitter, LogBatch, PodInfo};
+use kle_core::container::{ContainerState, PodInfo};
+use kle_core::lines::{DEFAULT_MAX_LINE_BYTES, LineSplitter};
+use kle_core::{Container, LogBatch};
 use kle_sinks::SinkConfig;
 use tokio::io::AsyncReadExt as _;
 
@@ -26,26 +27,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         *slot = arg;
     }
     let [namespace, pod, name] = names;
-    let container = Arc::new(Container {
-        pod: Arc::new(PodInfo {
-            namespace,
-            name: pod,
-            uid: "stdin".into(),
-            node: None,
-            labels: BTreeMap::new(),
-        }),
-        name,
-        kind: ContainerKind::Regular,
-        container_id: None,
-        restart_count: 0,
-        state: ContainerState::Terminated,
-        previous: false,
-    });
+    let pod = Arc::new(PodInfo::new(namespace, pod, "stdin"));
+    let container = Arc::new(Container::new(pod, name).with_state(ContainerState::Terminated));
 
     let mut sink = config.build()?;
     let mut splitter = LineSplitter::new(DEFAULT_MAX_LINE_BYTES);
     let mut stdin = tokio::io::stdin();
     let mut chunk = vec![0; 64 * 1024];
+    let mut cursor = None;
     loop {
         let read = stdin.read(&mut chunk).await?;
         let lines = if read == 0 {
@@ -53,7 +42,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             splitter.push(Bytes::copy_from_slice(&chunk[..read]))
         };
-        let batch = LogBatch::new(Arc::clone(&container), lines);
+        let batch = LogBatch::following(Arc::clone(&container), lines, cursor);
+        cursor = batch.cursor;
         sink.write(&batch).await?;
         if read == 0 {
             break;

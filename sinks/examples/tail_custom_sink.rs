@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use kle_core::{Container, ExportOptions, Exporter, LogBatch, Namespaces, Selection, StreamOptions};
-use kle_sinks::{DeliverOptions, Sink, SinkError, deliver};
+use kle_core::{Container, Export, ExportOptions, LogBatch, Namespaces, Selection, Sink, SinkError, StreamOptions};
+use tokio_util::sync::CancellationToken;
 
 /// Counts lines per container and prints those that mention an error.
 #[derive(Default)]
@@ -67,20 +67,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         ..ExportOptions::default()
     };
-    let mut run = Exporter::new(client, selection.build()?).with_options(options).start();
-    let cancel = run.cancellation();
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
-        cancel.cancel();
+        stop.cancel();
     });
 
-    let mut sink = ErrorWatcher::default();
-    let delivered = deliver(&mut run, &mut sink, &DeliverOptions::default()).await;
-    if delivered.is_err() {
-        run.cancellation().cancel();
-    }
-    let summary = run.finish().await?;
-    let delivery = delivered?;
-    eprintln!("{} lines from {} containers", delivery.lines, summary.matched);
+    let report = Export::new(client, selection.build()?, Box::new(ErrorWatcher::default()))
+        .with_options(options)
+        .run(cancel)
+        .await?;
+    eprintln!(
+        "{} lines from {} containers",
+        report.delivery.lines, report.summary.matched
+    );
     Ok(())
 }

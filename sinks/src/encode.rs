@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::sync::Arc;
 
-use kle_core::{Container, Gap, LineKind, LogBatch, LogLine};
+use kle_core::lines::LineKind;
+use kle_core::{Container, Gap, LogBatch, LogLine};
 
 use crate::template::LineTemplate;
 

@@ -9,9 +9,14 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use kle_core::Permission;
+use kle_core::checkpoint::{
+    CHECKPOINT_FILE, CheckpointStore, ConfigMapCheckpointStore, FileCheckpointStore, configmap_permissions,
+};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_saphyr::Spanned;
 
@@ -38,6 +43,49 @@ pub enum CheckpointSpec {
         /// Its name.
         name: String,
     },
+}
+
+impl CheckpointSpec {
+    /// The store this spec names for a run into `sink`: `auto` puts it beside the output (a
+    /// [`CHECKPOINT_FILE`] in the file sink's directory, an object beside the S3 sink's
+    /// objects; none for stdout); a ConfigMap without a namespace is in `default_namespace`.
+    /// `None`: the run keeps no checkpoint.
+    ///
+    /// # Errors
+    /// The S3 settings cannot be used (checked as the sink checks them).
+    pub fn store(
+        &self,
+        sink: &SinkConfig,
+        client: &kube::Client,
+        default_namespace: &str,
+    ) -> Result<Option<Arc<dyn CheckpointStore>>, SinkError> {
+        Ok(match self {
+            CheckpointSpec::None => None,
+            CheckpointSpec::Auto => match sink {
+                SinkConfig::File(config) => Some(Arc::new(FileCheckpointStore::new(config.dir.join(CHECKPOINT_FILE)))),
+                #[cfg(feature = "s3")]
+                SinkConfig::S3(config) => Some(Arc::new(crate::s3::ObjectCheckpointStore::from_config(config)?)),
+                _ => None,
+            },
+            CheckpointSpec::File(path) => Some(Arc::new(FileCheckpointStore::new(path))),
+            CheckpointSpec::ConfigMap { namespace, name } => Some(Arc::new(ConfigMapCheckpointStore::new(
+                client.clone(),
+                namespace.as_deref().unwrap_or(default_namespace),
+                name.as_str(),
+            ))),
+        })
+    }
+
+    /// What the store needs of the API server (a ConfigMap: get and update of it, create in
+    /// its namespace), for `rbac` and `check`, which build no store.
+    pub fn permissions(&self, default_namespace: &str) -> Vec<Permission> {
+        match self {
+            CheckpointSpec::ConfigMap { namespace, name } => {
+                configmap_permissions(namespace.as_deref().unwrap_or(default_namespace), name)
+            }
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl FromStr for CheckpointSpec {
@@ -116,7 +164,7 @@ impl fmt::Display for CheckpointSpec {
 /// )?;
 /// assert_eq!(config.namespaces, Some(vec!["shop".to_owned()]));
 /// assert!(matches!(config.sink(), Some(SinkConfig::File(_))));
-/// # Ok::<(), kle_sinks::SinkError>(())
+/// # Ok::<(), kle_core::SinkError>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]

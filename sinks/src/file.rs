@@ -126,9 +126,10 @@ struct OpenFile {
 ///   the page cache directly.
 ///
 /// ```no_run
-/// use kle_sinks::{FileSink, Format, Sink};
+/// use kle_core::Sink;
+/// use kle_sinks::{FileSink, Format};
 ///
-/// # async fn demo(batch: kle_core::LogBatch) -> Result<(), kle_sinks::SinkError> {
+/// # async fn demo(batch: kle_core::LogBatch) -> Result<(), kle_core::SinkError> {
 /// let mut sink = FileSink::builder("/var/log/k8s")
 ///     .with_layout("{namespace}/{date}/{pod}.{container}.ndjson")
 ///     .with_format(Format::Json)

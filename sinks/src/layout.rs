@@ -141,7 +141,7 @@ pub fn compact_timestamp(ts: Timestamp) -> String {
 /// assert!(!layout.uses_date());
 /// assert!("/var/log/{pod}".parse::<Layout>().is_err());
 /// assert!("{namespace}/{podname}".parse::<Layout>().is_err());
-/// # Ok::<(), kle_sinks::SinkError>(())
+/// # Ok::<(), kle_core::SinkError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {

@@ -23,9 +23,10 @@ const WRITE_BYTES: usize = 256 * 1024;
 /// redirection [`SinkError::DiskFull`].
 ///
 /// ```no_run
-/// use kle_sinks::{Format, Sink, StdoutSink};
+/// use kle_core::Sink;
+/// use kle_sinks::{Format, StdoutSink};
 ///
-/// # async fn demo(batch: kle_core::LogBatch) -> Result<(), kle_sinks::SinkError> {
+/// # async fn demo(batch: kle_core::LogBatch) -> Result<(), kle_core::SinkError> {
 /// let mut sink = StdoutSink::new(Format::Text { color: true, timestamps: false });
 /// sink.write(&batch).await?;
 /// sink.commit().await?;

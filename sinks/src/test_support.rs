@@ -1,10 +1,11 @@
 //! Containers, lines and batches for unit tests, without a cluster.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kle_core::{Container, ContainerKind, ContainerState, LineKind, LineSplitter, Lines, LogBatch, PodInfo};
+use kle_core::container::PodInfo;
+use kle_core::lines::{LineKind, LineSplitter, Lines};
+use kle_core::{Container, LogBatch};
 
 /// A running container `name` of pod `pod` in namespace `shop`, no labels, on `node-1`.
 pub(crate) fn container(pod: &str, name: &str) -> Arc<Container> {
@@ -19,22 +20,14 @@ pub(crate) fn container_in(
     labels: &[(&str, &str)],
     node: Option<&str>,
 ) -> Arc<Container> {
-    let labels: BTreeMap<String, String> = labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-    Arc::new(Container {
-        pod: Arc::new(PodInfo {
-            namespace: namespace.into(),
-            name: pod.into(),
-            uid: format!("uid-{namespace}-{pod}"),
-            node: node.map(str::to_owned),
-            labels,
-        }),
-        name: name.into(),
-        kind: ContainerKind::Regular,
-        container_id: Some(format!("containerd://{pod}-{name}")),
-        restart_count: 0,
-        state: ContainerState::Running,
-        previous: false,
-    })
+    let mut info = labels.iter().fold(
+        PodInfo::new(namespace, pod, format!("uid-{namespace}-{pod}")),
+        |info, (k, v)| info.with_label(*k, *v),
+    );
+    if let Some(node) = node {
+        info = info.with_node(node);
+    }
+    Arc::new(Container::new(Arc::new(info), name).with_container_id(format!("containerd://{pod}-{name}")))
 }
 
 /// A batch of `lines` from `container`.

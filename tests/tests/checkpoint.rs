@@ -9,11 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use kle_core::{
-    ExportOptions, Exporter, FileCheckpointStore, GapReason, Namespaces, Retry, RunSummary, Selection, StreamOptions,
-};
-use kle_sinks::{Checkpointer, DeliverOptions, Delivery, FileSink, deliver_checkpointed};
+use kle_core::checkpoint::FileCheckpointStore;
+use kle_core::events::Retry;
+use kle_core::pipeline::Delivery;
+use kle_core::{Export, ExportOptions, GapReason, Namespaces, RunSummary, Selection, StreamOptions};
+use kle_sinks::FileSink;
 use kle_tests::fake_api::{FakeApiServer, FakeContainer, FakePod, LogLine, lines};
+use tokio_util::sync::CancellationToken;
 
 const NS: &str = "shop";
 
@@ -32,7 +34,6 @@ fn at(offset_ms: i64, text: &str) -> LogLine {
 /// One export run as the CLI does it: checkpoint beside the files, file sink, commit + save.
 async fn run_once(server: &FakeApiServer, dir: &Path) -> (RunSummary, Delivery) {
     let store = Arc::new(FileCheckpointStore::new(dir.join(".kube-log-exporter-checkpoint.json")));
-    let mut checkpointer = Checkpointer::load(store, None).await.unwrap();
     let selection = Selection::builder()
         .with_namespaces(Namespaces::Only(vec![NS.into()]))
         .build()
@@ -48,23 +49,14 @@ async fn run_once(server: &FakeApiServer, dir: &Path) -> (RunSummary, Delivery) 
         },
         ..ExportOptions::default()
     };
-    let mut exporter = Exporter::new(server.client(), selection).with_options(options);
-    if let Some(checkpoint) = checkpointer.resumed() {
-        exporter = exporter.with_checkpoint(checkpoint.clone());
-    }
-    let mut run = exporter.start();
-    let mut sink = FileSink::builder(dir).build().unwrap();
-    let mut delivery = Delivery::default();
-    deliver_checkpointed(
-        &mut run,
-        &mut sink,
-        &DeliverOptions::default(),
-        &mut checkpointer,
-        &mut delivery,
-    )
-    .await
-    .unwrap();
-    (run.finish().await.unwrap(), delivery)
+    let sink = FileSink::builder(dir).build().unwrap();
+    let report = Export::new(server.client(), selection, Box::new(sink))
+        .with_options(options)
+        .with_checkpoint(store)
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    (report.summary, report.delivery)
 }
 
 /// A pod `web` whose container `app` logged lines 1..=`lines`, exported once into a new directory.
@@ -230,7 +222,6 @@ async fn a_followed_pod_deleted_after_its_log_was_read_leaves_no_gap_and_no_reco
     let dir = tempfile::tempdir().unwrap();
     let checkpoint_path = dir.path().join(".kube-log-exporter-checkpoint.json");
     let store = Arc::new(FileCheckpointStore::new(&checkpoint_path));
-    let mut checkpointer = Checkpointer::load(store, None).await.unwrap();
     let selection = Selection::builder()
         .with_namespaces(Namespaces::Only(vec![NS.into()]))
         .build()
@@ -247,18 +238,13 @@ async fn a_followed_pod_deleted_after_its_log_was_read_leaves_no_gap_and_no_reco
         },
         ..ExportOptions::default()
     };
-    let mut run = Exporter::new(server.client(), selection).with_options(options).start();
-    let cancel = run.cancellation();
-    let follow_dir = dir.path().to_owned();
-    let follow = tokio::spawn(async move {
-        let mut sink = FileSink::builder(&follow_dir).build().unwrap();
-        let mut delivery = Delivery::default();
-        let options = DeliverOptions::default().with_commit_interval(Duration::from_millis(50));
-        deliver_checkpointed(&mut run, &mut sink, &options, &mut checkpointer, &mut delivery)
-            .await
-            .unwrap();
-        (run.finish().await.unwrap(), delivery)
-    });
+    let cancel = CancellationToken::new();
+    let sink = FileSink::builder(dir.path()).build().unwrap();
+    let export = Export::new(server.client(), selection, Box::new(sink))
+        .with_options(options)
+        .with_checkpoint(store)
+        .with_commit_interval(Duration::from_millis(50));
+    let follow = tokio::spawn(export.run(cancel.clone()));
     let job_log = dir.path().join(NS).join("job/app.log");
     wait_until(|| std::fs::read(&job_log).is_ok_and(|b| b.iter().filter(|&&c| c == b'\n').count() == 3)).await;
     let recorded = || {
@@ -271,7 +257,7 @@ async fn a_followed_pod_deleted_after_its_log_was_read_leaves_no_gap_and_no_reco
     server.delete_pod(NS, "job");
     wait_until(|| !recorded()).await;
     cancel.cancel();
-    let (summary, _) = follow.await.unwrap();
+    let summary = follow.await.unwrap().unwrap().summary;
     assert!(summary.gaps.is_empty(), "{:?}", summary.gaps);
 
     let (next, _) = run_once(&server, dir.path()).await;

@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use kle_core::{
-    Error, ExportEvent, ExportOptions, ExportRun, Exporter, Namespaces, Retry, RunSummary, Selection, StreamOptions,
-};
+use kle_core::events::{ExportEvent, ExportRun, Exporter, Retry};
+use kle_core::{Error, ExportOptions, Namespaces, RunSummary, Selection, StreamOptions};
 use kle_tests::fake_api::{FakeApiServer, FakeContainer, FakePod, Fault, LogLine, lines, lines_every, render};
 
 fn start() -> Timestamp {
@@ -372,7 +371,7 @@ async fn forbidden_log_is_reported_not_skipped() {
     let (_, summary) = export(&server, selection("shop"), options(false)).await;
     let summary = summary.unwrap();
     assert_eq!(summary.forbidden.len(), 1);
-    let (permission, _) = &summary.forbidden[0];
+    let permission = &summary.forbidden[0].permission;
     assert_eq!((permission.verb, permission.resource), ("get", "pods/log"));
     assert_eq!(summary.completed, 0);
 }
@@ -402,7 +401,7 @@ async fn persistent_errors_give_up_with_a_reason() {
     let summary = summary.unwrap();
     assert_eq!(summary.failed.len(), 1);
     assert!(
-        summary.failed[0].1.contains("gave up after 2 attempts"),
+        summary.failed[0].reason.contains("gave up after 2 attempts"),
         "{:?}",
         summary.failed
     );

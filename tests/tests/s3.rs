@@ -13,11 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use kle_core::{Container, ContainerKind, ContainerState, Exporter, Lines, LogBatch, Namespaces, PodInfo, Selection};
-use kle_sinks::{Compression, DeliverOptions, MIN_PART_BYTES, S3Sink, Sink, deliver};
+use kle_core::checkpoint::{CheckpointStore, FileCheckpointStore};
+use kle_core::container::PodInfo;
+use kle_core::lines::Lines;
+use kle_core::{Container, Export, LogBatch, Namespaces, Selection, Sink};
+use kle_sinks::{Compression, MIN_PART_BYTES, S3Sink};
 use kle_tests::binary::exporter;
 use kle_tests::fake_api::{self, FakeApiServer, FakeContainer, FakePod, render};
 use kle_tests::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
+use tokio_util::sync::CancellationToken;
 
 const BUCKET: &str = "logs";
 
@@ -26,21 +30,8 @@ fn start() -> Timestamp {
 }
 
 fn container(pod: &str, name: &str) -> Arc<Container> {
-    Arc::new(Container {
-        pod: Arc::new(PodInfo {
-            namespace: "shop".into(),
-            name: pod.into(),
-            uid: format!("uid-{pod}"),
-            node: Some("node-1".into()),
-            labels: BTreeMap::new(),
-        }),
-        name: name.into(),
-        kind: ContainerKind::Regular,
-        container_id: None,
-        restart_count: 0,
-        state: ContainerState::Running,
-        previous: false,
-    })
+    let pod = PodInfo::new("shop", pod, format!("uid-{pod}")).with_node("node-1");
+    Arc::new(Container::new(Arc::new(pod), name))
 }
 
 /// Lines `from..to`, a millisecond apart, each about `size` bytes (as the API sends them,
@@ -250,17 +241,18 @@ async fn an_export_through_the_fake_api_lands_in_s3_line_for_line() {
         .with_namespaces(Namespaces::Only(vec!["shop".into()]))
         .build()
         .unwrap();
-    let mut run = Exporter::new(api.client(), selection).start();
-    let mut sink = S3Sink::builder(server.store(BUCKET), BUCKET)
+    let sink = S3Sink::builder(server.store(BUCKET), BUCKET)
         .with_prefix("k8s")
         .with_max_object_bytes(64 * 1024)
         .build()
         .unwrap();
-    let options = DeliverOptions::default().with_commit_interval(Duration::from_secs(300));
-    let delivery = deliver(&mut run, &mut sink, &options).await.unwrap();
-    run.finish().await.unwrap();
+    let report = Export::new(api.client(), selection, Box::new(sink))
+        .with_commit_interval(Duration::from_secs(300))
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
 
-    assert_eq!(delivery.lines, 3040);
+    assert_eq!(report.delivery.lines, 3040);
     let objects = server.objects(BUCKET).await;
     assert_eq!(concatenated(&objects, "k8s/shop/web-0/app/"), render(&app, true));
     assert_eq!(
@@ -357,34 +349,34 @@ async fn a_failed_upload_moves_no_cursor_and_a_rerun_delivers_the_same_objects()
             .build()
             .unwrap()
     };
-    let options = DeliverOptions::default().with_commit_interval(Duration::from_secs(300));
+    let checkpoints = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileCheckpointStore::new(checkpoints.path().join("checkpoint.json")));
+    let export = |sink: S3Sink| {
+        Export::new(api.client(), selection.clone(), Box::new(sink))
+            .with_checkpoint(store.clone())
+            .with_commit_interval(Duration::from_secs(300))
+            .run(CancellationToken::new())
+    };
 
     server.stop();
-    let mut run = Exporter::new(api.client(), selection.clone()).start();
-    let mut sink = new_sink(&server);
-    let mut delivery = kle_sinks::Delivery::default();
-    let err = kle_sinks::deliver_into(&mut run, &mut sink, &options, &mut delivery)
-        .await
-        .unwrap_err();
-    run.cancellation().cancel();
-    let _ = run.finish().await;
+    let err = export(new_sink(&server)).await.unwrap_err();
+    let kle_core::Error::Sink(err) = err else {
+        panic!("a sink error, not {err:?}")
+    };
     assert_eq!(
         err.upload_failure().map(|f| f.code.as_str()),
         Some("unreachable"),
         "{err}"
     );
+    let checkpoint = store.load().await.unwrap().unwrap();
     assert!(
-        delivery.committed_cursors().is_empty(),
-        "nothing delivered: {:?}",
-        delivery.committed_cursors()
+        checkpoint.entries().all(|entry| entry.cursor.is_none()),
+        "nothing delivered: {checkpoint:?}"
     );
 
     // Nothing was committed, so the rerun starts from the beginning; size rolls cut the same objects.
     server.restart();
-    let mut run = Exporter::new(api.client(), selection).start();
-    let mut sink = new_sink(&server);
-    deliver(&mut run, &mut sink, &options).await.unwrap();
-    run.finish().await.unwrap();
+    export(new_sink(&server)).await.unwrap();
     let objects = server.objects(BUCKET).await;
     assert_eq!(concatenated(&objects, "shop/web-0/app/"), render(&app, true));
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kle_core::{Checkpoint, CheckpointStore};
+use kle_core::checkpoint::{Checkpoint, CheckpointStore};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
@@ -14,7 +14,7 @@ pub const CHECKPOINT_OBJECT: &str = ".kube-log-exporter-checkpoint.json";
 /// is atomic: readers see the old object or the new one).
 ///
 /// ```no_run
-/// use kle_core::CheckpointStore;
+/// use kle_core::checkpoint::CheckpointStore;
 /// use kle_sinks::{ObjectCheckpointStore, S3Config};
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -44,7 +44,7 @@ impl ObjectCheckpointStore {
     ///
     /// # Errors
     /// The configuration is invalid, or the S3 client cannot be configured.
-    pub fn from_config(config: &crate::S3Config) -> Result<Self, crate::SinkError> {
+    pub fn from_config(config: &crate::S3Config) -> Result<Self, crate::error::SinkError> {
         config.validate()?;
         let (bucket, prefix) = config.bucket_and_prefix()?;
         let store = super::upload::s3_store(config, &bucket)?;

@@ -29,7 +29,7 @@
 //! durable when it returns `Ok`. A commit every second (the delivery loop's default) would
 //! therefore make one tiny object per container per second — the complaint of Vector's users
 //! (vector#19210, #18692). The command line instead commits every `max_object_age` (5 minutes
-//! by default; [`SinkConfig::preferred_commit_interval`](crate::SinkConfig::preferred_commit_interval)):
+//! by default; the sink's [`commit_interval`](Sink::commit_interval), which an `Export` follows):
 //! a follow run writes at most one object per container per `max_object_age` plus one per
 //! `max_object_bytes`, and a one-shot export one object per container (more only past
 //! `max_object_bytes`). The price is the checkpoint's lag: up to `max_object_age` of lines
@@ -54,20 +54,20 @@
 //! multipart uploads after a day.
 //!
 //! ```no_run
-//! use kle_sinks::{Compression, S3Config, SinkConfig, deliver, DeliverOptions};
+//! use kle_core::{Export, Selection};
+//! use kle_sinks::{Compression, S3Config, SinkConfig};
+//! use tokio_util::sync::CancellationToken;
 //!
-//! # async fn demo(run: &mut kle_core::ExportRun) -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn demo(client: kube::Client) -> Result<(), Box<dyn std::error::Error>> {
 //! // Credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or a role); a local store.
 //! let config = SinkConfig::S3(
 //!     S3Config::new("s3://logs/cluster-a")
 //!         .with_endpoint("http://127.0.0.1:9000", true)
 //!         .with_compression(Compression::Gzip),
 //! );
-//! let mut sink = config.build()?;
-//! let interval = config.preferred_commit_interval().unwrap_or(std::time::Duration::from_secs(1));
-//! let options = DeliverOptions::default().with_commit_interval(interval);
-//! let delivery = deliver(run, sink.as_mut(), &options).await?;
-//! println!("{} lines uploaded", delivery.lines);
+//! let selection = Selection::builder().with_label_selector("app=web").build()?;
+//! let report = Export::new(client, selection, config.build()?).run(CancellationToken::new()).await?;
+//! println!("{} lines uploaded", report.delivery.lines);
 //! # Ok(()) }
 //! ```
 
@@ -437,13 +437,13 @@ impl S3Sink {
 
     fn task_failure(&self, id: Id, message: String) -> UploadFailure {
         let key = self.in_flight.get(&id).map(|o| o.key.clone()).unwrap_or_default();
-        UploadFailure {
-            bucket: self.target.bucket.clone(),
+        UploadFailure::new(
+            self.target.bucket.clone(),
             key,
-            code: "internal".into(),
+            "internal",
             message,
-            hint: "the object is uploaded again by the next commit".into(),
-        }
+            "the object is uploaded again by the next commit",
+        )
     }
 
     /// The first recorded failure as an error, if any.
@@ -598,6 +598,10 @@ impl Sink for S3Sink {
         self.commit().await?;
         self.buf = Vec::new();
         Ok(())
+    }
+
+    fn commit_interval(&self) -> Option<Duration> {
+        Some(self.max_object_age)
     }
 
     fn describe(&self) -> String {

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use jiff::Timestamp;
-use kle_core::{Container, Lines};
+use kle_core::Container;
+use kle_core::lines::Lines;
 use tokio::time::Instant;
 
 use crate::layout::ObjectStamp;

@@ -104,13 +104,7 @@ pub(crate) fn s3_store(config: &S3Config, bucket: &str) -> Result<Arc<dyn Object
 /// Turns a store error into the bucket, key, S3 error code and message, and a hint.
 pub(crate) fn failure(target: &Target, object: &FinishedObject, err: &object_store::Error) -> UploadFailure {
     let (code, message, hint) = explain(&target.bucket, err);
-    UploadFailure {
-        bucket: target.bucket.clone(),
-        key: object.key.clone(),
-        code,
-        message,
-        hint,
-    }
+    UploadFailure::new(target.bucket.clone(), object.key.clone(), code, message, hint)
 }
 
 /// The S3 error code, the store's message and what to do about it, for a request to `bucket`.

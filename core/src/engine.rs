@@ -12,38 +12,15 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::checkpoint::Checkpoint;
-use crate::container::{Container, ContainerKey, ContainerState};
+use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::cursor::Cursor;
-use crate::discovery::{list_pods, watch_pods};
-use crate::error::{Error, Permission};
+use crate::error::{Denial, Error, Permission};
 use crate::gap::{Gap, GapReason};
-use crate::line::LogBatch;
+use crate::instance::{Container, ContainerState};
+use crate::pods::{list_pods, watch_pods};
 use crate::resume::{Plan, Start, Step, deleted_pod_gaps, plan_container};
 use crate::selection::{Namespaces, Selection};
-use crate::stream::{Retry, Since, StreamEnd, StreamOptions, StreamReport, stream_container};
-
-/// What an export run reports while it goes.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ExportEvent {
-    /// A container was selected; its stream starts when the stream budget allows.
-    Matched(Arc<Container>),
-    /// A container's log stream connected.
-    Started(Arc<Container>),
-    /// Lines from one container.
-    Lines(LogBatch),
-    /// A container's stream ended; the report holds its final cursor.
-    Ended(StreamReport),
-    /// Lines that will never be exported: said once, before the lines that follow it.
-    Gap(Gap),
-    /// A recorded instance whose pod is gone and whose log was read completely: its checkpoint
-    /// record can be dropped.
-    Retired(ContainerKey),
-    /// A container's stream was interrupted and is resuming from its cursor (said as it
-    /// happens, for metrics; the [`StreamReport`] counts them too).
-    Reconnected(Arc<Container>),
-}
+use crate::stream::{ExportEvent, Retry, Since, StreamEnd, StreamOptions, StreamReport, stream_container};
 
 /// Options of an export run.
 #[derive(Debug, Clone)]
@@ -84,9 +61,9 @@ pub struct RunSummary {
     /// Containers with no previous instance when `previous` was asked.
     pub no_previous: usize,
     /// Permissions refused while streaming, de-duplicated.
-    pub forbidden: Vec<(Permission, String)>,
-    /// Containers whose stream failed for another reason, with the reason.
-    pub failed: Vec<(String, String)>,
+    pub forbidden: Vec<Denial>,
+    /// Streams that failed for another reason.
+    pub failed: Vec<StreamFailure>,
     /// Lines that could not be exported (rotated away, pod deleted, instances lost).
     pub gaps: Vec<Gap>,
 }
@@ -103,20 +80,44 @@ impl RunSummary {
             StreamEnd::NoPreviousInstance => self.no_previous += 1,
             StreamEnd::Cancelled => {}
             StreamEnd::Failed(Error::Forbidden { permission, message }) => {
-                if !self.forbidden.iter().any(|(p, _)| p == permission) {
-                    self.forbidden.push((permission.clone(), message.clone()));
+                if !self.forbidden.iter().any(|d| d.permission == *permission) {
+                    self.forbidden.push(Denial::new(permission.clone(), message.clone()));
                 }
             }
-            StreamEnd::Failed(other) => self.failed.push((report.container.to_string(), other.to_string())),
+            StreamEnd::Failed(other) => self.failed.push(StreamFailure {
+                container: Some(Arc::clone(&report.container)),
+                reason: other.to_string(),
+            }),
         }
     }
 }
 
-/// Discovers the selected containers and streams their logs.
+/// A stream that failed for good, and why.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StreamFailure {
+    /// The container instance, `None` when the stream's task itself failed.
+    pub container: Option<Arc<Container>>,
+    /// What went wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for StreamFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.container {
+            Some(container) => write!(f, "{container}: {}", self.reason),
+            None => write!(f, "a stream task: {}", self.reason),
+        }
+    }
+}
+
+/// Discovers the selected containers and streams their logs: the event-level engine under
+/// [`Export`](crate::Export), for callers that consume [`ExportEvent`]s themselves.
 ///
 /// ```no_run
 /// # async fn demo(client: kube::Client) -> Result<(), kle_core::Error> {
-/// use kle_core::{ExportEvent, Exporter, Selection};
+/// use kle_core::Selection;
+/// use kle_core::events::{ExportEvent, Exporter};
 ///
 /// let selection = Selection::builder().with_label_selector("app=web").build()?;
 /// let mut run = Exporter::new(client, selection).start();
@@ -167,15 +168,14 @@ impl Exporter {
         self
     }
 
-    /// The permissions this export needs, per namespace (or cluster-wide for all namespaces).
-    pub fn required_permissions(&self) -> Vec<Permission> {
-        required_permissions(&self.selection, self.options.stream.follow)
-    }
-
     /// Starts the run in the background; read its events with [`ExportRun::next_event`].
     pub fn start(self) -> ExportRun {
+        self.start_with(CancellationToken::new())
+    }
+
+    /// As [`start`](Exporter::start), stopped by `cancel`.
+    pub(crate) fn start_with(self, cancel: CancellationToken) -> ExportRun {
         let (tx, rx) = mpsc::channel(self.options.buffer.max(1));
-        let cancel = CancellationToken::new();
         let supervisor = Supervisor {
             semaphore: Arc::new(Semaphore::new(self.options.max_streams.max(1))),
             stream_options: Arc::new(self.options.stream.clone()),
@@ -203,8 +203,14 @@ impl std::fmt::Debug for Exporter {
     }
 }
 
-/// The permissions an export of `selection` needs.
-pub fn required_permissions(selection: &Selection, follow: bool) -> Vec<Permission> {
+/// The permissions an export of `selection` needs: list (and `watch` to follow) and get pods,
+/// get `pods/log`, per namespace (or cluster-wide for all namespaces), plus what `checkpoint`
+/// needs (a ConfigMap store: its ConfigMap).
+pub fn required_permissions(
+    selection: &Selection,
+    follow: bool,
+    checkpoint: Option<&dyn CheckpointStore>,
+) -> Vec<Permission> {
     let scopes: Vec<Option<String>> = match selection.namespaces() {
         Namespaces::All => vec![None],
         Namespaces::Only(list) => list.iter().cloned().map(Some).collect(),
@@ -223,6 +229,7 @@ pub fn required_permissions(selection: &Selection, follow: bool) -> Vec<Permissi
             resource_name: None,
         }));
     }
+    needed.extend(checkpoint.map(CheckpointStore::permissions).unwrap_or_default());
     needed
 }
 
@@ -383,7 +390,7 @@ impl Supervisor {
             let current = api.get_opt(name).await.map_err(|e| {
                 Error::from_kube(
                     format!("looking up pod {namespace}/{name}"),
-                    crate::discovery::pods_permission("get", Some(namespace.to_owned())),
+                    crate::pods::pods_permission("get", Some(namespace.to_owned())),
                     e,
                 )
             })?;
@@ -610,9 +617,10 @@ impl Supervisor {
                     let _ = self.tx.send(ExportEvent::Ended(report)).await;
                 }
             }
-            Err(err) => {
-                self.summary.failed.push(("stream task".into(), err.to_string()));
-            }
+            Err(err) => self.summary.failed.push(StreamFailure {
+                container: None,
+                reason: err.to_string(),
+            }),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! [`Metrics`]: counters a long-running delivery keeps, rendered in the Prometheus text format.
 //!
-//! The delivery loop feeds them (give a [`Delivery`](crate::Delivery) an `Arc<Metrics>` with
-//! [`Delivery::with_metrics`](crate::Delivery::with_metrics)); whoever serves `/metrics` calls
+//! The delivery loop feeds them (give an [`Export`](crate::Export) an `Arc<Metrics>` with
+//! [`Export::with_metrics`](crate::Export::with_metrics)); whoever serves `/metrics` calls
 //! [`Metrics::render`]. Nothing here does I/O.
 
 use std::collections::HashSet;
@@ -10,12 +10,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use kle_core::{ContainerKey, ExportEvent};
+use crate::instance::ContainerKey;
+use crate::stream::ExportEvent;
 
 /// What a delivery did so far, shared between the delivery loop and a metrics endpoint.
 ///
 /// ```
-/// use kle_sinks::Metrics;
+/// use kle_core::Metrics;
 ///
 /// let metrics = Metrics::new("file:/var/log/k8s");
 /// assert!(!metrics.is_ready());
@@ -41,7 +42,8 @@ pub struct Metrics {
 struct Streams {
     queued: HashSet<ContainerKey>,
     active: HashSet<ContainerKey>,
-    ended: HashSet<ContainerKey>,
+    /// A count, not a set: a follow of a week keeps what a follow of a minute keeps.
+    ended: usize,
 }
 
 /// Where a run stands, for a progress line.
@@ -97,8 +99,8 @@ impl Metrics {
     pub fn progress(&self) -> Progress {
         let streams = self.streams.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         Progress {
-            done: streams.ended.len(),
-            total: streams.queued.len() + streams.active.len() + streams.ended.len(),
+            done: streams.ended,
+            total: streams.queued.len() + streams.active.len() + streams.ended,
             lines: self.lines.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
         }
@@ -121,9 +123,8 @@ impl Metrics {
             }
             ExportEvent::Ended(report) => {
                 let key = report.container.key();
-                streams.queued.remove(&key);
-                streams.active.remove(&key);
-                streams.ended.insert(key);
+                let was_open = streams.queued.remove(&key) | streams.active.remove(&key);
+                streams.ended += usize::from(was_open);
             }
             ExportEvent::Reconnected(_) => {
                 self.reconnects.fetch_add(1, Ordering::Relaxed);

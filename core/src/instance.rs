@@ -31,7 +31,15 @@ pub enum ContainerState {
 }
 
 /// The pod a container belongs to; shared by all its containers.
+///
+/// ```
+/// use kle_core::container::PodInfo;
+///
+/// let pod = PodInfo::new("shop", "web-0", "6f1c…").with_node("node-1").with_label("app", "web");
+/// assert_eq!(pod.labels["app"], "web");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct PodInfo {
     /// Namespace of the pod.
     pub namespace: String,
@@ -45,11 +53,49 @@ pub struct PodInfo {
     pub labels: BTreeMap<String, String>,
 }
 
+impl PodInfo {
+    /// Pod `name` in `namespace` with `metadata.uid` `uid`, on no node, without labels.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>, uid: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+            uid: uid.into(),
+            node: None,
+            labels: BTreeMap::new(),
+        }
+    }
+
+    /// Sets the node the pod is scheduled on.
+    #[must_use]
+    pub fn with_node(mut self, node: impl Into<String>) -> Self {
+        self.node = Some(node.into());
+        self
+    }
+
+    /// Adds a label.
+    #[must_use]
+    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+}
+
 /// One instance of one container of one pod: the unit whose log is streamed.
 ///
 /// A restarted container is a new instance (new `container_id`, `restart_count` + 1), so a
 /// cursor taken on one instance is never applied to another.
+///
+/// ```
+/// use std::sync::Arc;
+/// use kle_core::Container;
+/// use kle_core::container::{ContainerState, PodInfo};
+///
+/// let pod = Arc::new(PodInfo::new("shop", "web-0", "6f1c…"));
+/// let app = Container::new(pod, "app").with_restart_count(2).with_state(ContainerState::Terminated);
+/// assert_eq!(app.to_string(), "shop/web-0/app");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Container {
     /// The pod this container belongs to.
     pub pod: Arc<PodInfo>,
@@ -68,6 +114,55 @@ pub struct Container {
 }
 
 impl Container {
+    /// The current instance of regular container `name` of `pod`: running, never restarted,
+    /// no runtime ID.
+    pub fn new(pod: Arc<PodInfo>, name: impl Into<String>) -> Self {
+        Self {
+            pod,
+            name: name.into(),
+            kind: ContainerKind::Regular,
+            container_id: None,
+            restart_count: 0,
+            state: ContainerState::Running,
+            previous: false,
+        }
+    }
+
+    /// Sets what the pod spec says the container is.
+    #[must_use]
+    pub fn with_kind(mut self, kind: ContainerKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Sets the runtime ID of the instance (`containerd://…`).
+    #[must_use]
+    pub fn with_container_id(mut self, id: impl Into<String>) -> Self {
+        self.container_id = Some(id.into());
+        self
+    }
+
+    /// Sets how many times the kubelet restarted the container before this instance.
+    #[must_use]
+    pub fn with_restart_count(mut self, count: u32) -> Self {
+        self.restart_count = count;
+        self
+    }
+
+    /// Sets the state of the instance when it was discovered.
+    #[must_use]
+    pub fn with_state(mut self, state: ContainerState) -> Self {
+        self.state = state;
+        self
+    }
+
+    /// Makes this the previous (terminated) instance, read with `previous=true`.
+    #[must_use]
+    pub fn with_previous(mut self, previous: bool) -> Self {
+        self.previous = previous;
+        self
+    }
+
     /// Namespace of the pod.
     pub fn namespace(&self) -> &str {
         &self.pod.namespace

@@ -1,6 +1,7 @@
 use std::collections::VecDeque;
 
-use kle_core::{LogBatch, StreamEnd, StreamReport};
+use crate::line::LogBatch;
+use crate::stream::{StreamEnd, StreamReport};
 
 use super::*;
 use crate::test_support::{batch, container, line};
@@ -127,10 +128,27 @@ fn cursor(ts: &str, n: u64) -> Cursor {
     }
 }
 
-async fn run(script: Script, sink: &mut Recorder, options: &DeliverOptions) -> (Result<(), SinkError>, Delivery) {
+/// Delivers `script` into `sink`, counting into `metrics` if given, and keeps the totals in `delivery`.
+async fn deliver_into(
+    script: &mut Script,
+    sink: &mut dyn Sink,
+    options: &DeliverOptions,
+    metrics: Option<&Metrics>,
+    delivery: &mut Delivery,
+) -> Result<(), Error> {
+    let delivering = Delivering {
+        sink,
+        checkpointer: None,
+        metrics,
+        options,
+    };
+    delivering.run(script, delivery).await
+}
+
+async fn run(script: Script, sink: &mut Recorder, options: &DeliverOptions) -> (Result<(), Error>, Delivery) {
     let mut script = script;
     let mut delivery = Delivery::default();
-    let result = deliver_events(&mut script, sink, options, &mut delivery, None).await;
+    let result = deliver_into(&mut script, sink, options, None, &mut delivery).await;
     (result, delivery)
 }
 
@@ -234,7 +252,10 @@ async fn commits_while_lines_keep_coming() {
     let a = container("a", "app");
     let script = Script::new((0..20).map(|i| (300, lines(&a, &[&format!("2026-11-23T10:00:{i:02}Z")]))));
     let mut sink = Recorder::default();
-    let options = DeliverOptions::default().with_commit_interval(Duration::from_secs(1));
+    let options = DeliverOptions {
+        commit_interval: Duration::from_secs(1),
+        ..DeliverOptions::default()
+    };
     let (result, delivery) = run(script, &mut sink, &options).await;
     result.unwrap();
     let times =
@@ -271,7 +292,7 @@ async fn a_failed_commit_leaves_the_cursor_at_the_last_good_commit() {
         ..Recorder::default()
     };
     let (result, delivery) = run(script, &mut sink, &DeliverOptions::default()).await;
-    assert!(matches!(result, Err(SinkError::Io { .. })));
+    assert!(matches!(result, Err(Error::Sink(SinkError::Io { .. }))));
     let da = &delivery.containers[&a.key()];
     assert_eq!(da.lines, 2, "two batches written");
     assert_eq!(
@@ -315,11 +336,16 @@ async fn a_failed_close_commits_nothing() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn resumed_cursor_counts_on_from_the_resume_point() {
+async fn the_batch_cursor_counts_on_from_the_resume_point() {
     let a = container("a", "app");
-    let resumed = HashMap::from([(a.key(), cursor("2026-11-23T10:00:00Z", 2))]);
-    let options = DeliverOptions::default().with_resumed(resumed);
-    let script = Script::new([(0, lines(&a, &["2026-11-23T10:00:00Z"]))]);
+    // The stream resumed two lines into 10:00:00; its batch carries the cursor counted from there.
+    let resumed = Some(cursor("2026-11-23T10:00:00Z", 2));
+    let options = DeliverOptions::default();
+    let lines = batch(&a, vec![line("2026-11-23T10:00:00Z", "m")]).lines;
+    let script = Script::new([(
+        0,
+        ExportEvent::Lines(LogBatch::following(Arc::clone(&a), lines, resumed)),
+    )]);
     let mut sink = Recorder::default();
     let (result, delivery) = run(script, &mut sink, &options).await;
     result.unwrap();
@@ -344,26 +370,6 @@ async fn the_stream_report_cursor_wins_and_is_committed_like_lines() {
         delivery.containers[&a.key()].committed,
         Some(cursor("2026-11-23T10:00:00Z", 3))
     );
-}
-
-#[cfg(feature = "file")]
-#[tokio::test(start_paused = true)]
-async fn delivers_into_a_real_file_sink() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut sink = crate::FileSink::builder(dir.path()).build().unwrap();
-    let a = container("a", "app");
-    let script = Script::new([
-        (0, lines(&a, &["2026-11-23T10:00:00Z", "2026-11-23T10:00:01Z"])),
-        (0, ended(&a, None)),
-    ]);
-    let mut delivery = Delivery::default();
-    let mut script = script;
-    deliver_events(&mut script, &mut sink, &DeliverOptions::default(), &mut delivery, None)
-        .await
-        .unwrap();
-    let text = std::fs::read_to_string(dir.path().join("shop/a/app.log")).unwrap();
-    assert_eq!(text, "2026-11-23T10:00:00Z m\n2026-11-23T10:00:01Z m\n");
-    assert_eq!(delivery.containers[&a.key()].bytes, text.len() as u64);
 }
 
 /// The value of an unlabelled or `sink`-labelled series in a rendering.
@@ -391,13 +397,13 @@ async fn metrics_follow_streams_lines_commits_and_errors() {
         (60_000, lines(&b, &[])),
     ]);
     let mut sink = Recorder::default();
-    let mut delivery = Delivery::default().with_metrics(Arc::clone(&metrics));
+    let mut delivery = Delivery::default();
     let mut script = script;
     let options = DeliverOptions::default();
     // Stop mid-run (the script is not over) to look at the gauges while streams are open.
     let partial = tokio::time::timeout(
         Duration::from_millis(500),
-        deliver_events(&mut script, &mut sink, &options, &mut delivery, None),
+        deliver_into(&mut script, &mut sink, &options, Some(&metrics), &mut delivery),
     )
     .await;
     assert!(partial.is_err(), "the script has more to deliver");
@@ -411,7 +417,7 @@ async fn metrics_follow_streams_lines_commits_and_errors() {
 
     // Ending both streams and closing commits: nothing pending, no lag.
     let mut rest = Script::new([(0, ended(&a, None)), (0, ended(&b, None))]);
-    deliver_events(&mut rest, &mut sink, &options, &mut delivery, None)
+    deliver_into(&mut rest, &mut sink, &options, Some(&metrics), &mut delivery)
         .await
         .unwrap();
     let rendered = metrics.render();
@@ -427,7 +433,7 @@ async fn metrics_follow_streams_lines_commits_and_errors() {
         ..Recorder::default()
     };
     let mut script = Script::new([(0, lines(&a, &["2026-11-23T10:00:02Z"]))]);
-    let result = deliver_events(&mut script, &mut failing, &options, &mut delivery, None).await;
+    let result = deliver_into(&mut script, &mut failing, &options, Some(&metrics), &mut delivery).await;
     assert!(result.is_err());
     assert_eq!(sample(&metrics.render(), "kle_sink_errors_total"), 1.0);
 }

@@ -1,0 +1,115 @@
+//! Why a command failed, what the user can do about it, and the exit code that says so.
+
+use std::fmt;
+
+use kle_auth::{AuthError, Rbac, Subject};
+use kle_core::events::StreamFailure;
+use kle_core::{Denial, Permission, SinkError};
+
+pub(crate) const EXIT_OK: u8 = 0;
+pub(crate) const EXIT_ERROR: u8 = 1;
+pub(crate) const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_NOTHING_MATCHED: u8 = 3;
+pub(crate) const EXIT_FORBIDDEN: u8 = 4;
+pub(crate) const EXIT_GAPS: u8 = 5;
+
+/// Why a command failed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Auth(AuthError),
+    Core(kle_core::Error),
+    Forbidden {
+        denied: Vec<Denial>,
+        /// RBAC that grants what the command needs.
+        rbac: String,
+    },
+    NothingMatched(String),
+    Incomplete(Vec<StreamFailure>),
+    Gaps(Vec<String>),
+    /// A setting that cannot be used, said how to fix it.
+    Usage(String),
+    /// Output that cannot be written.
+    Output(String),
+}
+
+impl Failure {
+    /// The permission failure for `denied`, with RBAC granting `subject` everything `needed`
+    /// (all of it, not only what was denied: `kubectl apply` replaces a role, so a partial one
+    /// would take away what was granted).
+    pub(crate) fn forbidden(denied: Vec<Denial>, subject: Subject, needed: Vec<Permission>) -> Self {
+        let rbac = Rbac::new("kube-log-exporter", subject, needed).to_yaml();
+        Failure::Forbidden { denied, rbac }
+    }
+
+    /// A library error, a 403 among them turned into the permission message plus the RBAC for
+    /// `needed`, granted to the user the API server named.
+    pub(crate) fn from_core(error: kle_core::Error, needed: impl FnOnce() -> Vec<Permission>) -> Self {
+        match error {
+            kle_core::Error::Forbidden { permission, message } => {
+                let subject = Subject::from_forbidden_message(&message).unwrap_or_else(unknown_user);
+                Failure::forbidden(vec![Denial::new(permission, message)], subject, needed())
+            }
+            other => Failure::Core(other),
+        }
+    }
+
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Forbidden { .. } => EXIT_FORBIDDEN,
+            Failure::Core(e) if e.is_forbidden() => EXIT_FORBIDDEN,
+            Failure::NothingMatched(_) => EXIT_NOTHING_MATCHED,
+            Failure::Gaps(_) => EXIT_GAPS,
+            Failure::Usage(_) | Failure::Core(kle_core::Error::Sink(SinkError::ConfigFile { .. })) => EXIT_USAGE,
+            _ => EXIT_ERROR,
+        }
+    }
+
+    pub(crate) fn hint(&self) -> Option<String> {
+        match self {
+            Failure::Forbidden { rbac, .. } => Some(format!(
+                "This RBAC grants what the export needs (kubectl apply -f -):\n{rbac}"
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// The subject when the API server did not say who we are.
+pub(crate) fn unknown_user() -> Subject {
+    Subject::User("<your user>".into())
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Auth(e) => write!(f, "{e}"),
+            Failure::Core(e) => write!(f, "{e}"),
+            Failure::Forbidden { denied, .. } => {
+                f.write_str("permission denied:")?;
+                denied.iter().try_for_each(|denial| write!(f, "\n  {denial}"))
+            }
+            Failure::NothingMatched(what) => write!(f, "no container matched {what}"),
+            Failure::Usage(what) | Failure::Output(what) => f.write_str(what),
+            Failure::Gaps(gaps) => {
+                write!(f, "{} gap(s): lines that could not be exported:", gaps.len())?;
+                gaps.iter().try_for_each(|gap| write!(f, "\n  {gap}"))
+            }
+            Failure::Incomplete(failed) => {
+                write!(f, "{} container log(s) could not be read completely:", failed.len())?;
+                failed.iter().try_for_each(|failure| write!(f, "\n  {failure}"))
+            }
+        }
+    }
+}
+
+impl From<AuthError> for Failure {
+    fn from(e: AuthError) -> Self {
+        Failure::Auth(e)
+    }
+}
+
+impl From<SinkError> for Failure {
+    fn from(e: SinkError) -> Self {
+        Failure::Core(kle_core::Error::Sink(e))
+    }
+}
