@@ -10,16 +10,11 @@ mod tools;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    // The matches are kept: `--config` needs to know which flags were given, not defaulted.
-    let matches = args::Cli::command().get_matches();
-    let cli = match args::Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(err) => err.exit(),
-    };
+    let cli = args::Cli::parse();
     init_tracing(cli.global.verbose);
     // One thread runs the streams and the sink; blocking work (file syncs, stdout writes,
     // checkpoints) goes to tokio's blocking pool. The work per byte is small (split lines,
@@ -33,7 +28,7 @@ fn main() -> ExitCode {
             return ExitCode::from(run::EXIT_ERROR);
         }
     };
-    match runtime.block_on(run::run(cli, &matches)) {
+    match runtime.block_on(run::run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             eprintln!("error: {failure}");

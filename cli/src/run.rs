@@ -13,16 +13,13 @@ use kle_core::{
     RunSummary, Selection, Since, StreamOptions, required_permissions,
 };
 use kle_sinks::{
-    Checkpointer, ColorChoice, Compression, DeliverOptions, Delivery, ExportConfig, FileConfig, FormatKind, Metrics,
-    ObjectCheckpointStore, S3Config, SinkConfig, SinkError, StdoutConfig, deliver_checkpointed, deliver_into,
+    Checkpointer, DeliverOptions, Delivery, ExportConfig, Metrics, ObjectCheckpointStore, SinkConfig, SinkError,
+    deliver_checkpointed, deliver_into,
 };
 use tracing::{info, warn};
 
-use crate::args::{
-    AuthArg, CheckArgs, CheckpointArg, Cli, ColorArg, Command, CompressionArg, ExportArgs, FormatArg, GlobalArgs,
-    RbacArgs, S3Args, SelectArgs, SinkArg,
-};
-use crate::settings::{self, Given};
+use crate::args::{AuthArg, CheckArgs, CheckpointArg, Cli, Command, ExportArgs, GlobalArgs, RbacArgs, SelectArgs};
+use crate::settings::{self, ExportSettings, Settings};
 
 pub(crate) const EXIT_OK: u8 = 0;
 pub(crate) const EXIT_ERROR: u8 = 1;
@@ -123,11 +120,10 @@ impl From<SinkError> for Failure {
     }
 }
 
-pub(crate) async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<u8, Failure> {
-    let sub = |name: &str| matches.subcommand_matches(name).unwrap_or(matches);
+pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
-        Command::Export(args) => export(cli.global, args, false, &Given(sub("export"))).await,
-        Command::Follow(args) => export(cli.global, args, true, &Given(sub("follow"))).await,
+        Command::Export(args) => export(cli.global, args, false).await,
+        Command::Follow(args) => export(cli.global, args, true).await,
         Command::Rbac(args) => rbac(args),
         Command::Check(args) => check(&cli.global, args).await,
         Command::Config(command) => crate::tools::config(command),
@@ -190,59 +186,6 @@ fn selection(args: &SelectArgs, default_namespace: &str) -> Result<Selection, Fa
     builder.build().map_err(Failure::Core)
 }
 
-fn sink_config(args: &ExportArgs) -> SinkConfig {
-    let output = &args.output;
-    let kind = output.output.map(|format| match format {
-        FormatArg::Text => FormatKind::Text,
-        FormatArg::Raw => FormatKind::Raw,
-        FormatArg::Json => FormatKind::Json,
-        FormatArg::Template => FormatKind::Template,
-    });
-    match output.sink {
-        SinkArg::Stdout => {
-            let color = match output.color {
-                ColorArg::Auto => ColorChoice::Auto,
-                ColorArg::Always => ColorChoice::Always,
-                ColorArg::Never => ColorChoice::Never,
-            };
-            let mut config = StdoutConfig::new(kind.unwrap_or(FormatKind::Text))
-                .with_timestamps(output.timestamps)
-                .with_color(color);
-            config.template.clone_from(&output.template);
-            SinkConfig::Stdout(config)
-        }
-        // Files keep the API's timestamps: a container's file equals `kubectl logs --timestamps`.
-        SinkArg::File => SinkConfig::File(
-            FileConfig::new(output.dir.clone().unwrap_or_default())
-                .with_layout(output.layout.clone())
-                .with_format(kind.unwrap_or(FormatKind::Raw), true),
-        ),
-        SinkArg::S3 => SinkConfig::S3(s3_config(&output.s3, kind.unwrap_or(FormatKind::Raw))),
-    }
-}
-
-/// Objects keep the API's timestamps, like files.
-fn s3_config(args: &S3Args, format: FormatKind) -> S3Config {
-    let compression = match args.compression {
-        CompressionArg::None => Compression::None,
-        CompressionArg::Gzip => Compression::Gzip,
-        CompressionArg::Zstd => Compression::Zstd,
-    };
-    let mut config = S3Config::new(args.s3_url.clone().unwrap_or_default())
-        .with_key_template(args.s3_key_template.clone())
-        .with_format(format, true)
-        .with_compression(compression)
-        .with_max_object(args.max_object_bytes, args.max_object_age);
-    if let Some(endpoint) = &args.s3_endpoint {
-        config = config.with_endpoint(endpoint, args.s3_allow_http);
-    }
-    config.allow_http = args.s3_allow_http;
-    if let Some(region) = &args.s3_region {
-        config = config.with_region(region);
-    }
-    config
-}
-
 /// The S3 sink commits every --max-object-age (each commit finishes its objects); others every second.
 fn deliver_options(config: &SinkConfig) -> DeliverOptions {
     let options = DeliverOptions::default();
@@ -252,35 +195,19 @@ fn deliver_options(config: &SinkConfig) -> DeliverOptions {
     }
 }
 
-async fn export(mut global: GlobalArgs, mut args: ExportArgs, follow: bool, given: &Given<'_>) -> Result<u8, Failure> {
-    let file = match &args.config {
-        Some(path) => Some(ExportConfig::load(path)?),
-        None => None,
-    };
-    if let Some(file) = &file {
-        settings::apply(file, &mut global, &mut args, given);
-        // Flags such as `--dir` then complete the file's sink rather than a default stdout.
-        if !given.has("sink")
-            && let Some(sink) = file.sink()
-        {
-            args.output.sink = match sink {
-                SinkConfig::File(_) => SinkArg::File,
-                SinkConfig::S3(_) => SinkArg::S3,
-                _ => SinkArg::Stdout,
-            };
-        }
-    }
-    let flags_sink = sink_config(&args);
-    let sink_config = file
-        .as_ref()
-        .and_then(|file| settings::file_sink(file, &flags_sink, given))
-        .unwrap_or(flags_sink);
+async fn export(global: GlobalArgs, args: ExportArgs, follow: bool) -> Result<u8, Failure> {
+    let file = args.config.as_deref().map(ExportConfig::load).transpose()?;
+    let Settings {
+        global,
+        args,
+        sink: sink_config,
+    } = settings::resolve(global, args, file.as_ref());
     sink_config.validate().map_err(|err| Failure::Usage(err.to_string()))?;
     let connection = connection(&global, args.max_streams).await?;
     info!(source = %connection.source, "connected");
     let selection = selection(&args.select, &connection.default_namespace)?;
     let needed = || needed_permissions(&selection, follow, &args.checkpoint, &connection.default_namespace);
-    if !args.no_preflight {
+    if args.preflight {
         crate::preflight::preflight(&connection, needed()).await?;
     }
     if args.dry_run {
@@ -289,7 +216,7 @@ async fn export(mut global: GlobalArgs, mut args: ExportArgs, follow: bool, give
     let options = ExportOptions {
         stream: StreamOptions {
             follow,
-            since: args.since.map(Since::Ago).or(args.since_time.map(Since::Time)),
+            since: args.since,
             tail_lines: args.tail,
             limit_bytes: args.limit_bytes,
             previous: args.previous,
@@ -430,7 +357,7 @@ fn cancel_on_signals(cancel: tokio_util::sync::CancellationToken, grace: Duratio
 
 /// The checkpoint store `--checkpoint` names.
 pub(crate) fn checkpoint_store(
-    args: &ExportArgs,
+    args: &ExportSettings,
     sink: &SinkConfig,
     connection: &Connection,
 ) -> Result<Option<Arc<dyn CheckpointStore>>, Failure> {
@@ -455,12 +382,12 @@ pub(crate) fn checkpoint_store(
 
 /// Where a first run's `--since`/`--since-time` starts, made absolute: containers that appear
 /// in later runs are read from there.
-fn origin(args: &ExportArgs) -> Option<jiff::Timestamp> {
-    match (args.since, args.since_time) {
-        (Some(ago), _) => jiff::SignedDuration::try_from(ago)
+fn origin(args: &ExportSettings) -> Option<jiff::Timestamp> {
+    match args.since? {
+        Since::Ago(ago) => jiff::SignedDuration::try_from(ago)
             .ok()
             .and_then(|ago| jiff::Timestamp::now().checked_sub(ago).ok()),
-        (None, time) => time,
+        Since::Time(time) => Some(time),
     }
 }
 
@@ -482,7 +409,7 @@ fn forbidden(denied: Vec<(Permission, String)>, needed: Vec<Permission>) -> Fail
     Failure::Forbidden { denied, rbac }
 }
 
-fn outcome(summary: &RunSummary, selection: &Selection, follow: bool, args: &ExportArgs) -> Result<u8, Failure> {
+fn outcome(summary: &RunSummary, selection: &Selection, follow: bool, args: &ExportSettings) -> Result<u8, Failure> {
     if !summary.forbidden.is_empty() {
         return Err(forbidden(
             summary.forbidden.clone(),

@@ -5,8 +5,9 @@ use kle_auth::Connection;
 use kle_core::{Selection, list_pods};
 use kle_sinks::{EXAMPLE_CONFIG, ExportConfig, SinkConfig};
 
-use crate::args::{Cli, ConfigCommand, ExportArgs};
+use crate::args::{Cli, ConfigCommand};
 use crate::run::{EXIT_OK, Failure, checkpoint_store, describe_selection};
+use crate::settings::ExportSettings;
 
 pub(crate) fn config(command: ConfigCommand) -> Result<u8, Failure> {
     match command {
@@ -50,7 +51,7 @@ pub(crate) async fn dry_run(
     connection: &Connection,
     selection: &Selection,
     sink: &SinkConfig,
-    args: &ExportArgs,
+    args: &ExportSettings,
 ) -> Result<u8, Failure> {
     let pods = list_pods(&connection.client, selection).await.map_err(Failure::Core)?;
     let mut containers = 0;
