@@ -130,6 +130,10 @@ pub(crate) struct SelectArgs {
     pub(crate) ephemeral_containers: bool,
 }
 
+// The flags a configuration file can also set have no clap default: `None` (or `false`, or
+// empty) means "not given", so the file can fill them; `settings::resolve` applies the defaults
+// their help shows, after the file. A `[default: ...]` here must match it (a test checks); it
+// follows the text without a period, as clap shows its own defaults.
 #[derive(Debug, Args)]
 pub(crate) struct ExportArgs {
     /// YAML file with the settings of these flags (`kube-log-exporter config example`); flags
@@ -154,17 +158,17 @@ pub(crate) struct ExportArgs {
     #[arg(long, value_name = "BYTES")]
     pub(crate) limit_bytes: Option<u64>,
     /// Streams open at once; more containers wait their turn instead of failing. Also sizes
-    /// each connection's read-ahead so that N streams buffer at most 64 MiB together.
-    #[arg(long, default_value_t = 64, value_name = "N")]
-    pub(crate) max_streams: usize,
-    /// Lines longer than this are split into explicit fragments.
-    #[arg(long, default_value_t = kle_core::lines::DEFAULT_MAX_LINE_BYTES, value_name = "BYTES")]
-    pub(crate) max_line_bytes: usize,
+    /// each connection's read-ahead so that N streams buffer at most 64 MiB together [default: 64]
+    #[arg(long, value_name = "N")]
+    pub(crate) max_streams: Option<usize>,
+    /// Lines longer than this are split into explicit fragments [default: 1048576]
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) max_line_bytes: Option<usize>,
     /// Where to record what was delivered, so the next run resumes exactly after it: auto
     /// (a file beside the files with --sink file, none for stdout), none, file:PATH,
-    /// configmap:[NAMESPACE/]NAME.
-    #[arg(long, default_value = "auto", value_name = "STORE", value_parser = parse_checkpoint)]
-    pub(crate) checkpoint: CheckpointArg,
+    /// configmap:[NAMESPACE/]NAME [default: auto]
+    #[arg(long, value_name = "STORE", value_parser = parse_checkpoint)]
+    pub(crate) checkpoint: Option<CheckpointArg>,
     /// Exit with code 5 when lines could not be exported (rotated away before they were read,
     /// pod deleted, container restarted too often); they are reported either way.
     #[arg(long)]
@@ -177,9 +181,10 @@ pub(crate) struct ExportArgs {
     #[arg(long, value_name = "ADDR")]
     pub(crate) metrics_addr: Option<std::net::SocketAddr>,
     /// After SIGTERM or Ctrl-C, how long committing and checkpointing may take before the
-    /// exporter gives up and exits with code 1 (the next run resumes from the last checkpoint).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
-    pub(crate) grace_period: Duration,
+    /// exporter gives up and exits with code 1 (the next run resumes from the last checkpoint)
+    /// [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) grace_period: Option<Duration>,
     /// List the containers that would be exported and where their lines would go, without
     /// reading any log.
     #[arg(long)]
@@ -201,9 +206,9 @@ fn parse_checkpoint(value: &str) -> Result<CheckpointArg, String> {
 /// Where the lines go.
 #[derive(Debug, Args)]
 pub(crate) struct OutputArgs {
-    /// Where to write: stdout, files under --dir, or objects under --s3-url.
-    #[arg(long, value_enum, default_value_t = SinkArg::Stdout)]
-    pub(crate) sink: SinkArg,
+    /// Where to write: stdout, files under --dir, or objects under --s3-url [default: stdout]
+    #[arg(long, value_enum)]
+    pub(crate) sink: Option<SinkArg>,
     /// Output format. stdout: text (prefixed lines, default), raw, json, template (see --template). file and s3: raw (default: the API's lines with timestamps), json.
     #[arg(short, long, value_enum)]
     pub(crate) output: Option<FormatArg>,
@@ -213,15 +218,16 @@ pub(crate) struct OutputArgs {
     /// Prefix text and raw stdout lines with the API's timestamp.
     #[arg(long)]
     pub(crate) timestamps: bool,
-    /// Colour the text prefix: auto (when stdout is a terminal), always, never.
-    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
-    pub(crate) color: ColorArg,
+    /// Colour the text prefix: auto (when stdout is a terminal), always, never [default: auto]
+    #[arg(long, value_enum)]
+    pub(crate) color: Option<ColorArg>,
     /// Directory of the file sink.
     #[arg(long, required_if_eq("sink", "file"))]
     pub(crate) dir: Option<PathBuf>,
-    /// File layout under --dir; placeholders {namespace} {pod} {container} {pod_uid} {node} {restart} {date} {label:KEY}.
-    #[arg(long, default_value = kle_sinks::DEFAULT_LAYOUT)]
-    pub(crate) layout: String,
+    /// File layout under --dir; placeholders {namespace} {pod} {container} {pod_uid} {node} {restart} {date} {label:KEY}
+    /// [default: {namespace}/{pod}/{container}.log]
+    #[arg(long)]
+    pub(crate) layout: Option<String>,
     #[command(flatten)]
     pub(crate) s3: S3Args,
 }
@@ -241,18 +247,19 @@ pub(crate) struct S3Args {
     /// Allow an http:// endpoint.
     #[arg(long)]
     pub(crate) s3_allow_http: bool,
-    /// Object key template under the prefix; the extension is appended. Placeholders as --layout, plus {first_ts} {last_ts} {lines} {hash} {hour}.
-    #[arg(long, value_name = "TEMPLATE", default_value = kle_sinks::DEFAULT_KEY_TEMPLATE)]
-    pub(crate) s3_key_template: String,
-    /// Compression of S3 objects.
-    #[arg(long, value_enum, default_value_t = CompressionArg::Zstd)]
-    pub(crate) compression: CompressionArg,
-    /// Roll an S3 object at this many bytes of lines (before compression).
-    #[arg(long, value_name = "BYTES", default_value_t = kle_sinks::DEFAULT_MAX_OBJECT_BYTES)]
-    pub(crate) max_object_bytes: u64,
-    /// Roll an S3 object at this age (`30s`, `5m`); also how often the S3 sink commits.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "5m")]
-    pub(crate) max_object_age: Duration,
+    /// Object key template under the prefix; the extension is appended. Placeholders as --layout, plus {first_ts} {last_ts} {lines} {hash} {hour}
+    /// [default: {namespace}/{pod}/{container}/{date}/{first_ts}-{last_ts}-{lines}-{hash}]
+    #[arg(long, value_name = "TEMPLATE")]
+    pub(crate) s3_key_template: Option<String>,
+    /// Compression of S3 objects [default: zstd]
+    #[arg(long, value_enum)]
+    pub(crate) compression: Option<CompressionArg>,
+    /// Roll an S3 object at this many bytes of lines (before compression) [default: 8388608]
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) max_object_bytes: Option<u64>,
+    /// Roll an S3 object at this age (`30s`, `5m`); also how often the S3 sink commits [default: 5m]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) max_object_age: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

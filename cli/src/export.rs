@@ -4,7 +4,7 @@
 use std::io::IsTerminal as _;
 use std::sync::Arc;
 
-use kle_core::{Export, ExportOptions, ExportReport, Metrics, Selection, Since, StreamOptions, required_permissions};
+use kle_core::{Export, ExportOptions, ExportReport, Metrics, Selection, StreamOptions, required_permissions};
 use kle_sinks::ExportConfig;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -13,16 +13,11 @@ use crate::args::{ExportArgs, GlobalArgs};
 use crate::cluster::{connection, describe_selection, selection};
 use crate::failure::{EXIT_OK, Failure};
 use crate::progress::{ProgressLine, summary_table};
-use crate::settings::{Given, Settings};
+use crate::settings::{ExportSettings, Settings};
 
-pub(crate) async fn export(
-    global: GlobalArgs,
-    args: ExportArgs,
-    follow: bool,
-    given: &Given<'_>,
-) -> Result<u8, Failure> {
+pub(crate) async fn export(global: GlobalArgs, args: ExportArgs, follow: bool) -> Result<u8, Failure> {
     let file = args.config.as_deref().map(ExportConfig::load).transpose()?;
-    let Settings { global, args, sink } = crate::settings::resolve(global, args, file.as_ref(), given);
+    let Settings { global, args, sink } = crate::settings::resolve(global, args, file.as_ref());
     sink.validate().map_err(|err| Failure::Usage(err.to_string()))?;
     let connection = connection(&global, args.max_streams).await?;
     info!(source = %connection.source, "connected");
@@ -31,7 +26,7 @@ pub(crate) async fn export(
         .checkpoint
         .store(&sink, &connection.client, &connection.default_namespace)?;
     let needed = required_permissions(&selection, follow, checkpoint.as_deref());
-    if !args.no_preflight {
+    if args.preflight {
         crate::preflight::preflight(&connection, needed.clone()).await?;
     }
     if args.dry_run {
@@ -90,11 +85,11 @@ pub(crate) async fn export(
     outcome(report, &selection, &args, needed)
 }
 
-fn options(args: &ExportArgs, follow: bool) -> ExportOptions {
+fn options(args: &ExportSettings, follow: bool) -> ExportOptions {
     ExportOptions {
         stream: StreamOptions {
             follow,
-            since: args.since.map(Since::Ago).or(args.since_time.map(Since::Time)),
+            since: args.since,
             tail_lines: args.tail,
             limit_bytes: args.limit_bytes,
             previous: args.previous,
@@ -111,7 +106,7 @@ fn options(args: &ExportArgs, follow: bool) -> ExportOptions {
 fn outcome(
     report: ExportReport,
     selection: &Selection,
-    args: &ExportArgs,
+    args: &ExportSettings,
     needed: Vec<kle_core::Permission>,
 ) -> Result<u8, Failure> {
     let summary = report.summary;

@@ -21,20 +21,14 @@ mod signals;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
 use crate::args::{Cli, Command};
 use crate::failure::Failure;
-use crate::settings::Given;
 
 fn main() -> ExitCode {
-    // The matches are kept: `--config` needs to know which flags were given, not defaulted.
-    let matches = Cli::command().get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(err) => err.exit(),
-    };
+    let cli = Cli::parse();
     init_tracing(cli.global.verbose);
     // One thread runs the streams and the sink; blocking work (file syncs, stdout writes,
     // checkpoints) goes to tokio's blocking pool. The work per byte is small (split lines,
@@ -48,7 +42,7 @@ fn main() -> ExitCode {
             return ExitCode::from(failure::EXIT_ERROR);
         }
     };
-    match runtime.block_on(run(cli, &matches)) {
+    match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             eprintln!("error: {failure}");
@@ -60,11 +54,10 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<u8, Failure> {
-    let sub = |name: &str| matches.subcommand_matches(name).unwrap_or(matches);
+async fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
-        Command::Export(args) => export::export(cli.global, args, false, &Given(sub("export"))).await,
-        Command::Follow(args) => export::export(cli.global, args, true, &Given(sub("follow"))).await,
+        Command::Export(args) => export::export(cli.global, args, false).await,
+        Command::Follow(args) => export::export(cli.global, args, true).await,
         Command::Rbac(args) => rbac::rbac(args),
         Command::Check(args) => check::check(&cli.global, args).await,
         Command::Config(command) => config::config(command),
