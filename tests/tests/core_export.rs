@@ -329,7 +329,7 @@ async fn huge_lines_and_invalid_utf8_pass_through_intact() {
         if let ExportEvent::Lines(batch) = event {
             for line in &batch.lines {
                 longest = longest.max(line.raw().len());
-                fragments += usize::from(matches!(line.kind(), kle_core::LineKind::Fragment { .. }));
+                fragments += usize::from(matches!(line.kind(), kle_core::lines::LineKind::Fragment { .. }));
                 got.extend_from_slice(line.raw());
                 if line.ends_line() {
                     got.push(b'\n');
