@@ -51,14 +51,18 @@ pub mod encode;
 mod error;
 mod export_config;
 #[cfg(feature = "file")]
+#[path = "file/sink.rs"]
 mod file;
 pub mod layout;
 mod metrics;
 #[cfg(feature = "s3")]
+#[path = "s3/sink.rs"]
 pub mod s3;
+#[path = "s3/config.rs"]
 mod s3_config;
 mod sink;
 #[cfg(feature = "stdout")]
+#[path = "stdout/sink.rs"]
 mod stdout;
 mod template;
 #[cfg(test)]
