@@ -50,40 +50,34 @@ pub mod deliver;
 pub mod encode;
 mod error;
 mod export_config;
-#[cfg(feature = "file")]
-#[path = "file/sink.rs"]
 mod file;
 pub mod layout;
 mod metrics;
-#[cfg(feature = "s3")]
-#[path = "s3/sink.rs"]
 pub mod s3;
-#[path = "s3/config.rs"]
-mod s3_config;
 mod sink;
-#[cfg(feature = "stdout")]
-#[path = "stdout/sink.rs"]
 mod stdout;
 mod template;
 #[cfg(test)]
 mod test_support;
 
 pub use checkpoint::Checkpointer;
-pub use config::{ColorChoice, FileConfig, FormatKind, SinkConfig, StdoutConfig};
+pub use config::{FormatKind, SinkConfig};
 pub use deliver::{ContainerDelivery, DeliverOptions, Delivery, deliver, deliver_checkpointed, deliver_into};
 pub use encode::{Encoder, Format};
 pub use error::{SinkError, UploadFailure};
 pub use export_config::{CheckpointSpec, EXAMPLE_CONFIG, ExportConfig};
+pub use file::FileConfig;
 #[cfg(feature = "file")]
 pub use file::{DEFAULT_MAX_OPEN_FILES, FileSink, FileSinkBuilder};
 pub use layout::{DEFAULT_LAYOUT, Layout, ObjectStamp};
 pub use metrics::{Metrics, Progress};
 #[cfg(feature = "s3")]
 pub use s3::{CHECKPOINT_OBJECT, ObjectCheckpointStore, S3Sink, S3SinkBuilder, S3Stats};
-pub use s3_config::{
+pub use s3::{
     Compression, DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_AGE, DEFAULT_MAX_OBJECT_BYTES, MIN_PART_BYTES, S3Config,
 };
 pub use sink::Sink;
+pub use stdout::{ColorChoice, StdoutConfig};
 #[cfg(feature = "stdout")]
 pub use stdout::{Output, Stdout, StdoutSink};
 pub use template::LineTemplate;

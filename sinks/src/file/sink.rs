@@ -537,5 +537,7 @@ fn create_dirs(dir: &Path, changed: &mut BTreeSet<PathBuf>) -> Result<(), SinkEr
     Ok(())
 }
 
+// The tests sit beside the backend's other files, not in a `sink/` folder of their own.
 #[cfg(test)]
+#[path = "tests.rs"]
 mod tests;

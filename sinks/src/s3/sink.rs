@@ -1,81 +1,4 @@
-//! [`S3Sink`]: compressed objects in S3 or any S3-compatible store, through `object_store`.
-//!
-//! # Objects
-//! Each container instance's lines go into an object of their own, rolled when its lines reach
-//! `max_object_bytes` (before compression, counted as the API's bytes) or when it is
-//! `max_object_age` old, whichever comes first, and finished by every
-//! [`commit`](Sink::commit) and by [`end_container`](Sink::end_container). S3 has no append:
-//! an object is written once, whole.
-//!
-//! An object's key comes from a [`Layout`] template under the URL's prefix, by default
-//! `{namespace}/{pod}/{container}/{date}/{first_ts}-{last_ts}-{lines}-{hash}.log.zst`. The date,
-//! the first and last timestamps (full nanoseconds), the line count and the CRC-32 of the
-//! bytes all come from the lines the object holds, never from the clock, so the same lines always get the same key: an upload
-//! retried after a failed commit, or repeated by a run that resumes from the last committed
-//! cursor, overwrites its object instead of adding a second copy. Size rolls are cut at line
-//! boundaries by the lines' bytes alone, whatever the batches were, so a resumed run cuts the
-//! same objects again; only age and commit rolls depend on time.
-//!
-//! Limits of that: an object uploaded but not covered by a successful commit (a commit that
-//! failed half-way, a crash) whose lines a resumed run cuts at a different point (an age or
-//! commit roll, a memory-cap roll) is not overwritten: the new object shares its `{first_ts}`
-//! and has a later `{last_ts}`, and the lines of the shorter one are in both. Delivery is
-//! at-least-once in that case; a reader removes the copy by keeping, among a container's
-//! objects with the same `{first_ts}`, the one with the latest `{last_ts}`. `restore` has
-//! nothing to undo (the default): the sink never appends.
-//!
-//! # Commits and object size
-//! A commit finishes and uploads every open object, so everything written before it is
-//! durable when it returns `Ok`. A commit every second (the delivery loop's default) would
-//! therefore make one tiny object per container per second — the complaint of Vector's users
-//! (vector#19210, #18692). The command line instead commits every `max_object_age` (5 minutes
-//! by default; [`SinkConfig::preferred_commit_interval`](crate::SinkConfig::preferred_commit_interval)):
-//! a follow run writes at most one object per container per `max_object_age` plus one per
-//! `max_object_bytes`, and a one-shot export one object per container (more only past
-//! `max_object_bytes`). The price is the checkpoint's lag: up to `max_object_age` of lines
-//! is exported again after a crash (and lands under the same keys when the cut points match).
-//!
-//! # Uploads and memory
-//! Objects up to the part size (8 MiB by default) go up in one PUT; larger ones as multipart
-//! uploads in parts of that size (S3's minimum is 5 MiB), a few parts at a time, aborted on
-//! failure. Uploads run in the background, at most `upload_concurrency` at once; a commit
-//! waits for all of them. Each open object holds its compressed bytes in 1 MiB chunks plus
-//! under 256 KiB waiting to be compressed: lines are compressed in 256 KiB blocks, each an
-//! independent zstd frame or gzip member, by one compressor shared by all objects, so a
-//! thousand quiet containers do not each hold a compressor's window. When all open objects
-//! together hold more than `max_buffered_bytes`, the largest is rolled early.
-//! object_store retries 5xx answers, timeouts and dropped connections with exponential
-//! back-off; a permanent error (no such bucket, access denied, bad keys, an endpoint that
-//! stays unreachable) becomes a [`SinkError::Upload`] naming the bucket, the key, the S3 error
-//! code and what to do. The object is kept and uploaded again by the next commit.
-//!
-//! A sink dropped (or a process killed) during a multipart upload leaves its parts on the
-//! store, invisible but billed: give the bucket a lifecycle rule that aborts incomplete
-//! multipart uploads after a day.
-//!
-//! ```no_run
-//! use kle_sinks::{Compression, S3Config, SinkConfig, deliver, DeliverOptions};
-//!
-//! # async fn demo(run: &mut kle_core::ExportRun) -> Result<(), Box<dyn std::error::Error>> {
-//! // Credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or a role); a local store.
-//! let config = SinkConfig::S3(
-//!     S3Config::new("s3://logs/cluster-a")
-//!         .with_endpoint("http://127.0.0.1:9000", true)
-//!         .with_compression(Compression::Gzip),
-//! );
-//! let mut sink = config.build()?;
-//! let interval = config.preferred_commit_interval().unwrap_or(std::time::Duration::from_secs(1));
-//! let options = DeliverOptions::default().with_commit_interval(interval);
-//! let delivery = deliver(run, sink.as_mut(), &options).await?;
-//! println!("{} lines uploaded", delivery.lines);
-//! # Ok(()) }
-//! ```
-
-mod checkpoint;
-mod object;
-mod upload;
-
-pub use checkpoint::{CHECKPOINT_OBJECT, ObjectCheckpointStore};
+//! [`S3Sink`]: each container's lines as compressed objects; see the [module](super) documentation.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -87,12 +10,12 @@ use object_store::ObjectStore;
 use tokio::task::{Id, JoinSet};
 use tracing::{debug, warn};
 
-use self::object::{BlockCompressor, FinishedObject, OpenObject};
-use self::upload::Target;
+use super::object::{BlockCompressor, FinishedObject, OpenObject};
+use super::upload::{self, Target};
 use crate::encode::{Encoder, Format};
 use crate::error::{SinkError, UploadFailure};
 use crate::layout::Layout;
-use crate::s3_config::{
+use crate::s3::config::{
     Compression, DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_AGE, DEFAULT_MAX_OBJECT_BYTES, MIN_PART_BYTES, S3Config,
     check_key_template, extension,
 };
@@ -265,7 +188,7 @@ pub struct S3Stats {
     pub failed_uploads: u64,
 }
 
-/// Uploads each container's lines as compressed objects; see the [module](self) documentation.
+/// Uploads each container's lines as compressed objects; see the [module](super) documentation.
 ///
 /// Needs a tokio runtime: uploads run as tasks.
 #[derive(Debug)]
@@ -605,5 +528,7 @@ impl Sink for S3Sink {
     }
 }
 
+// The tests sit beside the backend's other files, not in a `sink/` folder of their own.
 #[cfg(test)]
+#[path = "tests.rs"]
 mod tests;

@@ -14,7 +14,7 @@ use object_store::{
 
 use super::object::FinishedObject;
 use crate::error::{SinkError, UploadFailure};
-use crate::s3_config::S3Config;
+use crate::s3::config::S3Config;
 
 /// Parts of one multipart upload in flight at once.
 const PART_CONCURRENCY: usize = 4;
