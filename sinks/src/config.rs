@@ -99,10 +99,10 @@ impl SinkConfig {
                     .to_string())
             }
             SinkConfig::S3(config) => {
-                let (bucket, prefix) = config.bucket_and_prefix()?;
-                let layout = Layout::parse(&config.key_template)?;
+                let valid = config.validated()?;
                 // Object placeholders render as `_`; the objects' own parts are a `*`.
-                let key = layout
+                let key = valid
+                    .key_layout()
                     .render(container, today)
                     .into_iter()
                     .map(|part| {
@@ -114,12 +114,12 @@ impl SinkConfig {
                     })
                     .collect::<Vec<_>>()
                     .join("/");
-                let prefix = if prefix.is_empty() {
-                    String::new()
-                } else {
-                    format!("{prefix}/")
-                };
-                Ok(format!("s3://{bucket}/{prefix}{key}{}", config.extension()))
+                Ok(format!(
+                    "s3://{}/{}{}",
+                    valid.bucket(),
+                    valid.key(&key),
+                    config.extension()
+                ))
             }
         }
     }

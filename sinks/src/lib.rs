@@ -75,6 +75,7 @@ pub use metrics::{Metrics, Progress};
 pub use s3::{CHECKPOINT_OBJECT, ObjectCheckpointStore, S3Sink, S3SinkBuilder, S3Stats};
 pub use s3::{
     Compression, DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_AGE, DEFAULT_MAX_OBJECT_BYTES, MIN_PART_BYTES, S3Config,
+    ValidS3Config,
 };
 pub use sink::Sink;
 pub use stdout::{ColorChoice, StdoutConfig};

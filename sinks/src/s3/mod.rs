@@ -86,6 +86,7 @@ mod upload;
 pub use checkpoint::{CHECKPOINT_OBJECT, ObjectCheckpointStore};
 pub use config::{
     Compression, DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_AGE, DEFAULT_MAX_OBJECT_BYTES, MIN_PART_BYTES, S3Config,
+    ValidS3Config,
 };
 #[cfg(feature = "s3")]
 pub use sink::{

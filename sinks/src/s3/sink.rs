@@ -17,7 +17,7 @@ use crate::error::{SinkError, UploadFailure};
 use crate::layout::Layout;
 use crate::s3::config::{
     Compression, DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_AGE, DEFAULT_MAX_OBJECT_BYTES, MIN_PART_BYTES, S3Config,
-    check_key_template, extension,
+    ValidS3Config, extension, parse_key_template, prefixed,
 };
 use crate::sink::Sink;
 
@@ -37,7 +37,7 @@ pub struct S3SinkBuilder {
     store: Arc<dyn ObjectStore>,
     bucket: String,
     prefix: String,
-    key_template: String,
+    key_template: KeyTemplate,
     format: Format,
     compression: Compression,
     max_object_bytes: u64,
@@ -45,6 +45,13 @@ pub struct S3SinkBuilder {
     part_bytes: usize,
     upload_concurrency: usize,
     max_buffered_bytes: usize,
+}
+
+/// A builder's key template: as set by hand, or parsed already by [`S3Config::validated`].
+#[derive(Debug, Clone)]
+enum KeyTemplate {
+    Text(String),
+    Checked(Layout),
 }
 
 impl S3SinkBuilder {
@@ -56,7 +63,7 @@ impl S3SinkBuilder {
             store,
             bucket: bucket.into(),
             prefix: String::new(),
-            key_template: DEFAULT_KEY_TEMPLATE.to_owned(),
+            key_template: KeyTemplate::Text(DEFAULT_KEY_TEMPLATE.to_owned()),
             format: Format::RAW_WITH_TIMESTAMPS,
             compression: Compression::default(),
             max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
@@ -65,6 +72,23 @@ impl S3SinkBuilder {
             upload_concurrency: DEFAULT_UPLOAD_CONCURRENCY,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
         }
+    }
+
+    /// A builder for objects in `store` with the settings of a checked configuration: its
+    /// bucket, prefix, key template, format, compression and object limits.
+    pub fn from_valid(store: Arc<dyn ObjectStore>, valid: &ValidS3Config) -> Self {
+        let config = valid.config();
+        let max_bytes = usize::try_from(config.max_object_bytes).unwrap_or(usize::MAX);
+        Self {
+            prefix: valid.prefix().to_owned(),
+            key_template: KeyTemplate::Checked(valid.key_layout().clone()),
+            ..Self::new(store, valid.bucket())
+        }
+        .with_format(config.format())
+        .with_compression(config.compression)
+        .with_max_object_bytes(config.max_object_bytes)
+        .with_max_object_age(config.max_object_age())
+        .with_max_buffered_bytes(DEFAULT_MAX_BUFFERED_BYTES.max(max_bytes))
     }
 
     /// Sets the key prefix (`cluster-a/logs`), put before every key with a `/`.
@@ -76,7 +100,7 @@ impl S3SinkBuilder {
     /// Sets the key template (see [`layout`](crate::layout) for the placeholders); the
     /// extension is appended.
     pub fn with_key_template(mut self, template: impl Into<String>) -> Self {
-        self.key_template = template.into();
+        self.key_template = KeyTemplate::Text(template.into());
         self
     }
 
@@ -122,13 +146,17 @@ impl S3SinkBuilder {
         self
     }
 
-    /// Checks the template and the numbers.
+    /// Checks what was set by hand (a key template from a [`ValidS3Config`] is parsed already)
+    /// and the numbers.
     ///
     /// # Errors
     /// [`SinkError::InvalidLayout`] for a template that does not name objects uniquely,
     /// [`SinkError::InvalidConfig`] for a part size under 5 MiB or a zero limit.
     pub fn build(self) -> Result<S3Sink, SinkError> {
-        let layout = check_key_template(&self.key_template)?;
+        let layout = match self.key_template {
+            KeyTemplate::Text(template) => parse_key_template(&template)?,
+            KeyTemplate::Checked(layout) => layout,
+        };
         let invalid = |reason: String| SinkError::InvalidConfig { sink: "s3", reason };
         if self.part_bytes < MIN_PART_BYTES {
             return Err(invalid(format!(
@@ -226,21 +254,18 @@ impl S3Sink {
     /// Builds the sink and its S3 client from a configuration.
     ///
     /// # Errors
-    /// As [`S3Config::validate`], or the client's configuration errors.
+    /// As [`S3Config::validated`], or the client's configuration errors.
     pub fn from_config(config: &S3Config) -> Result<Self, SinkError> {
-        config.validate()?;
-        let (bucket, prefix) = config.bucket_and_prefix()?;
-        let store = upload::s3_store(config, &bucket)?;
-        let max_bytes = usize::try_from(config.max_object_bytes).unwrap_or(usize::MAX);
-        Self::builder(store, bucket)
-            .with_prefix(prefix)
-            .with_key_template(&config.key_template)
-            .with_format(config.format())
-            .with_compression(config.compression)
-            .with_max_object_bytes(config.max_object_bytes)
-            .with_max_object_age(config.max_object_age())
-            .with_max_buffered_bytes(DEFAULT_MAX_BUFFERED_BYTES.max(max_bytes))
-            .build()
+        Self::from_valid(&config.validated()?)
+    }
+
+    /// Builds the sink and its S3 client from a checked configuration.
+    ///
+    /// # Errors
+    /// The client's configuration errors.
+    pub fn from_valid(valid: &ValidS3Config) -> Result<Self, SinkError> {
+        let store = upload::s3_store(valid)?;
+        S3SinkBuilder::from_valid(store, valid).build()
     }
 
     /// What was uploaded so far.
@@ -311,11 +336,7 @@ impl S3Sink {
             .finish(&mut self.compressor)
             .map_err(|err| SinkError::from_io("compressing for", &self.describe, err))?;
         let name = self.layout.render_object_key(&container, &stamp);
-        let key = if self.prefix.is_empty() {
-            format!("{name}{}", self.extension)
-        } else {
-            format!("{}/{name}{}", self.prefix, self.extension)
-        };
+        let key = prefixed(&self.prefix, &format!("{name}{}", self.extension));
         let finished = FinishedObject {
             len: chunks.iter().map(bytes::Bytes::len).sum(),
             key,
