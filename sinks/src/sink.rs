@@ -9,7 +9,8 @@ use crate::error::SinkError;
 ///
 /// A push model, like ripgrep's `Sink`: the delivery loop ([`deliver`](crate::deliver())) calls
 /// [`write`](Sink::write) with one container's lines at a time, [`commit`](Sink::commit) to make
-/// them durable, [`end_container`](Sink::end_container) when a container's stream ends and
+/// them durable, [`end_container`](Sink::end_container) when a container's stream ends,
+/// [`retire`](Sink::retire) when an instance is finished for good, and
 /// [`close`](Sink::close) at the end, and [`flush`](Sink::flush) shortly after lines were
 /// written. The trait is object-safe: sinks are used as
 /// `Box<dyn Sink>`, built from a [`SinkConfig`](crate::SinkConfig).
@@ -86,6 +87,22 @@ pub trait Sink: Send {
         Ok(())
     }
 
+    /// A container instance is finished for good (its pod is gone and its log was read to the
+    /// end, and everything of it is committed): drop what is kept for it.
+    ///
+    /// The instance may be one only an earlier run wrote, known from the checkpoint; sinks
+    /// match instances by [`Container::key`]. What is dropped leaves the
+    /// [`committed_state`](Sink::committed_state) saved with the next checkpoint, so that it
+    /// stays small over a long follow (the file sink: the committed lengths of the instance's
+    /// files). The default does nothing.
+    ///
+    /// # Errors
+    /// Releasing failed.
+    async fn retire(&mut self, container: &Container) -> Result<(), SinkError> {
+        let _ = container;
+        Ok(())
+    }
+
     /// Commits and releases everything; the sink is not written to afterwards.
     ///
     /// # Errors
@@ -144,6 +161,10 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
 
     async fn end_container(&mut self, container: &Container) -> Result<(), SinkError> {
         (**self).end_container(container).await
+    }
+
+    async fn retire(&mut self, container: &Container) -> Result<(), SinkError> {
+        (**self).retire(container).await
     }
 
     async fn close(&mut self) -> Result<(), SinkError> {

@@ -4,6 +4,8 @@
 mod config;
 #[cfg(feature = "file")]
 mod sink;
+#[cfg(feature = "file")]
+mod state;
 
 pub use config::FileConfig;
 #[cfg(feature = "file")]
