@@ -1,15 +1,15 @@
 //! [`SinkConfig`]: the sink a user describes in YAML (or JSON), built into a [`Sink`].
 
-use std::io::IsTerminal as _;
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
 use crate::encode::Format;
 use crate::error::SinkError;
-use crate::layout::{DEFAULT_LAYOUT, Layout};
-use crate::s3_config::S3Config;
+// Also reachable here for code that names the configs through this module (export_config's tests).
+pub(crate) use crate::file::FileConfig;
+use crate::layout::Layout;
+use crate::s3::S3Config;
 use crate::sink::Sink;
+use crate::stdout::StdoutConfig;
 
 /// A sink as configured: plain data, separate from the runtime sink it [builds](SinkConfig::build).
 ///
@@ -99,10 +99,10 @@ impl SinkConfig {
                     .to_string())
             }
             SinkConfig::S3(config) => {
-                let (bucket, prefix) = config.bucket_and_prefix()?;
-                let layout = Layout::parse(&config.key_template)?;
+                let valid = config.validated()?;
                 // Object placeholders render as `_`; the objects' own parts are a `*`.
-                let key = layout
+                let key = valid
+                    .key_layout()
                     .render(container, today)
                     .into_iter()
                     .map(|part| {
@@ -114,12 +114,12 @@ impl SinkConfig {
                     })
                     .collect::<Vec<_>>()
                     .join("/");
-                let prefix = if prefix.is_empty() {
-                    String::new()
-                } else {
-                    format!("{prefix}/")
-                };
-                Ok(format!("s3://{bucket}/{prefix}{key}{}", config.extension()))
+                Ok(format!(
+                    "s3://{}/{}{}",
+                    valid.bucket(),
+                    valid.key(&key),
+                    config.extension()
+                ))
             }
         }
     }
@@ -164,7 +164,7 @@ impl FormatKind {
         }
     }
 
-    fn refuse_template(self, sink: &'static str) -> Result<(), SinkError> {
+    pub(crate) fn refuse_template(self, sink: &'static str) -> Result<(), SinkError> {
         match self {
             FormatKind::Template => Err(SinkError::InvalidConfig {
                 sink,
@@ -175,263 +175,11 @@ impl FormatKind {
     }
 }
 
-/// When to colour the text prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ColorChoice {
-    /// When standard output is a terminal and `NO_COLOR` is unset or empty.
-    #[default]
-    Auto,
-    /// Always.
-    Always,
-    /// Never.
-    Never,
-}
-
-impl ColorChoice {
-    /// Whether to colour output written to standard output.
-    pub fn for_stdout(self) -> bool {
-        match self {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            }
-        }
-    }
-}
-
-/// Configuration of the standard-output sink.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct StdoutConfig {
-    /// Encoding; default `text`.
-    pub format: FormatKind,
-    /// Show the API's timestamps (`text`, `raw`); default false.
-    pub timestamps: bool,
-    /// Colour the `text` prefix; default `auto`.
-    pub color: ColorChoice,
-    /// The line template of `format: template` (`{namespace}/{pod} {message}`, see
-    /// [`LineTemplate`](crate::LineTemplate)).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub template: Option<String>,
-}
-
-impl Default for StdoutConfig {
-    fn default() -> Self {
-        Self {
-            format: FormatKind::Text,
-            timestamps: false,
-            color: ColorChoice::Auto,
-            template: None,
-        }
-    }
-}
-
-impl StdoutConfig {
-    /// The configuration for `format`, with the other settings at their defaults.
-    pub fn new(format: FormatKind) -> Self {
-        Self {
-            format,
-            ..Self::default()
-        }
-    }
-
-    /// Sets whether timestamps are shown.
-    #[must_use]
-    pub fn with_timestamps(mut self, timestamps: bool) -> Self {
-        self.timestamps = timestamps;
-        self
-    }
-
-    /// Sets when to colour.
-    #[must_use]
-    pub fn with_color(mut self, color: ColorChoice) -> Self {
-        self.color = color;
-        self
-    }
-
-    /// Sets the line template and selects `format: template`.
-    #[must_use]
-    pub fn with_template(mut self, template: impl Into<String>) -> Self {
-        self.format = FormatKind::Template;
-        self.template = Some(template.into());
-        self
-    }
-
-    /// Checks the template of `format: template`.
-    ///
-    /// # Errors
-    /// [`SinkError::InvalidConfig`] without a template, [`SinkError::InvalidLayout`] for one
-    /// that does not parse.
-    pub fn validate(&self) -> Result<(), SinkError> {
-        self.template_format().map(|_| ())
-    }
-
-    fn template_format(&self) -> Result<Option<Format>, SinkError> {
-        match (self.format, &self.template) {
-            (FormatKind::Template, Some(template)) => Ok(Some(Format::Template(std::sync::Arc::new(
-                crate::LineTemplate::parse(template)?,
-            )))),
-            (FormatKind::Template, None) => Err(SinkError::InvalidConfig {
-                sink: "stdout",
-                reason: "`format: template` needs a `template` (--template '{namespace}/{pod} {message}')".into(),
-            }),
-            _ => Ok(None),
-        }
-    }
-
-    /// The format written, resolving `color: auto` against the real standard output (plain
-    /// text for a template that does not [validate](StdoutConfig::validate)).
-    pub fn format(&self) -> Format {
-        match self.template_format() {
-            Ok(Some(template)) => template,
-            _ => self.format.with(self.timestamps, self.color.for_stdout()),
-        }
-    }
-
-    /// Builds the sink.
-    ///
-    /// # Errors
-    /// [`SinkError::NotCompiled`] without the `stdout` feature.
-    pub fn build(&self) -> Result<Box<dyn Sink>, SinkError> {
-        self.validate()?;
-        #[cfg(feature = "stdout")]
-        {
-            Ok(Box::new(crate::stdout::StdoutSink::new(self.format())))
-        }
-        #[cfg(not(feature = "stdout"))]
-        {
-            Err(SinkError::NotCompiled {
-                sink: "stdout",
-                feature: "stdout",
-            })
-        }
-    }
-}
-
-/// Configuration of the file sink.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct FileConfig {
-    /// Directory the files are written under (created if missing).
-    pub dir: PathBuf,
-    /// Path template under `dir`; default [`DEFAULT_LAYOUT`].
-    #[serde(default = "default_layout")]
-    pub layout: String,
-    /// Encoding; default `raw`.
-    #[serde(default = "default_file_format")]
-    pub format: FormatKind,
-    /// Keep the API's timestamps (`raw`, `text`); default true.
-    #[serde(default = "default_true")]
-    pub timestamps: bool,
-    /// Files open at once; default 256.
-    #[serde(default = "default_max_open_files")]
-    pub max_open_files: usize,
-}
-
-fn default_layout() -> String {
-    DEFAULT_LAYOUT.to_owned()
-}
-
-fn default_file_format() -> FormatKind {
-    FormatKind::Raw
-}
-
-fn default_true() -> bool {
-    true
-}
-
-fn default_max_open_files() -> usize {
-    256
-}
-
-impl FileConfig {
-    /// The configuration for files under `dir`, with the defaults: the API's bytes with
-    /// timestamps, in `{namespace}/{pod}/{container}.log`.
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self {
-            dir: dir.into(),
-            layout: default_layout(),
-            format: default_file_format(),
-            timestamps: true,
-            max_open_files: default_max_open_files(),
-        }
-    }
-
-    /// Sets the path template.
-    #[must_use]
-    pub fn with_layout(mut self, layout: impl Into<String>) -> Self {
-        self.layout = layout.into();
-        self
-    }
-
-    /// Sets the encoding and whether timestamps are kept.
-    #[must_use]
-    pub fn with_format(mut self, format: FormatKind, timestamps: bool) -> Self {
-        self.format = format;
-        self.timestamps = timestamps;
-        self
-    }
-
-    /// The format written (never coloured).
-    pub fn format(&self) -> Format {
-        self.format.with(self.timestamps, false)
-    }
-
-    /// Checks the layout and the numbers, without touching the disk.
-    ///
-    /// # Errors
-    /// [`SinkError::InvalidLayout`] or [`SinkError::InvalidConfig`].
-    pub fn validate(&self) -> Result<(), SinkError> {
-        Layout::parse_for_files(&self.layout)?;
-        self.format.refuse_template("file")?;
-        if self.dir.as_os_str().is_empty() {
-            return Err(SinkError::InvalidConfig {
-                sink: "file",
-                reason: "`dir` is empty: give the directory to write the files under".into(),
-            });
-        }
-        if self.max_open_files == 0 {
-            return Err(SinkError::InvalidConfig {
-                sink: "file",
-                reason: "`max_open_files` must be at least 1".into(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Builds the sink, creating the directory.
-    ///
-    /// # Errors
-    /// As [`FileConfig::validate`], an I/O error creating the directory, or
-    /// [`SinkError::NotCompiled`] without the `file` feature.
-    pub fn build(&self) -> Result<Box<dyn Sink>, SinkError> {
-        self.validate()?;
-        #[cfg(feature = "file")]
-        {
-            let sink = crate::file::FileSink::builder(&self.dir)
-                .with_layout(&self.layout)
-                .with_format(self.format())
-                .with_max_open_files(self.max_open_files)
-                .build()?;
-            Ok(Box::new(sink))
-        }
-        #[cfg(not(feature = "file"))]
-        {
-            Err(SinkError::NotCompiled {
-                sink: "file",
-                feature: "file",
-            })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::DEFAULT_LAYOUT;
+    use crate::stdout::ColorChoice;
 
     fn yaml(text: &str) -> Result<SinkConfig, String> {
         serde_saphyr::from_str(text).map_err(|err| err.to_string())

@@ -23,6 +23,11 @@
 //! | `{lines}` | how many lines the object holds |
 //! | `{hash}` | CRC-32 of the object's bytes before compression, 8 hex digits: tells apart objects whose lines share their first and last timestamps |
 //! | `{hour}` | UTC hour (`00`–`23`) of the first line |
+//!
+//! `{{` and `}}` are a literal `{` and `}`, as in line templates
+//! ([`LineTemplate`](crate::LineTemplate)): all three are read by one parser. A placeholder left
+//! open, a `}` that closes nothing, or a placeholder unknown or not allowed where it is used is
+//! refused, with what to write instead.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -36,41 +41,13 @@ use kle_core::Container;
 
 use crate::encode::fnv1a;
 use crate::error::SinkError;
+use crate::template::{self, Placeholder, Segment, Use, Value, Values};
 
 /// The default file layout: one file per container, in a directory per namespace and pod.
 pub const DEFAULT_LAYOUT: &str = "{namespace}/{pod}/{container}.log";
 
 /// The longest path component most file systems accept, in bytes.
 const MAX_COMPONENT_BYTES: usize = 255;
-
-/// One piece of a path component.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Piece {
-    Literal(String),
-    Namespace,
-    Pod,
-    Container,
-    PodUid,
-    Node,
-    Restart,
-    Label(String),
-    Date,
-    Hour,
-    FirstTs,
-    LastTs,
-    Lines,
-    Hash,
-}
-
-impl Piece {
-    /// Whether the piece describes an object's content, which only object keys have.
-    fn is_object_stamp(&self) -> bool {
-        matches!(
-            self,
-            Piece::Hour | Piece::FirstTs | Piece::LastTs | Piece::Lines | Piece::Hash
-        )
-    }
-}
 
 /// What an object holds, for the placeholders that name it: `{first_ts}`, `{last_ts}`,
 /// `{lines}`, `{hash}`, `{date}` and `{hour}`.
@@ -110,7 +87,7 @@ impl ObjectStamp {
             .date()
     }
 
-    fn render_ts(ts: Option<Timestamp>) -> String {
+    pub(crate) fn render_ts(ts: Option<Timestamp>) -> String {
         // Lines without a timestamp only come from an API that did not send them; `{hash}`
         // still tells such objects apart.
         ts.map_or_else(|| "untimed".to_owned(), compact_timestamp)
@@ -146,17 +123,30 @@ pub fn compact_timestamp(ts: Timestamp) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
     template: String,
-    /// Path components, each a sequence of pieces.
-    components: Vec<Vec<Piece>>,
+    /// Path components, each a sequence of segments.
+    components: Vec<Vec<Segment>>,
 }
 
 impl Layout {
     /// Parses and checks a template: relative, no `.` or `..` component, no empty component,
-    /// only known placeholders.
+    /// only the placeholders of object keys (see the [module](self) documentation).
     ///
     /// # Errors
     /// [`SinkError::InvalidLayout`], naming what is wrong.
     pub fn parse(template: &str) -> Result<Self, SinkError> {
+        Self::parse_as(template, Use::ObjectKey)
+    }
+
+    /// Parses a template for files: as [`Layout::parse`], refusing the object placeholders
+    /// (a file grows, so what it holds cannot name it).
+    ///
+    /// # Errors
+    /// [`SinkError::InvalidLayout`], naming what is wrong.
+    pub fn parse_for_files(template: &str) -> Result<Self, SinkError> {
+        Self::parse_as(template, Use::FileLayout)
+    }
+
+    fn parse_as(template: &str, usage: Use) -> Result<Self, SinkError> {
         let invalid = |reason: String| SinkError::InvalidLayout {
             layout: template.to_owned(),
             reason,
@@ -175,36 +165,20 @@ impl Layout {
         if let Some(c) = template.chars().find(|c| c.is_control()) {
             return Err(invalid(format!("it contains the control character {c:?}")));
         }
-        let components = split_components(template)
-            .into_iter()
-            .map(|component| match component {
-                "" => Err(invalid("it has an empty path component (// or a trailing /)".into())),
-                "." | ".." => Err(invalid(format!("it must not contain a {component:?} component"))),
-                _ => parse_component(component).map_err(invalid),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let components = split_components(template::parse(template, usage).map_err(invalid)?);
+        for component in &components {
+            match component.as_slice() {
+                [] => return Err(invalid("it has an empty path component (// or a trailing /)".into())),
+                [Segment::Literal(text)] if text == "." || text == ".." => {
+                    return Err(invalid(format!("it must not contain a {text:?} component")));
+                }
+                _ => {}
+            }
+        }
         Ok(Self {
             template: template.to_owned(),
             components,
         })
-    }
-
-    /// Parses a template for files: as [`Layout::parse`], refusing the object placeholders
-    /// (a file grows, so what it holds cannot name it).
-    ///
-    /// # Errors
-    /// [`SinkError::InvalidLayout`], naming what is wrong.
-    pub fn parse_for_files(template: &str) -> Result<Self, SinkError> {
-        let layout = Self::parse(template)?;
-        if layout.uses_object_stamps() {
-            return Err(SinkError::InvalidLayout {
-                layout: template.to_owned(),
-                reason: "{first_ts}, {last_ts}, {lines}, {hash} and {hour} name an object's content and are for object keys only; \
-                         use {date} in file layouts"
-                    .into(),
-            });
-        }
-        Ok(layout)
     }
 
     /// The template as written.
@@ -214,18 +188,25 @@ impl Layout {
 
     /// Whether the template has `{date}`, so rendering needs the date of the first line.
     pub fn uses_date(&self) -> bool {
-        self.components.iter().flatten().any(|piece| *piece == Piece::Date)
+        self.placeholders().any(|placeholder| *placeholder == Placeholder::Date)
     }
 
     /// Whether the template names an object's content (`{first_ts}`, `{last_ts}`, `{lines}`,
     /// `{hour}`): such a template is for object keys only.
     pub fn uses_object_stamps(&self) -> bool {
-        self.components.iter().flatten().any(Piece::is_object_stamp)
+        self.placeholders().any(Placeholder::is_object_stamp)
     }
 
     /// Whether the template has the placeholder `name` (as written between the braces).
     pub fn has_placeholder(&self, name: &str) -> bool {
-        placeholder(name).is_ok_and(|wanted| self.components.iter().flatten().any(|piece| *piece == wanted))
+        Placeholder::from_name(name).is_some_and(|wanted| self.placeholders().any(|placeholder| *placeholder == wanted))
+    }
+
+    fn placeholders(&self) -> impl Iterator<Item = &Placeholder> {
+        self.components.iter().flatten().filter_map(|segment| match segment {
+            Segment::Placeholder(placeholder) => Some(placeholder),
+            Segment::Literal(_) => None,
+        })
     }
 
     /// The path components for `container`, each safe on its own (never empty, `.`, `..`, and
@@ -233,7 +214,15 @@ impl Layout {
     pub fn render(&self, container: &Container, date: Date) -> Vec<String> {
         self.components
             .iter()
-            .map(|pieces| render_component(pieces, container, date, None))
+            .map(|segments| {
+                render_component(
+                    segments,
+                    Values {
+                        date: Some(date),
+                        ..Values::of(container)
+                    },
+                )
+            })
             .collect()
     }
 
@@ -242,7 +231,16 @@ impl Layout {
         let date = stamp.date();
         self.components
             .iter()
-            .map(|pieces| render_component(pieces, container, date, Some(stamp)))
+            .map(|segments| {
+                render_component(
+                    segments,
+                    Values {
+                        date: Some(date),
+                        stamp: Some(stamp),
+                        ..Values::of(container)
+                    },
+                )
+            })
             .collect::<Vec<_>>()
             .join("/")
     }
@@ -277,117 +275,50 @@ impl Default for Layout {
         Self {
             template: DEFAULT_LAYOUT.to_owned(),
             components: vec![
-                vec![Piece::Namespace],
-                vec![Piece::Pod],
-                vec![Piece::Container, Piece::Literal(".log".into())],
+                vec![Segment::Placeholder(Placeholder::Namespace)],
+                vec![Segment::Placeholder(Placeholder::Pod)],
+                vec![
+                    Segment::Placeholder(Placeholder::Container),
+                    Segment::Literal(".log".into()),
+                ],
             ],
         }
     }
 }
 
-/// Splits on the `/` outside placeholders: label keys such as `app.kubernetes.io/name` have one.
-fn split_components(template: &str) -> Vec<&str> {
+/// Cuts a parsed template into path components at the `/` of its literal text; a placeholder
+/// is never cut, so label keys such as `app.kubernetes.io/name` keep theirs.
+fn split_components(segments: Vec<Segment>) -> Vec<Vec<Segment>> {
     let mut components = Vec::new();
-    let mut start = 0;
-    let mut in_placeholder = false;
-    for (i, c) in template.char_indices() {
-        match c {
-            '{' => in_placeholder = true,
-            '}' => in_placeholder = false,
-            '/' if !in_placeholder => {
-                components.push(&template[start..i]);
-                start = i + 1;
+    let mut current = Vec::new();
+    for segment in segments {
+        let Segment::Literal(text) = segment else {
+            current.push(segment);
+            continue;
+        };
+        for (i, part) in text.split('/').enumerate() {
+            if i > 0 {
+                components.push(std::mem::take(&mut current));
             }
-            _ => {}
+            if !part.is_empty() {
+                current.push(Segment::Literal(part.to_owned()));
+            }
         }
     }
-    components.push(&template[start..]);
+    components.push(current);
     components
 }
 
-fn parse_component(component: &str) -> Result<Vec<Piece>, String> {
-    let mut pieces = Vec::new();
-    let mut rest = component;
-    while !rest.is_empty() {
-        if let Some(after) = rest.strip_prefix('{') {
-            let Some(end) = after.find('}') else {
-                return Err(format!("the placeholder in {component:?} is not closed with }}"));
-            };
-            pieces.push(placeholder(&after[..end])?);
-            rest = &after[end + 1..];
-        } else {
-            let end = rest.find(['{', '}']).unwrap_or(rest.len());
-            if rest[end..].starts_with('}') {
-                return Err(format!("unexpected }} in {component:?}"));
-            }
-            pieces.push(Piece::Literal(rest[..end].to_owned()));
-            rest = &rest[end..];
-        }
-    }
-    Ok(pieces)
-}
-
-pub(crate) fn placeholder(name: &str) -> Result<Piece, String> {
-    Ok(match name {
-        "namespace" => Piece::Namespace,
-        "pod" => Piece::Pod,
-        "container" => Piece::Container,
-        "pod_uid" => Piece::PodUid,
-        "node" => Piece::Node,
-        "restart" => Piece::Restart,
-        "date" => Piece::Date,
-        "hour" => Piece::Hour,
-        "first_ts" => Piece::FirstTs,
-        "last_ts" => Piece::LastTs,
-        "lines" => Piece::Lines,
-        "hash" => Piece::Hash,
-        _ => match name.strip_prefix("label:") {
-            Some("") => return Err("{label:} needs a label key, as in {label:app}".into()),
-            Some(key) => Piece::Label(key.to_owned()),
-            None => {
-                return Err(format!(
-                    "unknown placeholder {{{name}}}; known: {{namespace}} {{pod}} {{container}} {{pod_uid}} {{node}} \
-                     {{restart}} {{label:KEY}} {{date}}, and for object keys {{first_ts}} {{last_ts}} {{lines}} {{hash}} {{hour}}"
-                ));
-            }
-        },
-    })
-}
-
-fn render_component(pieces: &[Piece], container: &Container, date: Date, stamp: Option<&ObjectStamp>) -> String {
+fn render_component(segments: &[Segment], values: Values<'_>) -> String {
     let mut out = String::new();
-    for piece in pieces {
-        let value: Cow<'_, str> = match piece {
-            Piece::Literal(text) => {
-                out.push_str(text);
-                continue;
-            }
-            Piece::Namespace => container.namespace().into(),
-            Piece::Pod => container.pod_name().into(),
-            Piece::Container => container.name.as_str().into(),
-            Piece::PodUid => container.pod.uid.as_str().into(),
-            Piece::Node => container.pod.node.as_deref().unwrap_or_default().into(),
-            Piece::Restart => instance_restart_count(container).to_string().into(),
-            Piece::Label(key) => container.pod.labels.get(key).map_or("", String::as_str).into(),
-            Piece::Date => date.to_string().into(),
-            Piece::Hour => stamp
-                .map_or_else(String::new, |s| {
-                    format!(
-                        "{:02}",
-                        Offset::UTC.to_datetime(s.first.unwrap_or_else(Timestamp::now)).hour()
-                    )
-                })
-                .into(),
-            Piece::FirstTs => stamp
-                .map_or_else(String::new, |s| ObjectStamp::render_ts(s.first))
-                .into(),
-            Piece::LastTs => stamp
-                .map_or_else(String::new, |s| ObjectStamp::render_ts(s.last))
-                .into(),
-            Piece::Lines => stamp.map_or_else(String::new, |s| s.lines.to_string()).into(),
-            Piece::Hash => stamp.map_or_else(String::new, |s| format!("{:08x}", s.hash)).into(),
-        };
-        out.push_str(&safe_component(&value));
+    for segment in segments {
+        match segment {
+            Segment::Literal(text) => out.push_str(text),
+            Segment::Placeholder(placeholder) => match placeholder.value(&values) {
+                Value::Text(text) => out.push_str(&safe_component(&text)),
+                Value::Bytes(bytes) => out.push_str(&safe_component(&String::from_utf8_lossy(bytes))),
+            },
+        }
     }
     // Values are never empty, `.` or `..`, and literals never hold `/`; stay safe regardless.
     let out = match safe_component(&out) {
@@ -395,15 +326,6 @@ fn render_component(pieces: &[Piece], container: &Container, date: Date, stamp: 
         Cow::Owned(fixed) => fixed,
     };
     shorten(out)
-}
-
-/// The restart count that identifies the instance, as in [`Container::key`].
-pub(crate) fn instance_restart_count(container: &Container) -> u32 {
-    if container.previous {
-        container.restart_count.saturating_sub(1)
-    } else {
-        container.restart_count
-    }
 }
 
 /// Makes `value` one safe path component: `/`, `\`, NUL and control characters become `_`,

@@ -32,30 +32,29 @@ mod config;
 pub mod encode;
 mod error;
 mod export_config;
-#[cfg(feature = "file")]
 mod file;
 pub mod layout;
-#[cfg(feature = "s3")]
 pub mod s3;
-mod s3_config;
 mod sink;
-#[cfg(feature = "stdout")]
 mod stdout;
 mod template;
 #[cfg(test)]
 mod test_support;
 
-pub use config::{ColorChoice, FileConfig, FormatKind, SinkConfig, StdoutConfig};
+pub use config::{FormatKind, SinkConfig};
 pub use encode::{Encoder, Format};
 pub use export_config::{CheckpointSpec, EXAMPLE_CONFIG, ExportConfig};
+pub use file::FileConfig;
 #[cfg(feature = "file")]
 pub use file::{DEFAULT_MAX_OPEN_FILES, FileSink, FileSinkBuilder};
 pub use layout::{DEFAULT_LAYOUT, Layout, ObjectStamp};
 #[cfg(feature = "s3")]
 pub use s3::{CHECKPOINT_OBJECT, ObjectCheckpointStore, S3Sink, S3SinkBuilder, S3Stats};
-pub use s3_config::{
+pub use s3::{
     Compression, DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_AGE, DEFAULT_MAX_OBJECT_BYTES, MIN_PART_BYTES, S3Config,
+    ValidS3Config,
 };
+pub use stdout::{ColorChoice, StdoutConfig};
 #[cfg(feature = "stdout")]
 pub use stdout::{Output, Stdout, StdoutSink};
 pub use template::LineTemplate;

@@ -233,10 +233,15 @@ impl Delivering<'_> {
         if let Some(metrics) = self.metrics {
             metrics.committed(self.checkpointer.is_some());
         }
-        for key in std::mem::take(&mut delivery.retired) {
-            if let Some(retired) = delivery.containers.remove(&key) {
-                self.sink.retire(&retired.container).await?;
-            }
+        // A stream says its instance is retired before its end is reported: such an instance
+        // waits for its end, so no later event brings its record back.
+        let (done, waiting): (HashSet<_>, HashSet<_>) = std::mem::take(&mut delivery.retired)
+            .into_iter()
+            .partition(|key| delivery.containers.get(key).is_none_or(|c| c.ended));
+        delivery.retired = waiting;
+        for key in done {
+            delivery.containers.remove(&key);
+            self.sink.retire(&key).await?;
         }
         Ok(())
     }

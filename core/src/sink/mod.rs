@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::gap::Gap;
-use crate::instance::Container;
+use crate::instance::{Container, ContainerKey};
 use crate::line::LogBatch;
 
 mod error;
@@ -134,15 +134,17 @@ pub trait Sink: Send {
         Ok(())
     }
 
-    /// A container instance is finished for good: its pod is gone, its log was read to the end
-    /// and everything of it is committed. A sink drops what it keeps for it (the file sink: its
-    /// files' committed lengths), so a follow of a week holds what a follow of a minute holds.
-    /// The default does nothing.
+    /// A container instance is finished for good: its pod is gone, and its log was read to the
+    /// end and committed, or can no longer be read (a gap said so). Called after the commit
+    /// that covers it, for instances of this run and for those only an earlier run's
+    /// checkpoint knew. A sink drops what it keeps for it (the file sink: its files' committed
+    /// lengths), so a follow of a week holds what a follow of a minute holds. The default does
+    /// nothing.
     ///
     /// # Errors
     /// Releasing failed.
-    async fn retire(&mut self, container: &Container) -> Result<(), SinkError> {
-        let _ = container;
+    async fn retire(&mut self, instance: &ContainerKey) -> Result<(), SinkError> {
+        let _ = instance;
         Ok(())
     }
 
@@ -191,8 +193,8 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
         (**self).restore(state).await
     }
 
-    async fn retire(&mut self, container: &Container) -> Result<(), SinkError> {
-        (**self).retire(container).await
+    async fn retire(&mut self, instance: &ContainerKey) -> Result<(), SinkError> {
+        (**self).retire(instance).await
     }
 
     fn commit_interval(&self) -> Option<Duration> {

@@ -349,3 +349,222 @@ async fn gaps_are_marked_in_the_container_file() {
         "{text}"
     );
 }
+
+/// The same pod name and container name as `c`, in a pod recreated under another UID (a
+/// StatefulSet's `web-0` after a rollout).
+fn recreated(c: &Arc<Container>, uid: &str) -> Arc<Container> {
+    let mut pod = (*c.pod).clone();
+    pod.uid = uid.into();
+    let mut container = (**c).clone();
+    container.pod = Arc::new(pod);
+    Arc::new(container)
+}
+
+fn state_files(sink: &FileSink) -> serde_json::Value {
+    sink.committed_state().expect("a checkpointed sink has state")["files"].clone()
+}
+
+/// A follow that sees many short-lived pods come and go: with each one retired after its
+/// last commit, the checkpoint state and the journal hold the live containers only.
+#[tokio::test]
+async fn retired_containers_leave_the_state_so_it_stays_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = FileSink::builder(dir.path()).build().unwrap();
+    sink.restore(None).await.unwrap();
+    let live: Vec<_> = ["api-0", "api-1"].iter().map(|pod| container(pod, "app")).collect();
+    for i in 0..100 {
+        let job = container(&format!("job-{i}"), "app");
+        sink.write(&batch(&job, vec![line("2026-11-23T10:00:00Z", &format!("run {i}"))]))
+            .await
+            .unwrap();
+        for c in &live {
+            sink.write(&batch(c, vec![line("2026-11-23T10:00:00Z", &format!("tick {i}"))]))
+                .await
+                .unwrap();
+        }
+        sink.commit().await.unwrap();
+        sink.end_container(&job).await.unwrap();
+        sink.retire(&job.key()).await.unwrap();
+        sink.commit().await.unwrap();
+        let state = sink.committed_state().unwrap();
+        assert!(state["files"].as_object().unwrap().len() <= live.len(), "{state}");
+        assert!(state["writers"].as_object().unwrap().len() <= live.len(), "{state}");
+        assert!(sink.journal.len() <= live.len());
+        assert!(sink.lengths.len() <= live.len() && sink.checked.len() <= live.len());
+    }
+    assert_eq!(
+        state_files(&sink).as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["shop/api-0/app.log", "shop/api-1/app.log"]
+    );
+    let journal = fs::read_to_string(dir.path().join(crate::file::state::JOURNAL_FILE)).unwrap();
+    assert_eq!(journal.lines().count(), live.len(), "{journal}");
+    // The finished files themselves are all there, whole.
+    assert_eq!(
+        read(dir.path().join("shop/job-99/app.log")),
+        "2026-11-23T10:00:00Z run 99\n"
+    );
+    assert_eq!(read(dir.path().join("shop/api-0/app.log")).lines().count(), 100);
+}
+
+/// A retired file, absent from the state, is left whole by a later run, even when a pod of
+/// the same name writes to it again, and whatever its modification time says.
+#[tokio::test]
+async fn a_retired_file_is_never_cut_back_when_its_path_is_written_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shop/web-0/app.log");
+    let old = container("web-0", "app");
+
+    let mut first = FileSink::builder(dir.path()).build().unwrap();
+    first.restore(None).await.unwrap();
+    first
+        .write(&batch(&old, vec![line("2026-11-23T10:00:00Z", "old pod")]))
+        .await
+        .unwrap();
+    first.commit().await.unwrap();
+    first.end_container(&old).await.unwrap();
+    first.retire(&old.key()).await.unwrap();
+    first.commit().await.unwrap();
+    let state = first.committed_state().unwrap();
+    assert_eq!(state["files"], serde_json::json!({}), "{state}");
+    drop(first);
+
+    // Modified "after" the checkpoint as far as its clock goes: no matter.
+    let future = std::time::SystemTime::now() + std::time::Duration::from_secs(86_400);
+    File::options()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(future)
+        .unwrap();
+
+    let new = recreated(&old, "uid-new");
+    let mut second = FileSink::builder(dir.path()).build().unwrap();
+    second.restore(Some(&state)).await.unwrap();
+    second
+        .write(&batch(&new, vec![line("2026-11-23T11:00:00Z", "new pod")]))
+        .await
+        .unwrap();
+    second.commit().await.unwrap();
+    assert_eq!(
+        read(&file),
+        "2026-11-23T10:00:00Z old pod\n2026-11-23T11:00:00Z new pod\n"
+    );
+    assert_eq!(state_files(&second)["shop/web-0/app.log"], 58);
+}
+
+/// The new pod writes to the retired file and the run dies before its next checkpoint: the
+/// next run cuts the file back to the old pod's lines (the journal's length), not to nothing,
+/// and writes the new pod's lines once.
+#[tokio::test]
+async fn a_crash_after_a_retired_file_was_written_again_cuts_back_to_its_finished_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shop/web-0/app.log");
+    let old = container("web-0", "app");
+    let new = recreated(&old, "uid-new");
+
+    let mut first = FileSink::builder(dir.path()).build().unwrap();
+    first.restore(None).await.unwrap();
+    first
+        .write(&batch(&old, vec![line("2026-11-23T10:00:00Z", "old pod")]))
+        .await
+        .unwrap();
+    first.commit().await.unwrap();
+    first.retire(&old.key()).await.unwrap();
+    first.commit().await.unwrap();
+    let state = first.committed_state().unwrap();
+    // Written and synced; the checkpoint holding it is never saved.
+    first
+        .write(&batch(&new, vec![line("2026-11-23T11:00:00Z", "new pod")]))
+        .await
+        .unwrap();
+    first.commit().await.unwrap();
+    drop(first);
+
+    let mut second = FileSink::builder(dir.path()).build().unwrap();
+    second.restore(Some(&state)).await.unwrap();
+    second
+        .write(&batch(&new, vec![line("2026-11-23T11:00:00Z", "new pod")]))
+        .await
+        .unwrap();
+    second.close().await.unwrap();
+    assert_eq!(
+        read(&file),
+        "2026-11-23T10:00:00Z old pod\n2026-11-23T11:00:00Z new pod\n"
+    );
+}
+
+/// Retirements do not change what happens to a file a crashed run created after its last
+/// checkpoint: it is still cut back to nothing, and the resumed lines are written once.
+#[tokio::test]
+async fn a_file_created_after_the_checkpoint_is_still_cut_back_after_retirements() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = FileSink::builder(dir.path()).build().unwrap();
+    first.restore(None).await.unwrap();
+    for pod in ["job-1", "job-2"] {
+        let job = container(pod, "app");
+        first
+            .write(&batch(&job, vec![line("2026-11-23T10:00:00Z", pod)]))
+            .await
+            .unwrap();
+        first.commit().await.unwrap();
+        first.retire(&job.key()).await.unwrap();
+    }
+    first.commit().await.unwrap();
+    let state = first.committed_state().unwrap();
+    let late = container("job-3", "app");
+    first
+        .write(&batch(&late, vec![line("2026-11-23T10:00:01Z", "late")]))
+        .await
+        .unwrap();
+    first.commit().await.unwrap();
+    drop(first);
+
+    let mut second = FileSink::builder(dir.path()).build().unwrap();
+    second.restore(Some(&state)).await.unwrap();
+    second
+        .write(&batch(&late, vec![line("2026-11-23T10:00:01Z", "late")]))
+        .await
+        .unwrap();
+    second.close().await.unwrap();
+    assert_eq!(
+        read(dir.path().join("shop/job-3/app.log")),
+        "2026-11-23T10:00:01Z late\n"
+    );
+    assert_eq!(
+        read(dir.path().join("shop/job-1/app.log")),
+        "2026-11-23T10:00:00Z job-1\n"
+    );
+}
+
+/// A file two instances write (one file per pod) is kept until both are retired; an
+/// instance written only by an earlier run is retired from the state that run saved.
+#[tokio::test]
+async fn a_shared_file_is_kept_until_its_last_writer_is_retired_even_in_a_later_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = "{namespace}/{pod}.log";
+    let a = container("web-0", "a");
+    let b = container("web-0", "b");
+    let mut first = FileSink::builder(dir.path()).with_layout(layout).build().unwrap();
+    first.restore(None).await.unwrap();
+    for c in [&a, &b] {
+        first
+            .write(&batch(c, vec![line("2026-11-23T10:00:00Z", &c.name)]))
+            .await
+            .unwrap();
+    }
+    first.commit().await.unwrap();
+    first.retire(&a.key()).await.unwrap();
+    first.commit().await.unwrap();
+    assert_eq!(state_files(&first)["shop/web-0.log"], 46, "b still writes it");
+    let state = first.committed_state().unwrap();
+    drop(first);
+
+    let mut second = FileSink::builder(dir.path()).with_layout(layout).build().unwrap();
+    second.restore(Some(&state)).await.unwrap();
+    second.retire(&b.key()).await.unwrap();
+    second.commit().await.unwrap();
+    let state = second.committed_state().unwrap();
+    assert_eq!(state["files"], serde_json::json!({}), "{state}");
+    assert!(state.get("writers").is_none(), "{state}");
+    assert_eq!(read(dir.path().join("shop/web-0.log")).lines().count(), 2);
+}

@@ -45,15 +45,17 @@ impl ObjectCheckpointStore {
     /// # Errors
     /// The configuration is invalid, or the S3 client cannot be configured.
     pub fn from_config(config: &crate::S3Config) -> Result<Self, crate::error::SinkError> {
-        config.validate()?;
-        let (bucket, prefix) = config.bucket_and_prefix()?;
-        let store = super::upload::s3_store(config, &bucket)?;
-        let key = if prefix.is_empty() {
-            CHECKPOINT_OBJECT.to_owned()
-        } else {
-            format!("{prefix}/{CHECKPOINT_OBJECT}")
-        };
-        Ok(Self::new(store, bucket, key))
+        Self::from_valid(&config.validated()?)
+    }
+
+    /// The checkpoint beside the objects of a checked configuration, as
+    /// [`from_config`](Self::from_config).
+    ///
+    /// # Errors
+    /// The S3 client cannot be configured.
+    pub fn from_valid(valid: &crate::ValidS3Config) -> Result<Self, crate::error::SinkError> {
+        let store = super::upload::s3_store(valid)?;
+        Ok(Self::new(store, valid.bucket(), valid.key(CHECKPOINT_OBJECT)))
     }
 
     /// A store error with its S3 code and what to do about it.

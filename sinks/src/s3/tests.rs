@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::TryStreamExt as _;
+use kle_core::checkpoint::CheckpointStore as _;
 use object_store::memory::InMemory;
 use object_store::{ObjectStore, ObjectStoreExt as _};
 
 use super::*;
+use crate::s3::ObjectCheckpointStore;
 use crate::test_support::{TestLine, batch, container, container_in, line};
 
 /// Every object in `store`, decompressed by its extension.
@@ -357,13 +359,12 @@ fn config_from_yaml_and_url_checks() {
     let crate::SinkConfig::S3(s3) = &config else {
         panic!("{config:?}")
     };
-    assert_eq!(s3.bucket_and_prefix().unwrap(), ("logs".into(), "cluster-a".into()));
+    let valid = s3.validated().unwrap();
+    assert_eq!((valid.bucket(), valid.prefix()), ("logs", "cluster-a"));
     assert_eq!(s3.extension(), ".log.gz");
     assert_eq!(config.preferred_commit_interval(), Some(DEFAULT_MAX_OBJECT_AGE));
-    assert_eq!(
-        S3Config::new("s3://logs").bucket_and_prefix().unwrap(),
-        ("logs".into(), String::new())
-    );
+    let valid = S3Config::new("s3://logs").validated().unwrap();
+    assert_eq!((valid.bucket(), valid.prefix()), ("logs", ""));
     for url in ["logs/x", "s3:///x", "s3://b/../x", "s3://b/a//c", "s3://b/a\tb"] {
         assert!(S3Config::new(url).validate().is_err(), "{url}");
     }
@@ -371,6 +372,90 @@ fn config_from_yaml_and_url_checks() {
     assert!(zero.validate().is_err());
     let unknown: Result<crate::SinkConfig, _> = serde_saphyr::from_str("type: s3\nurl: s3://b\nbukcet: x\n");
     assert!(unknown.is_err());
+}
+
+#[test]
+fn validation_reports_the_first_problem_in_the_same_words_as_before() {
+    let base = || S3Config::new("s3://logs/a");
+    for (config, expected) in [
+        (
+            S3Config::new("logs/a"),
+            "invalid s3 sink configuration: the url \"logs/a\" must look like s3://bucket or s3://bucket/prefix",
+        ),
+        (
+            S3Config::new("s3:///a"),
+            "invalid s3 sink configuration: the url \"s3:///a\" names no bucket: use s3://bucket/prefix",
+        ),
+        (
+            S3Config::new("s3://b/x/../y"),
+            "invalid s3 sink configuration: the prefix \"x/../y\" must not contain empty, `.` or `..` parts, or control characters",
+        ),
+        (
+            base().with_format(crate::FormatKind::Template, true),
+            "invalid s3 sink configuration: `format: template` is for the stdout sink; use raw, text or json",
+        ),
+        (
+            base().with_max_object(0, Duration::from_secs(1)),
+            "invalid s3 sink configuration: `max_object_bytes` must be at least 1",
+        ),
+        (
+            base().with_max_object(1, Duration::ZERO),
+            "invalid s3 sink configuration: `max_object_age_secs` must be at least 1",
+        ),
+        (
+            S3Config {
+                connect_timeout_secs: 0,
+                ..base()
+            },
+            "invalid s3 sink configuration: the request and connect timeouts must be at least 1 second",
+        ),
+    ] {
+        let sink_config = crate::SinkConfig::S3(config.clone());
+        assert_eq!(sink_config.validate().unwrap_err().to_string(), expected);
+        assert_eq!(config.validated().unwrap_err().to_string(), expected);
+        assert_eq!(S3Sink::from_config(&config).unwrap_err().to_string(), expected);
+        assert_eq!(
+            ObjectCheckpointStore::from_config(&config).unwrap_err().to_string(),
+            expected
+        );
+    }
+    let err = base().with_key_template("{pod}/{first_ts}").validate().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("an object key template must contain {last_ts}, {hash}, {container}"),
+        "{err}"
+    );
+}
+
+/// The sink and the checkpoint store take the settings checked once: keys under the prefix,
+/// the template parsed, the format and compression as configured.
+#[tokio::test]
+async fn the_sink_and_the_checkpoint_store_share_the_checked_settings() {
+    let valid = S3Config::new("s3://logs/cluster-a/")
+        .with_key_template("{pod}/{container}/{first_ts}-{last_ts}-{hash}")
+        .with_compression(Compression::None)
+        .validated()
+        .unwrap();
+    assert_eq!(
+        ObjectCheckpointStore::from_valid(&valid).unwrap().describe(),
+        "s3://logs/cluster-a/.kube-log-exporter-checkpoint.json"
+    );
+    let store = Arc::new(InMemory::new());
+    let mut sink = S3SinkBuilder::from_valid(store.clone(), &valid).build().unwrap();
+    assert_eq!(sink.describe(), "s3://logs/cluster-a");
+    let c = container("web-1", "app");
+    sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "one")]))
+        .await
+        .unwrap();
+    sink.commit().await.unwrap();
+    let objects = objects(&store).await;
+    let keys: Vec<_> = objects.keys().collect();
+    assert_eq!(keys.len(), 1);
+    assert!(
+        keys[0].starts_with("cluster-a/web-1/app/20261123T100000.000000000Z-20261123T100000.000000000Z-")
+            && keys[0].ends_with(".log"),
+        "{keys:?}"
+    );
 }
 
 #[test]

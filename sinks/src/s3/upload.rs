@@ -14,7 +14,7 @@ use object_store::{
 
 use super::object::FinishedObject;
 use crate::error::{SinkError, UploadFailure};
-use crate::s3_config::S3Config;
+use crate::s3::config::ValidS3Config;
 
 /// Parts of one multipart upload in flight at once.
 const PART_CONCURRENCY: usize = 4;
@@ -64,7 +64,8 @@ async fn upload_multipart(target: &Target, path: &Path, object: &FinishedObject)
 }
 
 /// Builds the S3 client: `AWS_*` from the environment, then the configuration's settings.
-pub(crate) fn s3_store(config: &S3Config, bucket: &str) -> Result<Arc<dyn ObjectStore>, SinkError> {
+pub(crate) fn s3_store(valid: &ValidS3Config) -> Result<Arc<dyn ObjectStore>, SinkError> {
+    let (config, bucket) = (valid.config(), valid.bucket());
     let mut builder = AmazonS3Builder::from_env()
         .with_bucket_name(bucket)
         .with_virtual_hosted_style_request(config.virtual_hosted_style)

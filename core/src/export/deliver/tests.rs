@@ -43,6 +43,7 @@ enum Call {
     Write(String, usize),
     Commit,
     End(String),
+    Retire(String),
     Close,
 }
 
@@ -98,6 +99,9 @@ impl Sink for Recorder {
     }
     async fn close(&mut self) -> Result<(), SinkError> {
         self.record(Call::Close)
+    }
+    async fn retire(&mut self, instance: &ContainerKey) -> Result<(), SinkError> {
+        self.record(Call::Retire(instance.pod_uid.clone()))
     }
     fn describe(&self) -> String {
         "recorder".into()
@@ -436,4 +440,41 @@ async fn metrics_follow_streams_lines_commits_and_errors() {
     let result = deliver_into(&mut script, &mut failing, &options, Some(&metrics), &mut delivery).await;
     assert!(result.is_err());
     assert_eq!(sample(&metrics.render(), "kle_sink_errors_total"), 1.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retired_instance_is_forgotten_after_its_end_and_the_commit_that_covers_it() {
+    let job = container("job", "app");
+    let gone = ContainerKey {
+        pod_uid: "uid-shop-gone".into(),
+        container: "app".into(),
+        restart_count: 0,
+    };
+    // As a stream reports it: retired first, then its end; and one instance known only from
+    // an earlier run's checkpoint.
+    let script = Script::new([
+        (0, lines(&job, &["2026-11-23T10:00:00Z"])),
+        (0, ExportEvent::Retired(job.key())),
+        (0, ExportEvent::Retired(gone.clone())),
+        (1500, ended(&job, None)),
+    ]);
+    let mut sink = Recorder::default();
+    let (result, delivery) = run(script, &mut sink, &DeliverOptions::default()).await;
+    result.unwrap();
+    assert_eq!(
+        sink.calls(),
+        [
+            Call::Write("job".into(), 1),
+            Call::Commit,
+            Call::Retire("uid-shop-gone".into()),
+            Call::End("job".into()),
+            Call::Close,
+            Call::Retire("uid-shop-job".into()),
+        ],
+        "the checkpoint-only instance goes at the first commit; the streamed one after its end"
+    );
+    assert!(delivery.containers.is_empty(), "{:?}", delivery.containers);
+    assert!(delivery.retired.is_empty());
+    assert_eq!(delivery.namespaces["shop"].containers, 1, "counted once");
+    assert_eq!(delivery.namespaces["shop"].lines, 1);
 }

@@ -10,9 +10,10 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::Offset;
-use kle_core::{Container, Gap, LogBatch};
+use kle_core::{Container, ContainerKey, Gap, LogBatch};
 use tracing::warn;
 
+use super::state::{FileState, Journal, baseline, instance_id, load_journal, resume};
 use crate::encode::{Encoder, Format};
 use crate::error::SinkError;
 use crate::layout::{DEFAULT_LAYOUT, Layout};
@@ -78,7 +79,6 @@ impl FileSinkBuilder {
         let mut new_dirs = BTreeSet::new();
         create_dirs(&self.dir, &mut new_dirs)?;
         Ok(FileSink {
-            root: self.dir,
             layout,
             encoder: Encoder::new(self.format),
             buf: Vec::with_capacity(64 * 1024),
@@ -90,8 +90,11 @@ impl FileSinkBuilder {
             new_dirs,
             lengths: HashMap::new(),
             committed: BTreeMap::new(),
+            writers: BTreeMap::new(),
+            journal: Journal::new(&self.dir),
             restoring: false,
             checked: HashSet::new(),
+            root: self.dir,
         })
     }
 }
@@ -124,6 +127,10 @@ struct OpenFile {
 /// - [`commit`](Sink::commit) `fsync`s (`sync_data`) every file written since the previous
 ///   commit, and every directory that got a new entry, on tokio's blocking pool. Writes go to
 ///   the page cache directly.
+/// - In a checkpointed run ([`restore`](Sink::restore)) the checkpoint holds each file's
+///   committed length, and a resumed run cuts back what a crashed run appended after it.
+///   [`retire`](Sink::retire) drops a finished instance's files from it, so it holds the live
+///   files only; a length journal in the directory keeps the files it no longer lists safe.
 ///
 /// ```no_run
 /// use kle_core::Sink;
@@ -157,22 +164,17 @@ pub struct FileSink {
     /// Current length of every file written since the sink was built.
     lengths: HashMap<Arc<Path>, u64>,
     /// Length of every file (relative to the root) as of the last commit: the checkpoint state.
+    /// Files of retired containers are dropped (see [`Sink::retire`]).
     committed: BTreeMap<String, u64>,
+    /// The instances that wrote each file (relative to the root) and are not retired.
+    writers: BTreeMap<String, BTreeSet<String>>,
+    /// Lengths of files before their first append, for files `committed` did not list.
+    journal: Journal,
     /// A checkpointed run: files are cut back to their committed length when first opened.
     restoring: bool,
     /// Files already checked against `committed` in this run.
     checked: HashSet<Arc<Path>>,
 }
-
-/// The checkpoint state of a [`FileSink`].
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct FileState {
-    /// Committed length of each file, by path relative to the root.
-    files: BTreeMap<String, u64>,
-}
-
-/// Files whose names start with this are the exporter's own (checkpoints), never logs.
-const OWN_FILES_PREFIX: &str = ".kube-log-exporter";
 
 impl FileSink {
     /// A builder for a sink writing under `dir`.
@@ -207,6 +209,11 @@ impl FileSink {
         }
         let date = Offset::UTC.to_datetime(first.unwrap_or_else(Timestamp::now)).date();
         let path: Arc<Path> = self.path_for(container, date).into();
+        let relative = self.relative(&path);
+        self.writers
+            .entry(relative)
+            .or_default()
+            .insert(instance_id(&container.key()));
         self.routes.insert(
             key,
             Route {
@@ -236,7 +243,12 @@ impl FileSink {
         if !self.restoring || !self.checked.insert(Arc::clone(path)) {
             return Ok(len);
         }
-        let committed = self.committed.get(&self.relative(path)).copied().unwrap_or(0);
+        // Every file appended to since the checkpoint is in its state or in the journal (merged
+        // into `committed` by restore): a file in neither was complete, perhaps a retired
+        // container's, and is left whole.
+        let Some(committed) = self.committed.get(&self.relative(path)).copied() else {
+            return Ok(len);
+        };
         if len > committed {
             warn!(file = %path.display(), bytes = len - committed, "discarding what an interrupted run wrote after its last checkpoint; those lines are exported again");
             file.set_len(committed)
@@ -290,6 +302,7 @@ impl FileSink {
             let file = self.open_file(path)?;
             let len = self.reconcile_length(path, &file)?;
             self.lengths.entry(Arc::clone(path)).or_insert(len);
+            self.record_length_before_appending(path, len)?;
             self.files.insert(
                 Arc::clone(path),
                 OpenFile {
@@ -308,6 +321,39 @@ impl FileSink {
         })?;
         entry.last_used = self.clock;
         Ok(entry)
+    }
+
+    /// In a checkpointed run, a file the state does not list gets its length recorded in the
+    /// journal before anything is appended, so a crash before the next checkpoint leaves a
+    /// length to cut it back to (see [`state`](super::state)).
+    fn record_length_before_appending(&mut self, path: &Path, len: u64) -> Result<(), SinkError> {
+        let relative = self.relative(path);
+        if !self.restoring || self.committed.contains_key(&relative) {
+            return Ok(());
+        }
+        self.journal
+            .record(&relative, len)
+            .map_err(|err| SinkError::from_io("recording a file length in", self.journal.path().display(), err))?;
+        self.committed.insert(relative, len);
+        Ok(())
+    }
+
+    /// Forgets `relative` (a file of retired instances only): its committed length, its
+    /// journal entry, what this run knows of it. A file holding uncommitted lines is kept.
+    fn forget_file(&mut self, relative: &str) {
+        let path = self.root.join(relative);
+        let unsynced = self.files.get(path.as_path()).is_some_and(|open| open.dirty)
+            || self.closed_unsynced.iter().any(|(p, _)| **p == *path);
+        if unsynced {
+            return;
+        }
+        // Closed, so that a later writer reopens it and records its length first.
+        self.files.remove(path.as_path());
+        self.writers.remove(relative);
+        self.committed.remove(relative);
+        self.journal.forget(relative);
+        self.lengths.remove(path.as_path());
+        self.checked.remove(path.as_path());
     }
 
     fn open_file(&mut self, path: &Path) -> Result<File, SinkError> {
@@ -377,19 +423,30 @@ impl Sink for FileSink {
                 .filter(|(_, open)| open.dirty)
                 .map(|(path, open)| (Arc::clone(path), Arc::clone(&open.file))),
         );
-        if files.is_empty() && self.new_dirs.is_empty() {
+        let journal = self.journal.pending_sync();
+        if files.is_empty() && self.new_dirs.is_empty() && journal.is_nothing() {
             return Ok(());
         }
         let dirs = self.new_dirs.clone();
-        let sync = move || sync_all(&files, &dirs);
-        match tokio::runtime::Handle::try_current() {
+        let journal_path = self.journal.path().to_path_buf();
+        let sync = move || {
+            // First: a file's appended bytes are only undone on restore if its length before
+            // them is durable, and a checkpoint without a retired file may only be saved once
+            // the journal has forgotten it too.
+            journal
+                .run()
+                .map_err(|err| SinkError::from_io("syncing", journal_path.display(), err))?;
+            sync_all(&files, &dirs).map(|()| journal)
+        };
+        let journal = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => runtime.spawn_blocking(sync).await.map_err(|err| SinkError::Io {
                 action: "syncing files under",
                 target: self.root.display().to_string(),
                 source: io::Error::other(err),
             })??,
             Err(_) => sync()?,
-        }
+        };
+        self.journal.synced(&journal);
         // Only now: a failed commit leaves everything to be synced by the next one.
         let synced: Vec<Arc<Path>> = self
             .closed_unsynced
@@ -429,6 +486,24 @@ impl Sink for FileSink {
         Ok(())
     }
 
+    /// Drops the committed lengths of the instance's files (those no other instance that is not
+    /// retired wrote), so the checkpoint state holds only what is live. Safe for a file
+    /// written again later, by a pod with the same name: a file the state does not list is
+    /// never cut back unless the journal recorded its length before it was appended to.
+    async fn retire(&mut self, instance: &ContainerKey) -> Result<(), SinkError> {
+        let id = instance_id(instance);
+        let mut finished = Vec::new();
+        for (file, writers) in &mut self.writers {
+            if writers.remove(&id) && writers.is_empty() {
+                finished.push(file.clone());
+            }
+        }
+        for file in finished {
+            self.forget_file(&file);
+        }
+        Ok(())
+    }
+
     async fn close(&mut self) -> Result<(), SinkError> {
         self.commit().await?;
         self.files.clear();
@@ -443,32 +518,38 @@ impl Sink for FileSink {
         }
         serde_json::to_value(FileState {
             files: self.committed.clone(),
+            writers: self.writers.clone(),
         })
         .ok()
     }
 
     async fn restore(&mut self, state: Option<&serde_json::Value>) -> Result<(), SinkError> {
-        self.committed = match state {
-            Some(state) => {
-                let state: FileState =
-                    serde_json::from_value(state.clone()).map_err(|err| SinkError::InvalidConfig {
-                        sink: "file",
-                        reason: format!(
-                            "the checkpoint's file state is unreadable ({err}); move the checkpoint away to start over"
-                        ),
-                    })?;
-                state.files
+        let state = state
+            .map(|state| serde_json::from_value::<FileState>(state.clone()))
+            .transpose()
+            .map_err(|err| SinkError::InvalidConfig {
+                sink: "file",
+                reason: format!(
+                    "the checkpoint's file state is unreadable ({err}); move the checkpoint away to start over"
+                ),
+            })?;
+        let root = self.root.clone();
+        let journal_path = self.journal.path().to_path_buf();
+        let first_run = state.is_none();
+        let (journal, present) = tokio::task::spawn_blocking(move || {
+            let mut present = BTreeMap::new();
+            if first_run {
+                baseline(&root, &root, &mut present)?;
             }
-            // The first checkpointed run: what is there now was there before it.
-            None => {
-                let root = self.root.clone();
-                let mut lengths = BTreeMap::new();
-                tokio::task::spawn_blocking(move || baseline(&root, &root, &mut lengths).map(|()| lengths))
-                    .await
-                    .map_err(|err| SinkError::from_io("listing", self.root.display(), io::Error::other(err)))?
-                    .map_err(|err| SinkError::from_io("listing", self.root.display(), err))?
-            }
-        };
+            Ok::<_, io::Error>((load_journal(&journal_path)?, present))
+        })
+        .await
+        .map_err(|err| SinkError::from_io("listing", self.root.display(), io::Error::other(err)))?
+        .map_err(|err| SinkError::from_io("listing", self.root.display(), err))?;
+        let resumed = resume(state, present, &journal);
+        self.journal.restore(journal, resumed.journal);
+        self.committed = resumed.state.files;
+        self.writers = resumed.state.writers;
         self.restoring = true;
         self.checked.clear();
         Ok(())
@@ -477,25 +558,6 @@ impl Sink for FileSink {
     fn describe(&self) -> String {
         format!("file:{}", self.root.display())
     }
-}
-
-/// Records the length of every file under `dir` (the exporter's own files aside).
-fn baseline(root: &Path, dir: &Path, lengths: &mut BTreeMap<String, u64>) -> io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with(OWN_FILES_PREFIX) {
-            continue;
-        }
-        let kind = entry.file_type()?;
-        let path = entry.path();
-        if kind.is_dir() {
-            baseline(root, &path, lengths)?;
-        } else if kind.is_file() {
-            let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned();
-            lengths.insert(relative, entry.metadata()?.len());
-        }
-    }
-    Ok(())
 }
 
 /// `fsync`s the files' data and the directories whose entries changed.
@@ -538,5 +600,7 @@ fn create_dirs(dir: &Path, changed: &mut BTreeSet<PathBuf>) -> Result<(), SinkEr
     Ok(())
 }
 
+// The tests sit beside the backend's other files, not in a `sink/` folder of their own.
 #[cfg(test)]
+#[path = "tests.rs"]
 mod tests;

@@ -250,50 +250,16 @@ impl S3Config {
         extension(self.format(), self.compression)
     }
 
-    /// The bucket and key prefix of [`S3Config::url`].
+    /// Checks everything that can be checked without contacting the store — the URL, the
+    /// format, the key template and the numbers — once, into the settings the sink and the
+    /// checkpoint store are built from.
     ///
     /// # Errors
-    /// [`SinkError::InvalidConfig`] when the URL is not `s3://bucket[/prefix]`.
-    pub fn bucket_and_prefix(&self) -> Result<(String, String), SinkError> {
-        let invalid = |reason: String| SinkError::InvalidConfig { sink: "s3", reason };
-        let Some(rest) = self.url.strip_prefix("s3://") else {
-            return Err(invalid(format!(
-                "the url {:?} must look like s3://bucket or s3://bucket/prefix",
-                self.url
-            )));
-        };
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(invalid(format!(
-                "the url {:?} names no bucket: use s3://bucket/prefix",
-                self.url
-            )));
-        }
-        let prefix = prefix.trim_matches('/');
-        if prefix.split('/').any(|part| matches!(part, "." | ".."))
-            || prefix.contains("//")
-            || prefix.contains(char::is_control)
-        {
-            return Err(invalid(format!(
-                "the prefix {prefix:?} must not contain empty, `.` or `..` parts, or control characters"
-            )));
-        }
-        Ok((bucket.to_owned(), prefix.to_owned()))
-    }
-
-    /// Checks the URL, the key template and the numbers, without contacting the store.
-    ///
-    /// # Errors
-    /// [`SinkError::InvalidConfig`] or [`SinkError::InvalidLayout`].
-    pub fn validate(&self) -> Result<(), SinkError> {
-        self.bucket_and_prefix()?;
-        if self.format == FormatKind::Template {
-            return Err(SinkError::InvalidConfig {
-                sink: "s3",
-                reason: "`format: template` is for the stdout sink; use raw, text or json".into(),
-            });
-        }
-        check_key_template(&self.key_template)?;
+    /// [`SinkError::InvalidConfig`] or [`SinkError::InvalidLayout`], for the first problem.
+    pub fn validated(&self) -> Result<ValidS3Config, SinkError> {
+        let (bucket, prefix) = parse_url(&self.url)?;
+        self.format.refuse_template("s3")?;
+        let key_layout = parse_key_template(&self.key_template)?;
         let invalid = |reason: &str| SinkError::InvalidConfig {
             sink: "s3",
             reason: reason.to_owned(),
@@ -307,7 +273,21 @@ impl S3Config {
         if self.request_timeout_secs == 0 || self.connect_timeout_secs == 0 {
             return Err(invalid("the request and connect timeouts must be at least 1 second"));
         }
-        Ok(())
+        Ok(ValidS3Config {
+            config: self.clone(),
+            bucket,
+            prefix,
+            key_layout,
+        })
+    }
+
+    /// Checks the URL, the key template and the numbers, without contacting the store: as
+    /// [`S3Config::validated`], keeping nothing.
+    ///
+    /// # Errors
+    /// [`SinkError::InvalidConfig`] or [`SinkError::InvalidLayout`].
+    pub fn validate(&self) -> Result<(), SinkError> {
+        self.validated().map(drop)
     }
 
     /// Builds the sink: an object_store S3 client from the environment and these settings.
@@ -317,18 +297,106 @@ impl S3Config {
     /// As [`S3Config::validate`], the client's configuration errors, or
     /// [`SinkError::NotCompiled`] without the `s3` feature.
     pub fn build(&self) -> Result<Box<dyn Sink>, SinkError> {
-        self.validate()?;
+        let valid = self.validated()?;
         #[cfg(feature = "s3")]
         {
-            Ok(Box::new(crate::s3::S3Sink::from_config(self)?))
+            Ok(Box::new(crate::s3::S3Sink::from_valid(&valid)?))
         }
         #[cfg(not(feature = "s3"))]
         {
+            let _ = valid;
             Err(SinkError::NotCompiled {
                 sink: "s3",
                 feature: "s3",
             })
         }
+    }
+}
+
+/// An [`S3Config`] that passed [`S3Config::validated`]: its bucket, prefix and key template
+/// parsed, the rest known to be usable. The S3 sink ([`S3Sink::from_valid`]) and the checkpoint
+/// store beside its objects ([`ObjectCheckpointStore::from_valid`]) are built from it, so a
+/// configuration is checked once however many things are built from it.
+///
+/// [`S3Sink::from_valid`]: crate::s3::S3Sink::from_valid
+/// [`ObjectCheckpointStore::from_valid`]: crate::s3::ObjectCheckpointStore::from_valid
+///
+/// ```
+/// use kle_sinks::S3Config;
+///
+/// let valid = S3Config::new("s3://logs/cluster-a/").validated()?;
+/// assert_eq!((valid.bucket(), valid.prefix()), ("logs", "cluster-a"));
+/// assert_eq!(valid.key(".kube-log-exporter-checkpoint.json"), "cluster-a/.kube-log-exporter-checkpoint.json");
+/// assert!(S3Config::new("logs/cluster-a").validated().is_err());
+/// # Ok::<(), kle_core::SinkError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ValidS3Config {
+    config: S3Config,
+    bucket: String,
+    prefix: String,
+    key_layout: Layout,
+}
+
+impl ValidS3Config {
+    /// The configuration as written (for the client's settings: endpoint, region, retries).
+    pub fn config(&self) -> &S3Config {
+        &self.config
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The key prefix, without leading or trailing `/`; empty for none.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The parsed key template.
+    pub fn key_layout(&self) -> &Layout {
+        &self.key_layout
+    }
+
+    /// The key of `name` under the prefix.
+    pub fn key(&self, name: &str) -> String {
+        prefixed(&self.prefix, name)
+    }
+}
+
+/// The bucket and key prefix of an `s3://bucket[/prefix]` URL.
+fn parse_url(url: &str) -> Result<(String, String), SinkError> {
+    let invalid = |reason: String| SinkError::InvalidConfig { sink: "s3", reason };
+    let Some(rest) = url.strip_prefix("s3://") else {
+        return Err(invalid(format!(
+            "the url {url:?} must look like s3://bucket or s3://bucket/prefix"
+        )));
+    };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(invalid(format!(
+            "the url {url:?} names no bucket: use s3://bucket/prefix"
+        )));
+    }
+    let prefix = prefix.trim_matches('/');
+    if prefix.split('/').any(|part| matches!(part, "." | ".."))
+        || prefix.contains("//")
+        || prefix.contains(char::is_control)
+    {
+        return Err(invalid(format!(
+            "the prefix {prefix:?} must not contain empty, `.` or `..` parts, or control characters"
+        )));
+    }
+    Ok((bucket.to_owned(), prefix.to_owned()))
+}
+
+/// `name` under `prefix` (which has no leading or trailing `/`).
+pub(crate) fn prefixed(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}/{name}")
     }
 }
 
@@ -339,7 +407,7 @@ pub(crate) fn extension(format: Format, compression: Compression) -> String {
 }
 
 /// Parses a key template and checks that it names each object uniquely.
-pub(crate) fn check_key_template(template: &str) -> Result<Layout, SinkError> {
+pub(crate) fn parse_key_template(template: &str) -> Result<Layout, SinkError> {
     let layout = Layout::parse(template)?;
     let missing: Vec<&str> = ["first_ts", "last_ts", "hash", "container"]
         .into_iter()
@@ -377,7 +445,7 @@ mod tests {
 
     #[test]
     fn templates_and_extensions() {
-        assert!(check_key_template(DEFAULT_KEY_TEMPLATE).is_ok());
+        assert!(parse_key_template(DEFAULT_KEY_TEMPLATE).is_ok());
         assert_eq!(extension(Format::RAW_WITH_TIMESTAMPS, Compression::None), ".log");
         assert_eq!(extension(Format::Json, Compression::Gzip), ".ndjson.gz");
         assert_eq!(S3Config::new("s3://b").extension(), ".log.zst");

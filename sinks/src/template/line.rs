@@ -1,0 +1,92 @@
+//! [`LineTemplate`]: `-o template`, each line written as a template of the container's
+//! metadata, the timestamp and the message (`{namespace}/{pod} {message}`).
+
+use kle_core::{Container, LogLine};
+
+use super::{Segment, Use, Value, Values, parse};
+use crate::error::SinkError;
+
+/// A parsed line template: literal text and placeholders — those that describe the container
+/// (`{namespace}` `{pod}` `{container}` `{pod_uid}` `{node}` `{restart}` `{label:KEY}`), plus
+/// `{timestamp}` and `{message}`. `{{` and `}}` are literal braces, as in file layouts and object
+/// keys ([`layout`](crate::layout)).
+///
+/// ```
+/// use kle_sinks::LineTemplate;
+///
+/// assert!(LineTemplate::parse("{namespace}/{pod} {message}").is_ok());
+/// assert!(LineTemplate::parse("{{\"pod\": \"{pod}\"}}").is_ok());
+/// let err = LineTemplate::parse("{nope} {message}").unwrap_err();
+/// assert!(err.to_string().contains("{nope}"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineTemplate {
+    template: String,
+    segments: Vec<Segment>,
+}
+
+impl LineTemplate {
+    /// Parses `template`.
+    ///
+    /// # Errors
+    /// [`SinkError::InvalidLayout`] naming an unknown or unclosed placeholder, or one that
+    /// only paths have (`{date}`, `{first_ts}`, `{hash}`, ...), and what to write instead.
+    pub fn parse(template: &str) -> Result<Self, SinkError> {
+        let segments = parse(template, Use::Line).map_err(|reason| SinkError::InvalidLayout {
+            layout: template.to_owned(),
+            reason,
+        })?;
+        Ok(Self {
+            template: template.to_owned(),
+            segments,
+        })
+    }
+
+    /// The template as given.
+    pub fn template(&self) -> &str {
+        &self.template
+    }
+
+    /// Appends `line` of `container`, rendered, to `out` (without the newline).
+    pub(crate) fn render(&self, container: &Container, line: &LogLine<'_>, out: &mut Vec<u8>) {
+        let values = Values {
+            line: Some(*line),
+            ..Values::of(container)
+        };
+        for segment in &self.segments {
+            match segment {
+                Segment::Literal(text) => out.extend_from_slice(text.as_bytes()),
+                Segment::Placeholder(placeholder) => match placeholder.value(&values) {
+                    Value::Text(text) => out.extend_from_slice(text.as_bytes()),
+                    Value::Bytes(bytes) => out.extend_from_slice(bytes),
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{IntoLines, container_in, line};
+
+    #[test]
+    fn renders_metadata_timestamp_and_message() {
+        let c = container_in("shop", "web-0", "app", &[("app", "web")], Some("node-1"));
+        let template = LineTemplate::parse("{{{namespace}/{pod}}} [{label:app}@{node}] {timestamp} {message}").unwrap();
+        let mut out = Vec::new();
+        let lines = vec![line("2026-11-23T10:00:00Z", "hello")].into_lines();
+        template.render(&c, &lines.first().unwrap(), &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{shop/web-0} [web@node-1] 2026-11-23T10:00:00Z hello"
+        );
+    }
+
+    #[test]
+    fn refuses_what_lines_do_not_have() {
+        for bad in ["{hash}", "{nope}", "{pod", "a } b"] {
+            assert!(LineTemplate::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
