@@ -9,7 +9,7 @@ use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use kle_benches::{api_log_stream, batches, container};
 use kle_core::lines::{LineSplitter, split_timestamp};
-use kle_sinks::{Encoder, Format};
+use kle_sinks::encode::{Encoder, Format};
 
 fn split_lines(c: &mut Criterion) {
     let stream = api_log_stream(20_000);

@@ -19,7 +19,7 @@ use jiff::{SignedDuration, Timestamp};
 use kle_core::container::PodInfo;
 use kle_core::lines::Lines;
 use kle_core::{Container, LogBatch, Sink};
-use kle_sinks::{Compression, S3Sink};
+use kle_sinks::s3::{Compression, S3Sink};
 use kle_tests::fake_api::format_timestamp;
 use kle_tests::s3::S3Server;
 

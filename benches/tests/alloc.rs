@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use kle_benches::{api_log_stream, container};
 use kle_core::LogBatch;
 use kle_core::lines::LineSplitter;
-use kle_sinks::{Encoder, Format};
+use kle_sinks::encode::{Encoder, Format};
 
 struct Counting;
 

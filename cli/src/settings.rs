@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use kle_core::Since;
-use kle_sinks::{ColorChoice, Compression, ExportConfig, FileConfig, FormatKind, S3Config, SinkConfig, StdoutConfig};
+use kle_sinks::encode::FormatKind;
+use kle_sinks::file::FileConfig;
+use kle_sinks::s3::{Compression, S3Config};
+use kle_sinks::stdout::{ColorChoice, StdoutConfig};
+use kle_sinks::{ExportConfig, SinkConfig};
 
 use crate::args::{
     CheckpointArg, ColorArg, CompressionArg, ExportArgs, FormatArg, GlobalArgs, OutputArgs, S3Args, SelectArgs, SinkArg,
@@ -403,7 +407,8 @@ fn compression_kind(compression: CompressionArg) -> Compression {
 mod tests {
     use clap::{CommandFactory as _, Parser as _};
     use jiff::Timestamp;
-    use kle_sinks::{DEFAULT_KEY_TEMPLATE, DEFAULT_LAYOUT, DEFAULT_MAX_OBJECT_BYTES};
+    use kle_sinks::layout::DEFAULT_LAYOUT;
+    use kle_sinks::s3::{DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_BYTES};
 
     use super::*;
     use crate::args::{Cli, Command};

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use kle_core::{Export, ExportOptions, Namespaces, Selection, Since, StreamOptions};
-use kle_sinks::{Compression, ExportConfig, ObjectCheckpointStore, S3Config, SinkConfig};
+use kle_sinks::s3::{Compression, ObjectCheckpointStore, S3Config};
+use kle_sinks::{ExportConfig, SinkConfig};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]

@@ -2,14 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::encode::Format;
-use crate::error::SinkError;
+use kle_core::SinkError;
 // Also reachable here for code that names the configs through this module (export_config's tests).
-pub(crate) use crate::file::FileConfig;
+use crate::file::FileConfig;
 use crate::layout::Layout;
 use crate::s3::S3Config;
-use crate::sink::Sink;
 use crate::stdout::StdoutConfig;
+use kle_core::Sink;
 
 /// A sink as configured: plain data, separate from the runtime sink it [builds](SinkConfig::build).
 ///
@@ -71,16 +70,6 @@ impl SinkConfig {
         }
     }
 
-    /// How often the delivery loop should commit into this sink, when it has a preference:
-    /// the S3 sink's `max_object_age`, since every commit finishes the open objects and more
-    /// frequent commits make small objects. `None`: the loop's default (1 s) suits it.
-    pub fn preferred_commit_interval(&self) -> Option<std::time::Duration> {
-        match self {
-            SinkConfig::S3(config) => Some(config.max_object_age()),
-            _ => None,
-        }
-    }
-
     /// Where `container`'s lines would go, for a dry run: `stdout`, the file's path, or the
     /// S3 object keys with their per-object placeholders left as `{first_ts}` and the like.
     ///
@@ -138,46 +127,10 @@ impl SinkConfig {
     }
 }
 
-/// The name of a [`Format`] in a configuration; the flags beside it complete it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum FormatKind {
-    /// [`Format::Text`].
-    Text,
-    /// [`Format::Raw`].
-    Raw,
-    /// [`Format::Json`].
-    Json,
-    /// [`Format::Template`], standard output only; the template is [`StdoutConfig::template`].
-    Template,
-}
-
-impl FormatKind {
-    /// The format with its flags. `Template` needs its template: see [`StdoutConfig::format`];
-    /// here it falls back to plain text.
-    pub fn with(self, timestamps: bool, color: bool) -> Format {
-        match self {
-            FormatKind::Text | FormatKind::Template => Format::Text { color, timestamps },
-            FormatKind::Raw => Format::Raw { timestamps },
-            FormatKind::Json => Format::Json,
-        }
-    }
-
-    pub(crate) fn refuse_template(self, sink: &'static str) -> Result<(), SinkError> {
-        match self {
-            FormatKind::Template => Err(SinkError::InvalidConfig {
-                sink,
-                reason: "`format: template` is for the stdout sink; use raw, text or json".into(),
-            }),
-            _ => Ok(()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encode::{Format, FormatKind};
     use crate::layout::DEFAULT_LAYOUT;
     use crate::stdout::ColorChoice;
 

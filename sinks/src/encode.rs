@@ -15,9 +15,10 @@ use std::io::Write as _;
 use std::sync::Arc;
 
 use kle_core::lines::LineKind;
-use kle_core::{Container, Gap, LogBatch, LogLine};
+use kle_core::{Container, Gap, LogBatch, LogLine, SinkError};
+use serde::{Deserialize, Serialize};
 
-use crate::template::LineTemplate;
+pub use crate::template::LineTemplate;
 
 /// How lines are written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -430,6 +431,43 @@ pub(crate) fn fnv1a(parts: &[&[u8]]) -> u64 {
         }
     }
     hash
+}
+
+/// The name of a [`Format`] in a configuration; the flags beside it complete it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum FormatKind {
+    /// [`Format::Text`].
+    Text,
+    /// [`Format::Raw`].
+    Raw,
+    /// [`Format::Json`].
+    Json,
+    /// [`Format::Template`], standard output only; the template is [`StdoutConfig::template`](crate::stdout::StdoutConfig::template).
+    Template,
+}
+
+impl FormatKind {
+    /// The format with its flags. `Template` needs its template: see [`StdoutConfig::format`](crate::stdout::StdoutConfig::format);
+    /// here it falls back to plain text.
+    pub fn with(self, timestamps: bool, color: bool) -> Format {
+        match self {
+            FormatKind::Text | FormatKind::Template => Format::Text { color, timestamps },
+            FormatKind::Raw => Format::Raw { timestamps },
+            FormatKind::Json => Format::Json,
+        }
+    }
+
+    pub(crate) fn refuse_template(self, sink: &'static str) -> Result<(), SinkError> {
+        match self {
+            FormatKind::Template => Err(SinkError::InvalidConfig {
+                sink,
+                reason: "`format: template` is for the stdout sink; use raw, text or json".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_saphyr::Spanned;
 
 use crate::config::SinkConfig;
-use crate::error::SinkError;
+use kle_core::SinkError;
 
 /// Where a run's checkpoint is kept (`--checkpoint`, the `checkpoint` key).
 ///
@@ -414,7 +414,7 @@ pub const EXAMPLE_CONFIG: &str = include_str!("example-config.yaml");
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::FileConfig;
+    use crate::file::FileConfig;
 
     #[test]
     fn checkpoint_specs_parse_and_print_back() {

@@ -34,80 +34,19 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use jiff::Timestamp;
 use jiff::civil::Date;
-use jiff::tz::Offset;
 use kle_core::Container;
 
 use crate::encode::fnv1a;
-use crate::error::SinkError;
 use crate::template::{self, Placeholder, Segment, Use, Value, Values};
+pub use crate::template::{ObjectStamp, compact_timestamp};
+use kle_core::SinkError;
 
 /// The default file layout: one file per container, in a directory per namespace and pod.
 pub const DEFAULT_LAYOUT: &str = "{namespace}/{pod}/{container}.log";
 
 /// The longest path component most file systems accept, in bytes.
 const MAX_COMPONENT_BYTES: usize = 255;
-
-/// What an object holds, for the placeholders that name it: `{first_ts}`, `{last_ts}`,
-/// `{lines}`, `{hash}`, `{date}` and `{hour}`.
-///
-/// Everything comes from the lines themselves, so the same lines always get the same key: an
-/// upload that is retried, or repeated by a resumed run, overwrites its object instead of
-/// adding a second copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ObjectStamp {
-    /// Timestamp of the first line that has one.
-    pub first: Option<Timestamp>,
-    /// Timestamp of the last line that has one.
-    pub last: Option<Timestamp>,
-    /// Lines in the object (fragments count one each).
-    pub lines: u64,
-    /// CRC-32 of the object's bytes before compression.
-    pub hash: u32,
-}
-
-impl ObjectStamp {
-    /// The stamp of an object holding `lines` lines from `first` to `last`, whose bytes have
-    /// the CRC-32 `hash`.
-    pub fn new(first: Option<Timestamp>, last: Option<Timestamp>, lines: u64, hash: u32) -> Self {
-        Self {
-            first,
-            last,
-            lines,
-            hash,
-        }
-    }
-
-    /// The date `{date}` renders: the first line's, or today's for an object without timestamps.
-    pub fn date(&self) -> Date {
-        Offset::UTC
-            .to_datetime(self.first.unwrap_or_else(Timestamp::now))
-            .date()
-    }
-
-    pub(crate) fn render_ts(ts: Option<Timestamp>) -> String {
-        // Lines without a timestamp only come from an API that did not send them; `{hash}`
-        // still tells such objects apart.
-        ts.map_or_else(|| "untimed".to_owned(), compact_timestamp)
-    }
-}
-
-/// `20261123T100000.123456789Z`: UTC, nanoseconds always written, so keys sort by time.
-pub fn compact_timestamp(ts: Timestamp) -> String {
-    let t = Offset::UTC.to_datetime(ts);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:09}Z",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.subsec_nanosecond()
-    )
-}
 
 /// A checked path template such as [`DEFAULT_LAYOUT`].
 ///
@@ -373,6 +312,8 @@ fn shorten(component: String) -> String {
 mod tests {
     use std::path::{Component, Path};
     use std::sync::Arc;
+
+    use jiff::Timestamp;
 
     use super::*;
     use crate::test_support::container_in;

@@ -3,16 +3,17 @@
 //! The [`Sink`](kle_core::Sink) trait and the pipeline that drives it
 //! ([`Export`](kle_core::Export)) are in `kle-core`; this crate holds the backends, their
 //! encodings and each backend's configuration:
-//! - [`encode`] turns batches into bytes ([`Format::Text`] like stern, [`Format::Raw`] like
-//!   `kubectl logs`, [`Format::Json`] as NDJSON with metadata), into one reused buffer.
-//! - [`StdoutSink`] (feature `stdout`) and [`FileSink`] (feature `file`, one file per container
-//!   laid out by a [`layout::Layout`] template) are the backends; both are on by default.
-//!   `S3Sink` (feature `s3`) uploads compressed objects to S3 or an S3-compatible store.
+//! - The backends, each in its module with its configuration: [`stdout`] (feature `stdout`),
+//!   [`file`] (feature `file`, one file per container laid out by a [`layout::Layout`]
+//!   template), both on by default, and [`s3`] (feature `s3`: compressed objects in S3 or an
+//!   S3-compatible store, through `object_store`).
+//! - [`encode`] turns batches into bytes (text like stern, raw like `kubectl logs`, NDJSON with
+//!   metadata, or a line template such as `{namespace}/{pod} {message}`), into one reused
+//!   buffer.
 //! - [`SinkConfig`] is the serde form a user writes in YAML; [`SinkConfig::build`] makes the
 //!   runtime sink.
 //! - [`ExportConfig`] is a whole export as a YAML file (the command line's `--config`), with
 //!   errors that name the line and the key; [`CheckpointSpec`] says where its checkpoint is kept.
-//! - [`LineTemplate`] renders lines as `{namespace}/{pod} {message}` ([`Format::Template`]).
 //!
 //! ```no_run
 //! use kle_core::{Export, Selection};
@@ -30,31 +31,14 @@
 
 mod config;
 pub mod encode;
-mod error;
 mod export_config;
-mod file;
+pub mod file;
 pub mod layout;
 pub mod s3;
-mod sink;
-mod stdout;
+pub mod stdout;
 mod template;
 #[cfg(test)]
 mod test_support;
 
-pub use config::{FormatKind, SinkConfig};
-pub use encode::{Encoder, Format};
+pub use config::SinkConfig;
 pub use export_config::{CheckpointSpec, EXAMPLE_CONFIG, ExportConfig};
-pub use file::FileConfig;
-#[cfg(feature = "file")]
-pub use file::{DEFAULT_MAX_OPEN_FILES, FileSink, FileSinkBuilder};
-pub use layout::{DEFAULT_LAYOUT, Layout, ObjectStamp};
-#[cfg(feature = "s3")]
-pub use s3::{CHECKPOINT_OBJECT, ObjectCheckpointStore, S3Sink, S3SinkBuilder, S3Stats};
-pub use s3::{
-    Compression, DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_AGE, DEFAULT_MAX_OBJECT_BYTES, MIN_PART_BYTES, S3Config,
-    ValidS3Config,
-};
-pub use stdout::{ColorChoice, StdoutConfig};
-#[cfg(feature = "stdout")]
-pub use stdout::{Output, Stdout, StdoutSink};
-pub use template::LineTemplate;

@@ -13,7 +13,7 @@ use kle_core::checkpoint::FileCheckpointStore;
 use kle_core::events::Retry;
 use kle_core::pipeline::Delivery;
 use kle_core::{Export, ExportOptions, GapReason, Namespaces, RunSummary, Selection, StreamOptions};
-use kle_sinks::FileSink;
+use kle_sinks::file::FileSink;
 use kle_tests::fake_api::{FakeApiServer, FakeContainer, FakePod, LogLine, lines};
 use tokio_util::sync::CancellationToken;
 

@@ -17,7 +17,7 @@ use kle_core::checkpoint::{CheckpointStore, FileCheckpointStore};
 use kle_core::container::PodInfo;
 use kle_core::lines::Lines;
 use kle_core::{Container, Export, LogBatch, Namespaces, Selection, Sink};
-use kle_sinks::{Compression, MIN_PART_BYTES, S3Sink};
+use kle_sinks::s3::{Compression, MIN_PART_BYTES, S3Sink};
 use kle_tests::binary::exporter;
 use kle_tests::fake_api::{self, FakeApiServer, FakeContainer, FakePod, render};
 use kle_tests::s3::{ACCESS_KEY, S3Server, SECRET_KEY};

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::FormatKind;
 use crate::encode::Format;
-use crate::error::SinkError;
+use crate::encode::FormatKind;
 use crate::layout::{DEFAULT_LAYOUT, Layout};
-use crate::sink::Sink;
+use kle_core::Sink;
+use kle_core::SinkError;
 
 /// Configuration of the file sink.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

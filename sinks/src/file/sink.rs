@@ -15,9 +15,9 @@ use tracing::warn;
 
 use super::state::{FileState, Journal, baseline, instance_id, load_journal, resume};
 use crate::encode::{Encoder, Format};
-use crate::error::SinkError;
 use crate::layout::{DEFAULT_LAYOUT, Layout};
-use crate::sink::Sink;
+use kle_core::Sink;
+use kle_core::SinkError;
 
 /// Files kept open at once by default.
 pub const DEFAULT_MAX_OPEN_FILES: usize = 256;
@@ -134,7 +134,8 @@ struct OpenFile {
 ///
 /// ```no_run
 /// use kle_core::Sink;
-/// use kle_sinks::{FileSink, Format};
+/// use kle_sinks::encode::Format;
+/// use kle_sinks::file::FileSink;
 ///
 /// # async fn demo(batch: kle_core::LogBatch) -> Result<(), kle_core::SinkError> {
 /// let mut sink = FileSink::builder("/var/log/k8s")

@@ -15,7 +15,7 @@ pub const CHECKPOINT_OBJECT: &str = ".kube-log-exporter-checkpoint.json";
 ///
 /// ```no_run
 /// use kle_core::checkpoint::CheckpointStore;
-/// use kle_sinks::{ObjectCheckpointStore, S3Config};
+/// use kle_sinks::s3::{ObjectCheckpointStore, S3Config};
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = ObjectCheckpointStore::from_config(&S3Config::new("s3://logs/prod"))?;
@@ -39,12 +39,12 @@ impl ObjectCheckpointStore {
         }
     }
 
-    /// The checkpoint beside the objects an [`S3Config`](crate::S3Config) describes:
+    /// The checkpoint beside the objects an [`S3Config`](crate::s3::S3Config) describes:
     /// `<prefix>/.kube-log-exporter-checkpoint.json` in its bucket.
     ///
     /// # Errors
     /// The configuration is invalid, or the S3 client cannot be configured.
-    pub fn from_config(config: &crate::S3Config) -> Result<Self, crate::error::SinkError> {
+    pub fn from_config(config: &crate::s3::S3Config) -> Result<Self, kle_core::SinkError> {
         Self::from_valid(&config.validated()?)
     }
 
@@ -53,7 +53,7 @@ impl ObjectCheckpointStore {
     ///
     /// # Errors
     /// The S3 client cannot be configured.
-    pub fn from_valid(valid: &crate::ValidS3Config) -> Result<Self, crate::error::SinkError> {
+    pub fn from_valid(valid: &crate::s3::ValidS3Config) -> Result<Self, kle_core::SinkError> {
         let store = super::upload::s3_store(valid)?;
         Ok(Self::new(store, valid.bucket(), valid.key(CHECKPOINT_OBJECT)))
     }

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::FormatKind;
 use crate::encode::Format;
-use crate::error::SinkError;
+use crate::encode::FormatKind;
 use crate::layout::Layout;
-use crate::sink::Sink;
+use kle_core::Sink;
+use kle_core::SinkError;
 
 /// The default object key template, under the URL's prefix; the sink appends the extension
 /// (`.log.zst` by default, see [`S3Config::extension`]).
@@ -322,7 +322,7 @@ impl S3Config {
 /// [`ObjectCheckpointStore::from_valid`]: crate::s3::ObjectCheckpointStore::from_valid
 ///
 /// ```
-/// use kle_sinks::S3Config;
+/// use kle_sinks::s3::S3Config;
 ///
 /// let valid = S3Config::new("s3://logs/cluster-a/").validated()?;
 /// assert_eq!((valid.bucket(), valid.prefix()), ("logs", "cluster-a"));

@@ -56,7 +56,8 @@
 //!
 //! ```no_run
 //! use kle_core::{Export, Selection};
-//! use kle_sinks::{Compression, S3Config, SinkConfig};
+//! use kle_sinks::SinkConfig;
+//! use kle_sinks::s3::{Compression, S3Config};
 //! use tokio_util::sync::CancellationToken;
 //!
 //! # async fn demo(client: kube::Client) -> Result<(), Box<dyn std::error::Error>> {

@@ -13,13 +13,14 @@ use tracing::{debug, warn};
 use super::object::{BlockCompressor, FinishedObject, OpenObject};
 use super::upload::{self, Target};
 use crate::encode::{Encoder, Format};
-use crate::error::{SinkError, UploadFailure};
 use crate::layout::Layout;
 use crate::s3::config::{
     Compression, DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_AGE, DEFAULT_MAX_OBJECT_BYTES, MIN_PART_BYTES, S3Config,
     ValidS3Config, extension, parse_key_template, prefixed,
 };
-use crate::sink::Sink;
+use kle_core::Sink;
+use kle_core::SinkError;
+use kle_core::sinks::UploadFailure;
 
 /// Default part size of multipart uploads, and the size above which they are used.
 pub const DEFAULT_PART_BYTES: usize = 8 * 1024 * 1024;

@@ -362,7 +362,7 @@ fn config_from_yaml_and_url_checks() {
     let valid = s3.validated().unwrap();
     assert_eq!((valid.bucket(), valid.prefix()), ("logs", "cluster-a"));
     assert_eq!(s3.extension(), ".log.gz");
-    assert_eq!(config.preferred_commit_interval(), Some(DEFAULT_MAX_OBJECT_AGE));
+    assert_eq!(s3.max_object_age(), DEFAULT_MAX_OBJECT_AGE);
     let valid = S3Config::new("s3://logs").validated().unwrap();
     assert_eq!((valid.bucket(), valid.prefix()), ("logs", ""));
     for url in ["logs/x", "s3:///x", "s3://b/../x", "s3://b/a//c", "s3://b/a\tb"] {
@@ -391,7 +391,7 @@ fn validation_reports_the_first_problem_in_the_same_words_as_before() {
             "invalid s3 sink configuration: the prefix \"x/../y\" must not contain empty, `.` or `..` parts, or control characters",
         ),
         (
-            base().with_format(crate::FormatKind::Template, true),
+            base().with_format(crate::encode::FormatKind::Template, true),
             "invalid s3 sink configuration: `format: template` is for the stdout sink; use raw, text or json",
         ),
         (
@@ -462,7 +462,7 @@ async fn the_sink_and_the_checkpoint_store_share_the_checked_settings() {
 fn json_extension() {
     assert_eq!(
         S3Config::new("s3://b")
-            .with_format(crate::FormatKind::Json, true)
+            .with_format(crate::encode::FormatKind::Json, true)
             .extension(),
         ".ndjson.zst"
     );
@@ -504,4 +504,15 @@ async fn a_gap_is_recorded_as_a_marker_line_in_the_containers_object() {
         key.contains("20261123T110000.000000000Z-20261123T110000.000000000Z-0-"),
         "{key}"
     );
+}
+
+#[test]
+fn the_sink_asks_to_be_committed_once_per_object_age() {
+    // Each commit finishes the open objects: a commit every second would make tiny objects.
+    let store = Arc::new(InMemory::new());
+    let sink = sink(&store)
+        .with_max_object_age(Duration::from_secs(90))
+        .build()
+        .unwrap();
+    assert_eq!(kle_core::Sink::commit_interval(&sink), Some(Duration::from_secs(90)));
 }

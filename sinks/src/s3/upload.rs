@@ -13,8 +13,9 @@ use object_store::{
 };
 
 use super::object::FinishedObject;
-use crate::error::{SinkError, UploadFailure};
 use crate::s3::config::ValidS3Config;
+use kle_core::SinkError;
+use kle_core::sinks::UploadFailure;
 
 /// Parts of one multipart upload in flight at once.
 const PART_CONCURRENCY: usize = 4;

@@ -5,10 +5,10 @@ use std::io::IsTerminal as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::FormatKind;
 use crate::encode::Format;
-use crate::error::SinkError;
-use crate::sink::Sink;
+use crate::encode::FormatKind;
+use kle_core::Sink;
+use kle_core::SinkError;
 
 /// When to colour the text prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -107,7 +107,7 @@ impl StdoutConfig {
     fn template_format(&self) -> Result<Option<Format>, SinkError> {
         match (self.format, &self.template) {
             (FormatKind::Template, Some(template)) => Ok(Some(Format::Template(std::sync::Arc::new(
-                crate::LineTemplate::parse(template)?,
+                crate::template::LineTemplate::parse(template)?,
             )))),
             (FormatKind::Template, None) => Err(SinkError::InvalidConfig {
                 sink: "stdout",

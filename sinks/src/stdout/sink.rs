@@ -8,8 +8,8 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
 use crate::encode::{Encoder, Format};
-use crate::error::SinkError;
-use crate::sink::Sink;
+use kle_core::Sink;
+use kle_core::SinkError;
 
 /// Bytes gathered before they are written even though more lines are waiting.
 const WRITE_BYTES: usize = 256 * 1024;
@@ -24,7 +24,8 @@ const WRITE_BYTES: usize = 256 * 1024;
 ///
 /// ```no_run
 /// use kle_core::Sink;
-/// use kle_sinks::{Format, StdoutSink};
+/// use kle_sinks::encode::Format;
+/// use kle_sinks::stdout::StdoutSink;
 ///
 /// # async fn demo(batch: kle_core::LogBatch) -> Result<(), kle_core::SinkError> {
 /// let mut sink = StdoutSink::new(Format::Text { color: true, timestamps: false });

@@ -4,7 +4,7 @@
 use kle_core::{Container, LogLine};
 
 use super::{Segment, Use, Value, Values, parse};
-use crate::error::SinkError;
+use kle_core::SinkError;
 
 /// A parsed line template: literal text and placeholders — those that describe the container
 /// (`{namespace}` `{pod}` `{container}` `{pod_uid}` `{node}` `{restart}` `{label:KEY}`), plus
@@ -12,7 +12,7 @@ use crate::error::SinkError;
 /// keys ([`layout`](crate::layout)).
 ///
 /// ```
-/// use kle_sinks::LineTemplate;
+/// use kle_sinks::encode::LineTemplate;
 ///
 /// assert!(LineTemplate::parse("{namespace}/{pod} {message}").is_ok());
 /// assert!(LineTemplate::parse("{{\"pod\": \"{pod}\"}}").is_ok());

@@ -33,8 +33,6 @@ use jiff::civil::Date;
 use jiff::tz::Offset;
 use kle_core::{Container, LogLine};
 
-use crate::layout::ObjectStamp;
-
 pub use line::LineTemplate;
 pub(crate) use parse::parse;
 
@@ -233,12 +231,72 @@ fn instance_restart_count(container: &Container) -> u32 {
     }
 }
 
+/// What an object holds, for the placeholders that name it: `{first_ts}`, `{last_ts}`,
+/// `{lines}`, `{hash}`, `{date}` and `{hour}`.
+///
+/// Everything comes from the lines themselves, so the same lines always get the same key: an
+/// upload that is retried, or repeated by a resumed run, overwrites its object instead of
+/// adding a second copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ObjectStamp {
+    /// Timestamp of the first line that has one.
+    pub first: Option<Timestamp>,
+    /// Timestamp of the last line that has one.
+    pub last: Option<Timestamp>,
+    /// Lines in the object (fragments count one each).
+    pub lines: u64,
+    /// CRC-32 of the object's bytes before compression.
+    pub hash: u32,
+}
+
+impl ObjectStamp {
+    /// The stamp of an object holding `lines` lines from `first` to `last`, whose bytes have
+    /// the CRC-32 `hash`.
+    pub fn new(first: Option<Timestamp>, last: Option<Timestamp>, lines: u64, hash: u32) -> Self {
+        Self {
+            first,
+            last,
+            lines,
+            hash,
+        }
+    }
+
+    /// The date `{date}` renders: the first line's, or today's for an object without timestamps.
+    pub fn date(&self) -> Date {
+        Offset::UTC
+            .to_datetime(self.first.unwrap_or_else(Timestamp::now))
+            .date()
+    }
+
+    pub(crate) fn render_ts(ts: Option<Timestamp>) -> String {
+        // Lines without a timestamp only come from an API that did not send them; `{hash}`
+        // still tells such objects apart.
+        ts.map_or_else(|| "untimed".to_owned(), compact_timestamp)
+    }
+}
+
+/// `20261123T100000.123456789Z`: UTC, nanoseconds always written, so keys sort by time.
+pub fn compact_timestamp(ts: Timestamp) -> String {
+    let t = Offset::UTC.to_datetime(ts);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:09}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.subsec_nanosecond()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::SinkError;
     use crate::layout::Layout;
     use crate::test_support::{IntoLines, container_in, line};
+    use kle_core::SinkError;
 
     /// `template` rendered as a file layout, an object key and a line template, or each one's error.
     fn three_ways(template: &str) -> [Result<String, String>; 3] {
