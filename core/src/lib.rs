@@ -59,10 +59,10 @@ mod resume;
 mod selection;
 mod sink;
 mod stream;
-#[cfg(test)]
-mod test_support;
 
 pub mod checkpoint;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use cursor::Cursor;
 pub use engine::{ExportOptions, RunSummary, required_permissions};

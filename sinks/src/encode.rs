@@ -473,7 +473,7 @@ impl FormatKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{batch, container, container_in, split};
+    use kle_core::testing::{batch, container, container_in, split};
 
     fn encode(format: Format, batches: &[LogBatch]) -> Vec<u8> {
         let mut encoder = Encoder::new(format);

@@ -316,7 +316,7 @@ mod tests {
     use jiff::Timestamp;
 
     use super::*;
-    use crate::test_support::container_in;
+    use kle_core::testing::container_in;
 
     fn date() -> Date {
         jiff::civil::date(2026, 11, 23)

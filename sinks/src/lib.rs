@@ -37,8 +37,6 @@ pub mod layout;
 pub mod s3;
 pub mod stdout;
 mod template;
-#[cfg(test)]
-mod test_support;
 
 pub use config::SinkConfig;
 pub use export_config::{CheckpointSpec, EXAMPLE_CONFIG, ExportConfig};

@@ -1,7 +1,7 @@
 use std::fs;
 
 use super::*;
-use crate::test_support::{batch, container, container_in, line, split};
+use kle_core::testing::{batch, container, container_in, line, split};
 
 fn read(path: impl AsRef<Path>) -> String {
     String::from_utf8(fs::read(path).unwrap()).unwrap()

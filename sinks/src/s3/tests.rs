@@ -12,7 +12,7 @@ use object_store::{ObjectStore, ObjectStoreExt as _};
 
 use super::*;
 use crate::s3::ObjectCheckpointStore;
-use crate::test_support::{TestLine, batch, container, container_in, line};
+use kle_core::testing::{TestLine, batch, container, container_in, line};
 
 /// Every object in `store`, decompressed by its extension.
 async fn objects(store: &InMemory) -> BTreeMap<String, Vec<u8>> {

@@ -214,7 +214,7 @@ mod tests {
     use std::task::{Context, Poll};
 
     use super::*;
-    use crate::test_support::{batch, container, line};
+    use kle_core::testing::{batch, container, line};
 
     /// A writer that fails every write with `error`.
     struct Failing(fn() -> io::Error);

@@ -68,7 +68,7 @@ impl LineTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{IntoLines, container_in, line};
+    use kle_core::testing::{IntoLines, container_in, line};
 
     #[test]
     fn renders_metadata_timestamp_and_message() {

@@ -295,8 +295,8 @@ pub fn compact_timestamp(ts: Timestamp) -> String {
 mod tests {
     use super::*;
     use crate::layout::Layout;
-    use crate::test_support::{IntoLines, container_in, line};
     use kle_core::SinkError;
+    use kle_core::testing::{IntoLines, container_in, line};
 
     /// `template` rendered as a file layout, an object key and a line template, or each one's error.
     fn three_ways(template: &str) -> [Result<String, String>; 3] {

@@ -1,19 +1,28 @@
-//! Containers, lines and batches for unit tests, without a cluster.
+//! Containers, lines and batches for testing sinks without a cluster (feature `testing`):
+//! what `kle-sinks` tests its backends with, for an embedder's own sink too.
+//!
+//! ```
+//! use kle_core::testing::{batch, container, line};
+//!
+//! let web = container("web-0", "app");
+//! let batch = batch(&web, vec![line("2026-11-23T10:00:00Z", "hello")]);
+//! assert_eq!(batch.lines.len(), 1);
+//! assert_eq!(web.to_string(), "shop/web-0/app");
+//! ```
 
 use std::sync::Arc;
 
+use crate::instance::{Container, PodInfo};
+use crate::line::{LineKind, LineSplitter, Lines, LogBatch};
 use bytes::Bytes;
-use kle_core::container::PodInfo;
-use kle_core::lines::{LineKind, LineSplitter, Lines};
-use kle_core::{Container, LogBatch};
 
 /// A running container `name` of pod `pod` in namespace `shop`, no labels, on `node-1`.
-pub(crate) fn container(pod: &str, name: &str) -> Arc<Container> {
+pub fn container(pod: &str, name: &str) -> Arc<Container> {
     container_in("shop", pod, name, &[], Some("node-1"))
 }
 
 /// A running container with the given namespace, labels and node.
-pub(crate) fn container_in(
+pub fn container_in(
     namespace: &str,
     pod: &str,
     name: &str,
@@ -31,12 +40,13 @@ pub(crate) fn container_in(
 }
 
 /// A batch of `lines` from `container`.
-pub(crate) fn batch(container: &Arc<Container>, lines: impl IntoLines) -> LogBatch {
+pub fn batch(container: &Arc<Container>, lines: impl IntoLines) -> LogBatch {
     LogBatch::new(Arc::clone(container), lines.into_lines())
 }
 
 /// What [`batch`] takes: [`Lines`], or [`TestLine`]s to put into one buffer.
-pub(crate) trait IntoLines {
+pub trait IntoLines {
+    /// The lines.
     fn into_lines(self) -> Lines;
 }
 
@@ -55,7 +65,7 @@ impl IntoLines for Vec<TestLine> {
 }
 
 /// `input` split as a stream with a line cap of `cap` splits it, its end included.
-pub(crate) fn split(input: &[u8], cap: usize) -> Lines {
+pub fn split(input: &[u8], cap: usize) -> Lines {
     let mut splitter = LineSplitter::new(cap);
     let mut lines = splitter.push(Bytes::copy_from_slice(input));
     lines.append(splitter.finish());
@@ -64,9 +74,9 @@ pub(crate) fn split(input: &[u8], cap: usize) -> Lines {
 
 /// A line to put into a batch: its bytes as the API sent them, and its kind.
 #[derive(Debug, Clone)]
-pub(crate) struct TestLine(pub(crate) Vec<u8>, pub(crate) LineKind);
+pub struct TestLine(pub Vec<u8>, pub LineKind);
 
 /// A whole line `<timestamp> <message>`.
-pub(crate) fn line(timestamp: &str, message: &str) -> TestLine {
+pub fn line(timestamp: &str, message: &str) -> TestLine {
     TestLine(format!("{timestamp} {message}").into_bytes(), LineKind::Full)
 }
