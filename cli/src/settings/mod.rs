@@ -1,0 +1,407 @@
+//! The settings of an export: the flags over the configuration file (`--config`) over the
+//! defaults.
+//!
+//! A flag the file can also set has no clap default, so whether it was given is its type:
+//! `Some`, a switch that is on, a list that is not empty. The flags and the file each become
+//! a [`Layer`] of the same shape, merged field by field; the output flags complete the file's
+//! sink. The defaults are applied once, after the merge, in [`Layer::settle`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kle_core::Since;
+use kle_sinks::encode::FormatKind;
+use kle_sinks::file::FileConfig;
+use kle_sinks::s3::{Compression, S3Config};
+use kle_sinks::stdout::{ColorChoice, StdoutConfig};
+use kle_sinks::{ExportConfig, SinkConfig};
+
+use crate::args::{
+    CheckpointArg, ColorArg, CompressionArg, ExportArgs, FormatArg, GlobalArgs, OutputArgs, S3Args, SelectArgs, SinkArg,
+};
+
+/// `--max-streams` when neither the flag nor the file says.
+const DEFAULT_MAX_STREAMS: usize = 64;
+/// `--max-line-bytes` when neither the flag nor the file says.
+const DEFAULT_MAX_LINE_BYTES: usize = kle_core::lines::DEFAULT_MAX_LINE_BYTES;
+/// `--checkpoint` when neither the flag nor the file says.
+const DEFAULT_CHECKPOINT: CheckpointArg = CheckpointArg::Auto;
+/// `--grace-period` when neither the flag nor the file says.
+const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(30);
+/// `--sink` when neither the flag nor the file names one.
+const DEFAULT_SINK: SinkArg = SinkArg::Stdout;
+
+/// The settings of an export: the flags over the configuration file over the defaults.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    /// The global flags, `--kubeconfig` and `--context` completed from the file.
+    pub(crate) global: GlobalArgs,
+    /// Everything but the connection and the sink.
+    pub(crate) args: ExportSettings,
+    /// Where the lines go; not yet [validated](SinkConfig::validate).
+    pub(crate) sink: SinkConfig,
+}
+
+/// An export's settings with every default applied.
+#[derive(Debug)]
+pub(crate) struct ExportSettings {
+    /// Which pods and containers; no namespace and not all of them means the client's.
+    pub(crate) select: SelectArgs,
+    /// `--since` or `--since-time`.
+    pub(crate) since: Option<Since>,
+    pub(crate) tail: Option<u64>,
+    pub(crate) previous: bool,
+    pub(crate) limit_bytes: Option<u64>,
+    pub(crate) max_streams: usize,
+    pub(crate) max_line_bytes: usize,
+    pub(crate) checkpoint: CheckpointArg,
+    pub(crate) fail_on_gap: bool,
+    /// Check the permissions before starting: not `--no-preflight`, or the file's `preflight`.
+    pub(crate) preflight: bool,
+    pub(crate) metrics_addr: Option<SocketAddr>,
+    pub(crate) grace_period: Duration,
+    pub(crate) dry_run: bool,
+    pub(crate) quiet: bool,
+}
+
+/// The settings of an export: each flag given wins over `file`, which wins over the default.
+/// The output flags complete the file's sink, unless `--sink` names another type.
+pub(crate) fn resolve(mut global: GlobalArgs, args: ExportArgs, file: Option<&ExportConfig>) -> Settings {
+    // Not keys of the file: they are about this one invocation.
+    let (dry_run, quiet) = (args.dry_run, args.quiet);
+    let (flags, output) = Layer::from_flags(&mut global, args);
+    let under = file.map(Layer::from_file).unwrap_or_default();
+    let args = flags.over(under).settle(&mut global, dry_run, quiet);
+    let sink = sink(output, file.and_then(ExportConfig::sink));
+    Settings { global, args, sink }
+}
+
+/// `-n` and `-A`: one choice, so either flag replaces both of the file's keys.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct NamespaceChoice {
+    namespaces: Vec<String>,
+    all: bool,
+}
+
+/// What one source (the flags or the file) says about an export, `None` where it is silent:
+/// the shape of [`ExportConfig`] without the sink, the pairs that are one choice as one field.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Layer {
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+    namespaces: Option<NamespaceChoice>,
+    selector: Option<String>,
+    field_selector: Option<String>,
+    pods: Option<String>,
+    exclude_pods: Option<Vec<String>>,
+    containers: Option<String>,
+    exclude_containers: Option<Vec<String>>,
+    init_containers: Option<bool>,
+    ephemeral_containers: Option<bool>,
+    /// `--since` and `--since-time` are one choice too.
+    since: Option<Since>,
+    tail: Option<u64>,
+    previous: Option<bool>,
+    limit_bytes: Option<u64>,
+    max_streams: Option<usize>,
+    max_line_bytes: Option<usize>,
+    checkpoint: Option<CheckpointArg>,
+    fail_on_gap: Option<bool>,
+    preflight: Option<bool>,
+    metrics_addr: Option<SocketAddr>,
+    grace_period: Option<Duration>,
+}
+
+/// A switch cannot be given as off: on is given, off is silent.
+fn switch(on: bool) -> Option<bool> {
+    on.then_some(true)
+}
+
+/// A repeatable flag is given when it is there at least once.
+fn list(values: Vec<String>) -> Option<Vec<String>> {
+    (!values.is_empty()).then_some(values)
+}
+
+impl Layer {
+    /// The flags given; `--kubeconfig` and `--context` are taken out of `global`, the output
+    /// flags returned as they are (they complete a sink rather than replace settings).
+    fn from_flags(global: &mut GlobalArgs, args: ExportArgs) -> (Layer, OutputArgs) {
+        // Every field is named, so that a new flag cannot be left out of the overlay unnoticed.
+        let ExportArgs {
+            config: _,
+            select,
+            since,
+            since_time,
+            tail,
+            previous,
+            limit_bytes,
+            max_streams,
+            max_line_bytes,
+            checkpoint,
+            fail_on_gap,
+            no_preflight,
+            metrics_addr,
+            grace_period,
+            dry_run: _,
+            quiet: _,
+            output,
+        } = args;
+        let SelectArgs {
+            query,
+            namespaces,
+            all_namespaces,
+            selector,
+            field_selector,
+            exclude_pod,
+            container,
+            exclude_container,
+            init_containers,
+            ephemeral_containers,
+        } = select;
+        let layer = Layer {
+            kubeconfig: global.kubeconfig.take(),
+            context: global.context.take(),
+            namespaces: (!namespaces.is_empty() || all_namespaces).then_some(NamespaceChoice {
+                namespaces,
+                all: all_namespaces,
+            }),
+            selector,
+            field_selector,
+            pods: query,
+            exclude_pods: list(exclude_pod),
+            containers: container,
+            exclude_containers: list(exclude_container),
+            init_containers: switch(init_containers),
+            ephemeral_containers: switch(ephemeral_containers),
+            // clap lets at most one of them through.
+            since: since.map(Since::Ago).or(since_time.map(Since::Time)),
+            tail,
+            previous: switch(previous),
+            limit_bytes,
+            max_streams,
+            max_line_bytes,
+            checkpoint,
+            fail_on_gap: switch(fail_on_gap),
+            preflight: no_preflight.then_some(false),
+            metrics_addr,
+            grace_period,
+        };
+        (layer, output)
+    }
+
+    /// The keys the file sets.
+    fn from_file(file: &ExportConfig) -> Layer {
+        let namespaces = (file.namespaces.is_some() || file.all_namespaces.is_some()).then(|| NamespaceChoice {
+            namespaces: file.namespaces.clone().unwrap_or_default(),
+            all: file.all_namespaces.unwrap_or(false),
+        });
+        Layer {
+            kubeconfig: file.kubeconfig.clone(),
+            context: file.context.clone(),
+            namespaces,
+            selector: file.selector.clone(),
+            field_selector: file.field_selector.clone(),
+            pods: file.pods.clone(),
+            exclude_pods: file.exclude_pods.clone(),
+            containers: file.containers.clone(),
+            exclude_containers: file.exclude_containers.clone(),
+            init_containers: file.init_containers,
+            ephemeral_containers: file.ephemeral_containers,
+            // Loading the file refuses both at once.
+            since: file.since.map(Since::Ago).or(file.since_time.map(Since::Time)),
+            tail: file.tail,
+            previous: file.previous,
+            limit_bytes: file.limit_bytes,
+            max_streams: file.max_streams,
+            max_line_bytes: file.max_line_bytes,
+            checkpoint: file.checkpoint.clone(),
+            fail_on_gap: file.fail_on_gap,
+            preflight: file.preflight,
+            metrics_addr: file.metrics_addr,
+            grace_period: file.grace_period,
+        }
+    }
+
+    /// `self` where it says something, else `under`.
+    fn over(self, under: Layer) -> Layer {
+        Layer {
+            kubeconfig: self.kubeconfig.or(under.kubeconfig),
+            context: self.context.or(under.context),
+            namespaces: self.namespaces.or(under.namespaces),
+            selector: self.selector.or(under.selector),
+            field_selector: self.field_selector.or(under.field_selector),
+            pods: self.pods.or(under.pods),
+            exclude_pods: self.exclude_pods.or(under.exclude_pods),
+            containers: self.containers.or(under.containers),
+            exclude_containers: self.exclude_containers.or(under.exclude_containers),
+            init_containers: self.init_containers.or(under.init_containers),
+            ephemeral_containers: self.ephemeral_containers.or(under.ephemeral_containers),
+            since: self.since.or(under.since),
+            tail: self.tail.or(under.tail),
+            previous: self.previous.or(under.previous),
+            limit_bytes: self.limit_bytes.or(under.limit_bytes),
+            max_streams: self.max_streams.or(under.max_streams),
+            max_line_bytes: self.max_line_bytes.or(under.max_line_bytes),
+            checkpoint: self.checkpoint.or(under.checkpoint),
+            fail_on_gap: self.fail_on_gap.or(under.fail_on_gap),
+            preflight: self.preflight.or(under.preflight),
+            metrics_addr: self.metrics_addr.or(under.metrics_addr),
+            grace_period: self.grace_period.or(under.grace_period),
+        }
+    }
+
+    /// The defaults, for what neither source set; the only place they are applied (the flags'
+    /// help shows them, see `ExportArgs`).
+    fn settle(self, global: &mut GlobalArgs, dry_run: bool, quiet: bool) -> ExportSettings {
+        // `None` is a default too: kube's kubeconfig and context.
+        global.kubeconfig = self.kubeconfig;
+        global.context = self.context;
+        let namespaces = self.namespaces.unwrap_or_default();
+        ExportSettings {
+            select: SelectArgs {
+                query: self.pods,
+                namespaces: namespaces.namespaces,
+                all_namespaces: namespaces.all,
+                selector: self.selector,
+                field_selector: self.field_selector,
+                exclude_pod: self.exclude_pods.unwrap_or_default(),
+                container: self.containers,
+                exclude_container: self.exclude_containers.unwrap_or_default(),
+                init_containers: self.init_containers.unwrap_or(false),
+                ephemeral_containers: self.ephemeral_containers.unwrap_or(false),
+            },
+            since: self.since,
+            tail: self.tail,
+            previous: self.previous.unwrap_or(false),
+            limit_bytes: self.limit_bytes,
+            max_streams: self.max_streams.unwrap_or(DEFAULT_MAX_STREAMS),
+            max_line_bytes: self.max_line_bytes.unwrap_or(DEFAULT_MAX_LINE_BYTES),
+            checkpoint: self.checkpoint.unwrap_or(DEFAULT_CHECKPOINT),
+            fail_on_gap: self.fail_on_gap.unwrap_or(false),
+            preflight: self.preflight.unwrap_or(true),
+            metrics_addr: self.metrics_addr,
+            grace_period: self.grace_period.unwrap_or(DEFAULT_GRACE_PERIOD),
+            dry_run,
+            quiet,
+        }
+    }
+}
+
+/// The file's sink unless `--sink` names another type, else that type's defaults; either
+/// completed by the output flags given. The sinks' defaults are the same as the file's keys'.
+fn sink(output: OutputArgs, file: Option<&SinkConfig>) -> SinkConfig {
+    let mut sink = match (output.sink, file) {
+        (None, Some(file)) => file.clone(),
+        (Some(kind), Some(file)) if same_type(kind, file) => file.clone(),
+        (kind, _) => default_sink(kind.unwrap_or(DEFAULT_SINK)),
+    };
+    complete(&mut sink, output);
+    sink
+}
+
+fn same_type(kind: SinkArg, sink: &SinkConfig) -> bool {
+    matches!(
+        (kind, sink),
+        (SinkArg::Stdout, SinkConfig::Stdout(_))
+            | (SinkArg::File, SinkConfig::File(_))
+            | (SinkArg::S3, SinkConfig::S3(_))
+    )
+}
+
+/// Files and objects keep the API's timestamps (their configs' default): a container's file
+/// equals `kubectl logs --timestamps`. The directory and URL are required with `--sink`, so
+/// the empty ones here are always replaced by `complete`.
+fn default_sink(kind: SinkArg) -> SinkConfig {
+    match kind {
+        SinkArg::Stdout => SinkConfig::Stdout(StdoutConfig::default()),
+        SinkArg::File => SinkConfig::File(FileConfig::new(PathBuf::new())),
+        SinkArg::S3 => SinkConfig::S3(S3Config::new(String::new())),
+    }
+}
+
+fn overlay<T>(target: &mut T, flag: Option<T>) {
+    if let Some(value) = flag {
+        *target = value;
+    }
+}
+
+/// Sets what the output flags given say about `sink`'s type; flags of other sink types are
+/// ignored, as without a file. A switch given turns the setting on; one not given leaves it.
+fn complete(sink: &mut SinkConfig, output: OutputArgs) {
+    let OutputArgs {
+        sink: _,
+        output,
+        template,
+        timestamps,
+        color,
+        dir,
+        layout,
+        s3,
+    } = output;
+    let format = output.map(format_kind);
+    match sink {
+        SinkConfig::Stdout(config) => {
+            overlay(&mut config.format, format);
+            config.timestamps |= timestamps;
+            overlay(&mut config.color, color.map(color_choice));
+            config.template = template.or(config.template.take());
+        }
+        SinkConfig::File(config) => {
+            overlay(&mut config.dir, dir);
+            overlay(&mut config.layout, layout);
+            overlay(&mut config.format, format);
+        }
+        SinkConfig::S3(config) => {
+            let S3Args {
+                s3_url,
+                s3_endpoint,
+                s3_region,
+                s3_allow_http,
+                s3_key_template,
+                compression,
+                max_object_bytes,
+                max_object_age,
+            } = s3;
+            overlay(&mut config.url, s3_url);
+            config.endpoint = s3_endpoint.or(config.endpoint.take());
+            config.region = s3_region.or(config.region.take());
+            config.allow_http |= s3_allow_http;
+            overlay(&mut config.key_template, s3_key_template);
+            overlay(&mut config.compression, compression.map(compression_kind));
+            overlay(&mut config.max_object_bytes, max_object_bytes);
+            overlay(&mut config.max_object_age_secs, max_object_age.map(|age| age.as_secs()));
+            overlay(&mut config.format, format);
+        }
+        // A sink type that has no flags yet (the enum is non-exhaustive): the file's, as written.
+        _ => {}
+    }
+}
+
+fn format_kind(format: FormatArg) -> FormatKind {
+    match format {
+        FormatArg::Text => FormatKind::Text,
+        FormatArg::Raw => FormatKind::Raw,
+        FormatArg::Json => FormatKind::Json,
+        FormatArg::Template => FormatKind::Template,
+    }
+}
+
+fn color_choice(color: ColorArg) -> ColorChoice {
+    match color {
+        ColorArg::Auto => ColorChoice::Auto,
+        ColorArg::Always => ColorChoice::Always,
+        ColorArg::Never => ColorChoice::Never,
+    }
+}
+
+fn compression_kind(compression: CompressionArg) -> Compression {
+    match compression {
+        CompressionArg::None => Compression::None,
+        CompressionArg::Gzip => Compression::Gzip,
+        CompressionArg::Zstd => Compression::Zstd,
+    }
+}
+
+#[cfg(test)]
+mod tests;
