@@ -87,6 +87,16 @@ pub(crate) struct GlobalArgs {
     /// More logging on stderr (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+    /// How the exporter's own log on stderr is written: text (colours only on a terminal, and
+    /// never with NO_COLOR set) or json (one object per event, for log collectors).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormatArg::Text, env = "KLE_LOG_FORMAT")]
+    pub(crate) log_format: LogFormatArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormatArg {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -9,6 +9,7 @@ use crate::output::print_out;
 use crate::preflight::{review, verdict};
 
 pub(crate) async fn check(global: &GlobalArgs, args: CheckArgs) -> Result<u8, Failure> {
+    selection(&args.select, "default")?;
     let connection = connection(global, 1).await?;
     let selection = selection(&args.select, &connection.default_namespace)?;
     let mut needed = required_permissions(&selection, args.follow, None);

@@ -19,6 +19,9 @@ pub(crate) async fn export(global: GlobalArgs, args: ExportArgs, follow: bool) -
     let file = args.config.as_deref().map(ExportConfig::load).transpose()?;
     let Settings { global, args, sink } = crate::settings::resolve(global, args, file.as_ref());
     sink.validate().map_err(|err| Failure::Usage(err.to_string()))?;
+    // Every setting that can be checked is checked before the cluster is asked anything; the
+    // namespace a selection defaults to is only known once connected.
+    selection(&args.select, "default")?;
     let connection = connection(&global, args.max_streams).await?;
     info!(source = %connection.source, "connected");
     let selection = selection(&args.select, &connection.default_namespace)?;

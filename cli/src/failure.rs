@@ -33,10 +33,12 @@ pub(crate) enum Failure {
 }
 
 impl Failure {
-    /// The permission failure for `denied`, with RBAC granting `subject` everything `needed`
-    /// (all of it, not only what was denied: `kubectl apply` replaces a role, so a partial one
-    /// would take away what was granted).
-    pub(crate) fn forbidden(denied: Vec<Denial>, subject: Subject, needed: Vec<Permission>) -> Self {
+    /// The permission failure for `denied`, with RBAC granting `subject` what is missing: the
+    /// roles of the namespaces (or the cluster role) where something was denied, each with all
+    /// it needs there (`kubectl apply` replaces a role, so a partial one would take away what
+    /// was granted); roles of namespaces where everything is allowed are left alone.
+    pub(crate) fn forbidden(denied: Vec<Denial>, subject: Subject, mut needed: Vec<Permission>) -> Self {
+        needed.retain(|p| denied.iter().any(|d| d.permission.namespace == p.namespace));
         let rbac = Rbac::new("kube-log-exporter", subject, needed).to_yaml();
         Failure::Forbidden { denied, rbac }
     }
@@ -59,7 +61,12 @@ impl Failure {
             Failure::Core(e) if e.is_forbidden() => EXIT_FORBIDDEN,
             Failure::NothingMatched(_) => EXIT_NOTHING_MATCHED,
             Failure::Gaps(_) => EXIT_GAPS,
-            Failure::Usage(_) | Failure::Core(kle_core::Error::Sink(SinkError::ConfigFile { .. })) => EXIT_USAGE,
+            Failure::Usage(_)
+            | Failure::Core(
+                kle_core::Error::Sink(SinkError::ConfigFile { .. })
+                | kle_core::Error::InvalidPattern { .. }
+                | kle_core::Error::InvalidSelection(_),
+            ) => EXIT_USAGE,
             _ => EXIT_ERROR,
         }
     }

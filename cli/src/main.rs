@@ -24,12 +24,12 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, LogFormatArg};
 use crate::failure::Failure;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.global.verbose);
+    init_tracing(cli.global.verbose, cli.global.log_format);
     // One thread runs the streams and the sink; blocking work (file syncs, stdout writes,
     // checkpoints) goes to tokio's blocking pool. The work per byte is small (split lines,
     // copy them out), and a multi-thread runtime spent more on waking its workers and moving
@@ -66,17 +66,29 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     }
 }
 
-/// Logs go to stderr so stdout carries only log lines; `RUST_LOG` wins over `-v`.
-fn init_tracing(verbose: u8) {
+/// Logs go to stderr so stdout carries only log lines; `RUST_LOG` wins over `-v`. Colour
+/// escapes only where a person reads them: a terminal, without `NO_COLOR`; never in a pipe, a
+/// file or a pod's log.
+fn init_tracing(verbose: u8, format: LogFormatArg) {
     let default = match verbose {
         0 => "warn,kle_core=info,kle_sinks=info,kle_auth=info,kube_log_exporter=info",
         1 => "info,kle_core=debug,kle_sinks=debug,kle_auth=debug,kube_log_exporter=debug",
         _ => "debug,kle_core=trace,kle_sinks=trace,kle_auth=trace,kube_log_exporter=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(verbose > 0)
-        .init();
+        .with_target(verbose > 0);
+    match format {
+        LogFormatArg::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+        LogFormatArg::Text => builder.with_ansi(colour_on_stderr()).init(),
+    }
+}
+
+/// <https://no-color.org>: a set, non-empty `NO_COLOR` turns colour off.
+fn colour_on_stderr() -> bool {
+    use std::io::IsTerminal as _;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    std::io::stderr().is_terminal() && !no_color
 }

@@ -359,3 +359,84 @@ async fn check_reports_denied_permissions() {
         text(&output.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rbac_for_a_denial_grants_only_the_namespaces_that_lack_something() {
+    let server = shop().await;
+    server.add_pod(FakePod::new("cart", "api-0").container(FakeContainer::new("app").logs(lines(start(), 1, |_| "x"))));
+    server.set_access_policy(
+        kle_tests::fake_api::AccessPolicy::allow_all().rule(
+            kle_tests::fake_api::AccessRule::deny()
+                .resource("pods/log")
+                .namespace("cart"),
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(&server, dir.path(), &["check", "-n", "shop", "-n", "cart"]).await;
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output.stdout));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("namespace: cart"), "{stderr}");
+    assert!(!stderr.contains("namespace: shop"), "shop lacks nothing: {stderr}");
+}
+
+/// Mistakes a user can make on the command line exit 2 naming the flag, before any request.
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_mistakes_exit_2_without_contacting_the_api_server() {
+    let server = shop().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mistakes: [(&[&str], &str); 5] = [
+        (&["export", "-n", "shop", "web-(", "-o", "raw"], "pod query"),
+        (&["export", "-n", "shop", "--exclude-pod", "["], "--exclude-pod"),
+        (&["export", "-n", "shop", "-c", "a{2,1}"], "--container"),
+        (&["check", "-n", "shop", "-E", "("], "--exclude-container"),
+        (
+            &["export", "-n", "shop", "-o", "template", "--template", "{nope}"],
+            "{nope}",
+        ),
+    ];
+    for (args, named) in mistakes {
+        server.clear_requests();
+        let output = run(&server, dir.path(), args).await;
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?} should name {named}: {stderr}");
+        assert!(
+            server.requests().is_empty(),
+            "{args:?} contacted the API server: {:?}",
+            server.requests()
+        );
+    }
+}
+
+/// The exporter's own log, read through a pipe (as `kubectl logs` and collectors read it):
+/// no colour escapes; with `--log-format json`, one JSON object per line.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_in_a_pipe_have_no_escapes_and_json_logs_parse() {
+    let server = shop().await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(&server, dir.path(), &["export", "-n", "shop", "-o", "raw", "-v"]).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("INFO"), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "escape codes in a pipe: {stderr:?}");
+
+    let output = run(
+        &server,
+        dir.path(),
+        &["export", "-n", "shop", "-o", "raw", "--log-format", "json"],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}")))
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["level"] == "INFO" && e["message"] == "export finished" && e["lines"] == 5),
+        "{stderr}"
+    );
+    assert!(events.iter().all(|e| e["timestamp"].is_string()), "{stderr}");
+}
