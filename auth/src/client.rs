@@ -181,13 +181,51 @@ pub async fn connect(options: &ClientOptions) -> Result<Connection, AuthError> {
     debug!(%source, server = %config.cluster_url, "authenticating");
     let default_namespace = config.default_namespace.clone();
     let read_buffer = options.read_buffer.unwrap_or(crate::DEFAULT_READ_BUFFER);
-    let client = crate::transport::build(config, read_buffer).map_err(|e| AuthError::Client(Box::new(e)))?;
+    let client = crate::transport::build(config, read_buffer).map_err(|e| explain_client_error(e, &source))?;
     Ok(Connection {
         client,
         source,
         default_namespace,
         subject,
     })
+}
+
+/// A client that cannot be built, explained where rustls refuses what kubectl (Go's TLS)
+/// accepts: the messages name the kubeconfig entry and what to do, not rustls' enum names.
+fn explain_client_error(error: kube::Error, source: &AuthSource) -> AuthError {
+    let mut chain = error.to_string();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(inner) = cause {
+        chain.push_str(": ");
+        chain.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    let (problem, fix) = if chain.contains("UnsupportedCertVersion") {
+        (
+            "its client certificate is an X.509 v1 certificate, which rustls does not accept (kubectl does)",
+            "reissue it as X.509 v3 (openssl x509 -req ... -extfile with `basicConstraints=CA:FALSE`), \
+             or authenticate with a token or an exec plugin instead",
+        )
+    } else if chain.contains("private key") {
+        (
+            "its client key cannot be read (rustls reads PKCS#8, PKCS#1 RSA and SEC1 EC keys in PEM, unencrypted)",
+            "convert it with `openssl pkcs8 -topk8 -nocrypt -in key.pem -out key-pkcs8.pem`, \
+             and check that client-key-data belongs to client-certificate-data",
+        )
+    } else if chain.contains("certificate") && chain.contains("CA") {
+        (
+            "its certificate authority data cannot be used",
+            "check certificate-authority(-data) of the cluster entry: a PEM certificate, base64-encoded in -data",
+        )
+    } else {
+        return AuthError::Client(Box::new(error));
+    };
+    AuthError::Tls {
+        entry: source.to_string(),
+        problem: problem.to_owned(),
+        fix: fix.to_owned(),
+        source: Box::new(error),
+    }
 }
 
 /// The in-cluster configuration, from `KUBERNETES_SERVICE_HOST`/`_PORT` and the
@@ -429,6 +467,80 @@ contexts:
             .await
             .unwrap();
         assert_eq!(conn.subject, None, "an opaque token names nobody");
+    }
+
+    /// An X.509 v1 client certificate (what `openssl x509 -req` makes without extensions, and
+    /// kubectl accepts) gets the kubeconfig entry and the fix, not rustls' enum names.
+    #[tokio::test]
+    async fn an_x509_v1_client_certificate_is_explained() {
+        use std::process::Command;
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| dir.path().join(name).display().to_string();
+        let openssl = |args: &[&str]| {
+            let status = Command::new("openssl").args(args).output();
+            assert!(
+                status.as_ref().is_ok_and(|o| o.status.success()),
+                "openssl {args:?}: {status:?}"
+            );
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &file("ca.key"),
+            "-out",
+            &file("ca.crt"),
+            "-subj",
+            "/CN=ca",
+            "-days",
+            "2",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &file("u.key"),
+            "-out",
+            &file("u.csr"),
+            "-subj",
+            "/CN=u",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &file("u.csr"),
+            "-CA",
+            &file("ca.crt"),
+            "-CAkey",
+            &file("ca.key"),
+            "-CAcreateserial",
+            "-out",
+            &file("u.crt"),
+            "-days",
+            "2",
+        ]);
+        let user = format!(
+            "{{client-certificate: {}, client-key: {}}}",
+            file("u.crt"),
+            file("u.key")
+        );
+        let (_config_dir, path) = write(&KUBECONFIG.replace("{token: abc}", &user));
+        let err = connect(&ClientOptions::new(AuthMode::Kubeconfig).with_kubeconfig(&path))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, AuthError::Tls { .. }), "{err:?}");
+        assert!(
+            text.contains("X.509 v1") && text.contains("context dev") && text.contains("reissue"),
+            "{text}"
+        );
+        assert!(!text.contains("UnsupportedCertVersion"), "{text}");
     }
 
     #[tokio::test]

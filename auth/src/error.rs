@@ -39,6 +39,20 @@ pub enum AuthError {
     /// The client could not be built from a valid configuration (TLS material, URL).
     #[error("cannot build a Kubernetes client: {0}")]
     Client(#[source] Box<kube::Error>),
+    /// TLS material that kubectl accepts but rustls refuses (an X.509 v1 client certificate, a
+    /// key in a format it does not read), named with its kubeconfig entry and the fix.
+    #[error("cannot use the TLS credentials of {entry}: {problem}; {fix}")]
+    Tls {
+        /// Where the material comes from (`kubeconfig ~/.kube/config (context dev)`).
+        entry: String,
+        /// What is wrong with it.
+        problem: String,
+        /// What to do.
+        fix: String,
+        /// The client's error.
+        #[source]
+        source: Box<kube::Error>,
+    },
     /// A SelfSubjectAccessReview could not be made (the API server is unreachable, for one).
     #[error("cannot check permissions with SelfSubjectAccessReview: {reason}")]
     AccessReview {
