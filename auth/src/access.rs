@@ -41,7 +41,8 @@ pub async fn check_access(client: &Client, permissions: &[Permission]) -> Result
 /// kubectl-style (`leases.coordination.k8s.io`); `*` stands for every namespace or object.
 ///
 /// ```
-/// use kle_auth::{AccessCheck, Permission, render_access_table};
+/// use kle_auth::{AccessCheck, render_access_table};
+/// use kle_core::Permission;
 ///
 /// let permission = Permission {
 ///     verb: "list",

@@ -86,7 +86,8 @@ impl Subject {
 /// for the rest, each bound to the subject.
 ///
 /// ```
-/// use kle_auth::{Permission, Rbac, Subject};
+/// use kle_auth::{Rbac, Subject};
+/// use kle_core::Permission;
 ///
 /// let needed = vec![Permission {
 ///     verb: "get",
