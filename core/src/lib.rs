@@ -22,8 +22,11 @@
 //!   containers have their previous instance drained first, and lines that can no longer be
 //!   read are reported as [`Gap`]s, never skipped silently.
 //!
+//! - Every checkpoint has one owner at a time ([`ownership`]): a second run on the same output
+//!   waits or stops with [`Error::OwnedElsewhere`], and a run that lost ownership stops writing.
+//!
 //! The root holds what an embedder starts from; the rest is in modules: [`checkpoint`]
-//! (stores), [`lines`] (line records and the splitter), [`events`] (the event-level engine
+//! (stores), [`ownership`] (one writer per checkpoint), [`lines`] (line records and the splitter), [`events`] (the event-level engine
 //! under [`Export`]), [`pipeline`] (what a delivery reports), [`container`] and [`discovery`].
 //!
 //! ```no_run
@@ -63,6 +66,7 @@ mod stream;
 mod test_support;
 
 pub mod checkpoint;
+pub mod ownership;
 
 pub use cursor::Cursor;
 pub use engine::{ExportOptions, RunSummary, required_permissions};
