@@ -191,7 +191,7 @@ impl Error {
 /// `90s`, `5m`: a duration as a person writes it.
 fn humanize(duration: std::time::Duration) -> String {
     let secs = duration.as_secs();
-    if secs >= 60 && secs % 60 == 0 {
+    if secs >= 60 && secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{:.1}s", duration.as_secs_f64())

@@ -198,13 +198,15 @@ mod tests {
 
     #[test]
     fn a_foreign_lease_is_read_from_its_standard_fields() {
-        let mut lease = Lease::default();
-        lease.spec = Some(LeaseSpec {
-            holder_identity: Some("other".into()),
-            lease_duration_seconds: Some(10),
-            renew_time: Some(MicroTime("2026-11-23T10:00:00Z".parse().unwrap())),
-            ..LeaseSpec::default()
-        });
+        let mut lease = Lease {
+            spec: Some(LeaseSpec {
+                holder_identity: Some("other".into()),
+                lease_duration_seconds: Some(10),
+                renew_time: Some(MicroTime("2026-11-23T10:00:00Z".parse().unwrap())),
+                ..LeaseSpec::default()
+            }),
+            ..Lease::default()
+        };
         let record = record_of(&lease);
         assert_eq!(record.holder, "other");
         assert!(!record.released);
