@@ -190,6 +190,14 @@ pub(crate) struct ExportArgs {
     /// Serve Prometheus metrics on /metrics, and /healthz and /readyz, at this address (`0.0.0.0:9090`).
     #[arg(long, value_name = "ADDR")]
     pub(crate) metrics_addr: Option<std::net::SocketAddr>,
+    /// When another run owns the checkpoint (and so the output), wait up to this long for it to
+    /// finish instead of exiting with code 6 at once [default: no wait]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) wait_for_lock: Option<Duration>,
+    /// How long a hold on an S3 or ConfigMap checkpoint lasts without renewal; a killed run's
+    /// successor waits this long. For tests [default: 15s]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, hide = true)]
+    pub(crate) lease_duration: Option<Duration>,
     /// After SIGTERM or Ctrl-C, how long committing and checkpointing may take before the
     /// exporter gives up and exits with code 1 (the next run resumes from the last checkpoint)
     /// [default: 30s]

@@ -4,6 +4,7 @@
 use std::io::IsTerminal as _;
 use std::sync::Arc;
 
+use kle_core::ownership::LeaseTiming;
 use kle_core::{Export, ExportOptions, ExportReport, Metrics, Selection, StreamOptions, required_permissions};
 use kle_sinks::ExportConfig;
 use tokio_util::sync::CancellationToken;
@@ -25,9 +26,12 @@ pub(crate) async fn export(global: GlobalArgs, args: ExportArgs, follow: bool) -
     let connection = connection(&global, args.max_streams).await?;
     info!(source = %connection.source, "connected");
     let selection = selection(&args.select, &connection.default_namespace)?;
-    let checkpoint = args
-        .checkpoint
-        .store(&sink, &connection.client, &connection.default_namespace)?;
+    let checkpoint = args.checkpoint.store(
+        &sink,
+        &connection.client,
+        &connection.default_namespace,
+        LeaseTiming::with_duration(args.lease_duration),
+    )?;
     let needed = required_permissions(&selection, follow, checkpoint.as_deref());
     if args.preflight {
         crate::preflight::preflight(&connection, needed.clone()).await?;
@@ -48,6 +52,9 @@ pub(crate) async fn export(global: GlobalArgs, args: ExportArgs, follow: bool) -
         Export::new(connection.client.clone(), selection.clone(), sink.build()?).with_options(options(&args, follow));
     if let Some(store) = checkpoint {
         export = export.with_checkpoint(store);
+    }
+    if let Some(wait) = args.wait_for_lock {
+        export = export.with_wait_for_lock(wait);
     }
     let metrics =
         (args.metrics_addr.is_some() || interactive).then(|| Arc::new(Metrics::new(export.sink_description())));

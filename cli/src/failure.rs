@@ -12,6 +12,9 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 pub(crate) const EXIT_NOTHING_MATCHED: u8 = 3;
 pub(crate) const EXIT_FORBIDDEN: u8 = 4;
 pub(crate) const EXIT_GAPS: u8 = 5;
+/// Another run owns the checkpoint: this run wrote nothing, or stopped writing when it lost
+/// ownership.
+pub(crate) const EXIT_OWNED: u8 = 6;
 
 /// Why a command failed.
 #[derive(Debug)]
@@ -59,6 +62,7 @@ impl Failure {
         match self {
             Failure::Forbidden { .. } => EXIT_FORBIDDEN,
             Failure::Core(e) if e.is_forbidden() => EXIT_FORBIDDEN,
+            Failure::Core(e) if e.is_ownership() => EXIT_OWNED,
             Failure::NothingMatched(_) => EXIT_NOTHING_MATCHED,
             Failure::Gaps(_) => EXIT_GAPS,
             Failure::Usage(_)

@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -36,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::cursor::Cursor;
 use crate::error::{Error, Permission};
 use crate::instance::{Container, ContainerKey};
+use crate::ownership::{FileLock, KubeLease, LeaseTiming, LeasedOwnership, Ownership, lease_permissions};
 
 /// The version of the checkpoint format this crate writes and reads.
 pub const CHECKPOINT_VERSION: u32 = 1;
@@ -224,6 +226,11 @@ impl From<Checkpoint> for CheckpointFile {
 ///
 /// `save` must be atomic: after a crash, `load` returns the previous or the new checkpoint,
 /// never a mix. A store is saved to only after the sink committed the lines it covers.
+///
+/// A store that can also say who owns it ([`ownership`](Self::ownership)) gets one writer at a
+/// time: an [`Export`](crate::Export) becomes the owner before it loads, and checks it still is
+/// before every write. Its `save` should then fail when someone else saved since this run's
+/// last `load` or `save` (a deposed owner's late save must not overwrite its successor's).
 #[async_trait]
 pub trait CheckpointStore: Send + Sync + fmt::Debug {
     /// The last saved checkpoint, or `None` when there is none yet.
@@ -246,6 +253,13 @@ pub trait CheckpointStore: Send + Sync + fmt::Debug {
     /// preflight and the generated RBAC. The default: nothing.
     fn permissions(&self) -> Vec<Permission> {
         Vec::new()
+    }
+
+    /// Where the checkpoint's owner is recorded: a [`FileLock`] beside a checkpoint file, a
+    /// Lease beside a ConfigMap, a conditionally written object beside an object. The
+    /// default, `None`, lets any number of runs write (a custom store without an owner record).
+    fn ownership(&self) -> Option<Arc<dyn Ownership>> {
+        None
     }
 }
 
@@ -301,6 +315,11 @@ impl CheckpointStore for FileCheckpointStore {
     fn describe(&self) -> String {
         format!("file:{}", self.path.display())
     }
+
+    /// An OS lock on the checkpoint file's name plus `.lock`, held for the run.
+    fn ownership(&self) -> Option<Arc<dyn Ownership>> {
+        Some(Arc::new(FileLock::beside(&self.path)))
+    }
 }
 
 /// Writes `bytes` to `path` so that a crash leaves either the old or the new content.
@@ -329,16 +348,26 @@ pub const CONFIGMAP_KEY: &str = "checkpoint.json";
 /// A checkpoint in a ConfigMap (key [`CONFIGMAP_KEY`]), for in-cluster CronJobs without a
 /// persistent volume.
 ///
-/// Saves are optimistic: each replaces the ConfigMap at the `resourceVersion` it last saw, so
-/// two exporters sharing one checkpoint fail loudly instead of overwriting each other's
-/// positions. The identity needs `get`, `create` and `update` on `configmaps` in the namespace.
-/// A ConfigMap holds at most 1 MiB: about 4,000 container instances.
+/// Its owner is recorded in a `coordination.k8s.io/v1` Lease beside it, named after it
+/// ([`lease_name`]), held for [`LeaseTiming`] and renewed while the run lasts. Saves are
+/// conditional too: each replaces the ConfigMap at the `resourceVersion` it last saw, so a
+/// deposed owner's late save fails instead of overwriting its successor's positions. The
+/// identity needs `get`, `create` and `update` on the ConfigMap and on the Lease
+/// ([`configmap_permissions`]). A ConfigMap holds at most 1 MiB: about 4,000 container instances.
 #[derive(Debug)]
 pub struct ConfigMapCheckpointStore {
     api: Api<ConfigMap>,
     namespace: String,
     name: String,
+    lease: LeaseTiming,
     resource_version: std::sync::Mutex<Option<String>>,
+}
+
+/// The Lease that records who owns the checkpoint in ConfigMap `configmap`: its name plus
+/// `-owner` (shortened to stay a valid name).
+pub fn lease_name(configmap: &str) -> String {
+    let base: String = configmap.chars().take(253 - "-owner".len()).collect();
+    format!("{}-owner", base.trim_end_matches(['-', '.']))
 }
 
 impl ConfigMapCheckpointStore {
@@ -349,8 +378,16 @@ impl ConfigMapCheckpointStore {
             api: Api::namespaced(client, &namespace),
             namespace,
             name: name.into(),
+            lease: LeaseTiming::default(),
             resource_version: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Holds the owner's Lease for `timing` instead of the default (15 s, renewed every 5 s).
+    #[must_use]
+    pub fn with_lease_timing(mut self, timing: LeaseTiming) -> Self {
+        self.lease = timing;
+        self
     }
 
     fn error(&self, action: &str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
@@ -445,15 +482,25 @@ impl CheckpointStore for ConfigMapCheckpointStore {
     fn permissions(&self) -> Vec<Permission> {
         configmap_permissions(&self.namespace, &self.name)
     }
+
+    fn ownership(&self) -> Option<Arc<dyn Ownership>> {
+        let lease = KubeLease::new(
+            self.api.clone().into_client(),
+            self.namespace.as_str(),
+            lease_name(&self.name),
+        );
+        Some(Arc::new(LeasedOwnership::new(lease, self.lease)))
+    }
 }
 
 /// The permissions a [`ConfigMapCheckpointStore`] of ConfigMap `name` in `namespace` needs:
-/// `get` and `update` of that one ConfigMap, and `create` (which RBAC cannot restrict to a
-/// name) in its namespace.
+/// `get` and `update` of that one ConfigMap and of its owner's Lease ([`lease_name`]), and
+/// `create` (which RBAC cannot restrict to a name) of configmaps and leases in its namespace.
 pub fn configmap_permissions(namespace: &str, name: &str) -> Vec<Permission> {
     ["get", "create", "update"]
         .into_iter()
         .map(|verb| configmap_permission(verb, namespace, name))
+        .chain(lease_permissions(namespace, &lease_name(name)))
         .collect()
 }
 
@@ -527,6 +574,26 @@ mod tests {
             .map(|e| (e.key.pod_uid.as_str(), e.key.restart_count))
             .collect();
         assert_eq!(kept, [("u1", 1), ("u1", 2), ("u2", 4), ("u3", 1)]);
+    }
+
+    #[test]
+    fn a_configmap_checkpoint_needs_its_lease_by_name_and_nothing_more() {
+        let needed: Vec<String> = configmap_permissions("logging", "kle")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            needed,
+            [
+                r#"get configmaps "kle" in namespace "logging""#,
+                r#"create configmaps in namespace "logging""#,
+                r#"update configmaps "kle" in namespace "logging""#,
+                r#"get leases.coordination.k8s.io "kle-owner" in namespace "logging""#,
+                r#"create leases.coordination.k8s.io in namespace "logging""#,
+                r#"update leases.coordination.k8s.io "kle-owner" in namespace "logging""#,
+            ]
+        );
+        assert_eq!(lease_name(&"x".repeat(253)).len(), 253);
     }
 
     #[tokio::test]

@@ -113,6 +113,34 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// Another run owns the checkpoint (and the output it covers): this run wrote nothing.
+    #[error(
+        "{owner}: the checkpoint is owned by another run: {holder}{}. Two runs on one output would undo each \
+         other's work. Let it finish (--wait-for-lock DURATION waits for it), stop it, or give this run its own \
+         output and checkpoint; a killed run's hold ends by itself (a lock file's at once, a lease when it lapses)",
+        waited.map(|w| format!(" (waited {})", humanize(w))).unwrap_or_default()
+    )]
+    OwnedElsewhere {
+        /// Where ownership is recorded (`lock file …`, `lease ns/name`, `s3://…`).
+        owner: String,
+        /// The holder's record.
+        holder: Box<crate::ownership::OwnerRecord>,
+        /// How long this run waited for it, when it did.
+        waited: Option<std::time::Duration>,
+    },
+    /// This run lost ownership of its checkpoint and stopped writing; the new owner resumes
+    /// from the last checkpoint this run saved.
+    #[error(
+        "{owner}: this run lost ownership of the checkpoint: {reason}. It stopped writing; the new owner \
+         resumes from the last checkpoint and undoes what this run wrote after it, so no line is lost or doubled. \
+         Runs on one output should not overlap (CronJob concurrencyPolicy: Forbid, one follow replica)"
+    )]
+    LostOwnership {
+        /// Where ownership is recorded.
+        owner: String,
+        /// Why: the hold lapsed, or who took over.
+        reason: String,
+    },
     /// The sink failed; what it committed before is checkpointed.
     #[error(transparent)]
     Sink(#[from] crate::sink::SinkError),
@@ -127,6 +155,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether another run owns the checkpoint (before this run wrote, or since it lost it).
+    pub fn is_ownership(&self) -> bool {
+        matches!(self, Error::OwnedElsewhere { .. } | Error::LostOwnership { .. })
+    }
+
     /// Whether this error is a refused permission.
     pub fn is_forbidden(&self) -> bool {
         matches!(self, Error::Forbidden { .. })
@@ -152,5 +185,15 @@ impl Error {
                 source: Box::new(err),
             },
         }
+    }
+}
+
+/// `90s`, `5m`: a duration as a person writes it.
+fn humanize(duration: std::time::Duration) -> String {
+    let secs = duration.as_secs();
+    if secs >= 60 && secs.is_multiple_of(60) {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{:.1}s", duration.as_secs_f64())
     }
 }

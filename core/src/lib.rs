@@ -22,8 +22,11 @@
 //!   containers have their previous instance drained first, and lines that can no longer be
 //!   read are reported as [`Gap`]s, never skipped silently.
 //!
+//! - Every checkpoint has one owner at a time ([`ownership`]): a second run on the same output
+//!   waits or stops with [`Error::OwnedElsewhere`], and a run that lost ownership stops writing.
+//!
 //! The root holds what an embedder starts from; the rest is in modules: [`checkpoint`]
-//! (stores), [`lines`] (line records and the splitter), [`events`] (the event-level engine
+//! (stores), [`ownership`] (one writer per checkpoint), [`lines`] (line records and the splitter), [`events`] (the event-level engine
 //! under [`Export`]), [`pipeline`] (what a delivery reports), [`container`] and [`discovery`].
 //!
 //! ```no_run
@@ -61,6 +64,7 @@ mod sink;
 mod stream;
 
 pub mod checkpoint;
+pub mod ownership;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

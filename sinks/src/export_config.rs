@@ -17,6 +17,7 @@ use kle_core::Permission;
 use kle_core::checkpoint::{
     CHECKPOINT_FILE, CheckpointStore, ConfigMapCheckpointStore, FileCheckpointStore, configmap_permissions,
 };
+use kle_core::ownership::LeaseTiming;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_saphyr::Spanned;
 
@@ -51,6 +52,9 @@ impl CheckpointSpec {
     /// objects; none for stdout); a ConfigMap without a namespace is in `default_namespace`.
     /// `None`: the run keeps no checkpoint.
     ///
+    /// Each store records its owner beside it: a lock file beside a file, an owner object
+    /// beside an object and a Lease beside a ConfigMap, the last two held for `lease`.
+    ///
     /// # Errors
     /// The S3 settings cannot be used (checked as the sink checks them).
     pub fn store(
@@ -58,26 +62,33 @@ impl CheckpointSpec {
         sink: &SinkConfig,
         client: &kube::Client,
         default_namespace: &str,
+        lease: LeaseTiming,
     ) -> Result<Option<Arc<dyn CheckpointStore>>, SinkError> {
         Ok(match self {
             CheckpointSpec::None => None,
             CheckpointSpec::Auto => match sink {
                 SinkConfig::File(config) => Some(Arc::new(FileCheckpointStore::new(config.dir.join(CHECKPOINT_FILE)))),
                 #[cfg(feature = "s3")]
-                SinkConfig::S3(config) => Some(Arc::new(crate::s3::ObjectCheckpointStore::from_config(config)?)),
+                SinkConfig::S3(config) => Some(Arc::new(
+                    crate::s3::ObjectCheckpointStore::from_config(config)?.with_lease_timing(lease),
+                )),
                 _ => None,
             },
             CheckpointSpec::File(path) => Some(Arc::new(FileCheckpointStore::new(path))),
-            CheckpointSpec::ConfigMap { namespace, name } => Some(Arc::new(ConfigMapCheckpointStore::new(
-                client.clone(),
-                namespace.as_deref().unwrap_or(default_namespace),
-                name.as_str(),
-            ))),
+            CheckpointSpec::ConfigMap { namespace, name } => Some(Arc::new(
+                ConfigMapCheckpointStore::new(
+                    client.clone(),
+                    namespace.as_deref().unwrap_or(default_namespace),
+                    name.as_str(),
+                )
+                .with_lease_timing(lease),
+            )),
         })
     }
 
-    /// What the store needs of the API server (a ConfigMap: get and update of it, create in
-    /// its namespace), for `rbac` and `check`, which build no store.
+    /// What the store needs of the API server (a ConfigMap: get and update of it and of its
+    /// owner's Lease, create of both in its namespace), for `rbac` and `check`, which build no
+    /// store.
     pub fn permissions(&self, default_namespace: &str) -> Vec<Permission> {
         match self {
             CheckpointSpec::ConfigMap { namespace, name } => {
@@ -237,6 +248,14 @@ pub struct ExportConfig {
     /// Address of the metrics, `/healthz` and `/readyz` endpoint (`0.0.0.0:9090`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_addr: Option<SocketAddr>,
+    /// When another run owns the checkpoint, wait this long for it (`10m`) instead of exiting
+    /// with code 6 at once.
+    #[serde(
+        deserialize_with = "duration",
+        serialize_with = "write_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub wait_for_lock: Option<Duration>,
     /// Longest time a stopping run may take to commit and checkpoint (`30s`).
     #[serde(
         deserialize_with = "duration",

@@ -61,6 +61,10 @@ pub(crate) struct ExportSettings {
     pub(crate) preflight: bool,
     pub(crate) metrics_addr: Option<SocketAddr>,
     pub(crate) grace_period: Duration,
+    /// `None`: do not wait for another owner.
+    pub(crate) wait_for_lock: Option<Duration>,
+    /// How long an S3 or ConfigMap checkpoint's hold lasts (flag only, for tests).
+    pub(crate) lease_duration: Duration,
     pub(crate) dry_run: bool,
     pub(crate) quiet: bool,
 }
@@ -111,6 +115,8 @@ struct Layer {
     preflight: Option<bool>,
     metrics_addr: Option<SocketAddr>,
     grace_period: Option<Duration>,
+    wait_for_lock: Option<Duration>,
+    lease_duration: Option<Duration>,
 }
 
 /// A switch cannot be given as off: on is given, off is silent.
@@ -143,6 +149,8 @@ impl Layer {
             no_preflight,
             metrics_addr,
             grace_period,
+            wait_for_lock,
+            lease_duration,
             dry_run: _,
             quiet: _,
             output,
@@ -186,6 +194,8 @@ impl Layer {
             preflight: no_preflight.then_some(false),
             metrics_addr,
             grace_period,
+            wait_for_lock,
+            lease_duration,
         };
         (layer, output)
     }
@@ -220,6 +230,8 @@ impl Layer {
             preflight: file.preflight,
             metrics_addr: file.metrics_addr,
             grace_period: file.grace_period,
+            wait_for_lock: file.wait_for_lock,
+            lease_duration: None,
         }
     }
 
@@ -248,6 +260,8 @@ impl Layer {
             preflight: self.preflight.or(under.preflight),
             metrics_addr: self.metrics_addr.or(under.metrics_addr),
             grace_period: self.grace_period.or(under.grace_period),
+            wait_for_lock: self.wait_for_lock.or(under.wait_for_lock),
+            lease_duration: self.lease_duration.or(under.lease_duration),
         }
     }
 
@@ -282,6 +296,10 @@ impl Layer {
             preflight: self.preflight.unwrap_or(true),
             metrics_addr: self.metrics_addr,
             grace_period: self.grace_period.unwrap_or(DEFAULT_GRACE_PERIOD),
+            wait_for_lock: self.wait_for_lock,
+            lease_duration: self
+                .lease_duration
+                .unwrap_or(kle_core::ownership::LeaseTiming::default().duration),
             dry_run,
             quiet,
         }

@@ -16,7 +16,7 @@ use crate::engine::ExportRun;
 use crate::error::Error;
 use crate::gap::GapReason;
 use crate::instance::{Container, ContainerKey};
-use crate::sink::{Sink, SinkError};
+use crate::sink::Sink;
 use crate::stream::ExportEvent;
 
 /// How the loop commits and flushes.
@@ -209,14 +209,17 @@ impl Delivering<'_> {
             // Checked after every event too: a source that is always ready never lets a timeout fire.
             let now = Instant::now();
             if commit_at.is_some_and(|at| now >= at) {
+                self.fence()?;
                 self.sink.commit().await?;
                 self.committed(delivery).await?;
                 (commit_at, flush_at) = (None, None);
             } else if flush_at.is_some_and(|at| now >= at) {
+                self.fence()?;
                 self.sink.flush().await?;
                 flush_at = None;
             }
         }
+        self.fence()?;
         self.sink.close().await?;
         self.committed(delivery).await?;
         debug!(sink = %self.sink.describe(), lines = delivery.lines, bytes = delivery.bytes, commits = delivery.commits, "delivery finished");
@@ -241,15 +244,27 @@ impl Delivering<'_> {
         delivery.retired = waiting;
         for key in done {
             delivery.containers.remove(&key);
+            self.fence()?;
             self.sink.retire(&key).await?;
         }
         Ok(())
     }
 
+    /// `Ok` while this run may write to the sink: it owns the checkpoint, or keeps none.
+    fn fence(&self) -> Result<(), Error> {
+        self.checkpointer.as_deref().map_or(Ok(()), Checkpointer::fence)
+    }
+
     /// Applies one event; returns whether it left something to commit.
-    async fn handle(&mut self, event: ExportEvent, delivery: &mut Delivery) -> Result<bool, SinkError> {
+    async fn handle(&mut self, event: ExportEvent, delivery: &mut Delivery) -> Result<bool, Error> {
         if let Some(metrics) = self.metrics {
             metrics.observe(&event);
+        }
+        if matches!(
+            event,
+            ExportEvent::Lines(_) | ExportEvent::Gap(_) | ExportEvent::Ended(_)
+        ) {
+            self.fence()?;
         }
         match event {
             ExportEvent::Matched(container) | ExportEvent::Started(container) => {

@@ -2,6 +2,9 @@
 //! checkpoints, commits and metrics wired once.
 //!
 //! [`Export`] is the entry point for embedders and the command line alike. Inside it:
+//! - the run becomes the checkpoint's owner ([`ownership`](crate::ownership)), waiting for
+//!   another owner as long as [`with_wait_for_lock`](Export::with_wait_for_lock) allows; every
+//!   write to the sink and every save checks it still is;
 //! - the checkpoint is loaded, and both sides are restored from it: the streams resume after
 //!   its cursors and the sink undoes what was written after it ([`Sink::restore`]);
 //! - the delivery loop writes each batch to the sink, flushes shortly after, commits at the
@@ -20,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::checkpoint::CheckpointStore;
 use crate::engine::{ExportOptions, Exporter, RunSummary};
 use crate::error::{Error, Permission};
+use crate::ownership::{Claimant, OwnerGuard};
 use crate::selection::Selection;
 use crate::sink::Sink;
 
@@ -58,6 +62,8 @@ pub struct Export {
     metrics: Option<Arc<Metrics>>,
     commit_interval: Option<Duration>,
     flush_delay: Duration,
+    wait_for_lock: Option<Duration>,
+    claimant: Option<Claimant>,
 }
 
 /// What a finished [`Export`] did.
@@ -86,6 +92,8 @@ impl Export {
             metrics: None,
             commit_interval: None,
             flush_delay: DeliverOptions::default().flush_delay,
+            wait_for_lock: None,
+            claimant: None,
         }
     }
 
@@ -102,6 +110,22 @@ impl Export {
     #[must_use]
     pub fn with_checkpoint(mut self, store: Arc<dyn CheckpointStore>) -> Self {
         self.checkpoint = Some(store);
+        self
+    }
+
+    /// When another run owns the checkpoint, waits up to `wait` for it to let go (or for its
+    /// hold to lapse) instead of failing at once with [`Error::OwnedElsewhere`].
+    #[must_use]
+    pub fn with_wait_for_lock(mut self, wait: Duration) -> Self {
+        self.wait_for_lock = Some(wait);
+        self
+    }
+
+    /// Records `claimant` as the checkpoint's owner instead of this process
+    /// ([`Claimant::this_process`]).
+    #[must_use]
+    pub fn with_claimant(mut self, claimant: Claimant) -> Self {
+        self.claimant = Some(claimant);
         self
     }
 
@@ -148,6 +172,8 @@ impl Export {
     /// run: they are in the report's [`RunSummary`] for the caller to judge.
     ///
     /// # Errors
+    /// - [`Error::OwnedElsewhere`]: another run owns the checkpoint (nothing was written);
+    /// - [`Error::LostOwnership`]: this run's hold lapsed or was taken over; it stopped writing;
     /// - [`Error::Sink`]: the sink failed (the streams are cancelled; what was committed
     ///   before is checkpointed);
     /// - [`Error::Checkpoint`]: the checkpoint could not be loaded or saved;
@@ -163,10 +189,22 @@ impl Export {
             metrics,
             commit_interval,
             flush_delay,
+            wait_for_lock,
+            claimant,
         } = self;
         let origin = options.stream.since.and_then(|since| since.origin());
         let mut checkpointer = match checkpoint {
-            Some(store) => Some(Checkpointer::load(store, origin).await?),
+            Some(store) => {
+                // Owner first, then load: what is loaded is what the previous owner left.
+                let guard = match store.ownership() {
+                    Some(ownership) => {
+                        let claimant = claimant.unwrap_or_else(Claimant::this_process);
+                        Some(OwnerGuard::acquire(ownership, claimant, wait_for_lock).await?)
+                    }
+                    None => None,
+                };
+                Some(Checkpointer::load(store, origin, guard).await?)
+            }
             None => None,
         };
         let mut exporter = Exporter::new(client, selection).with_options(options);
@@ -174,6 +212,14 @@ impl Export {
             exporter = exporter.with_checkpoint(resumed.clone());
         }
         let mut run = exporter.start_with(cancel.child_token());
+        // A run that lost ownership stops even when it has nothing to write.
+        let stop_on_loss = checkpointer.as_ref().and_then(Checkpointer::lost).map(|lost| {
+            let streams = run.cancellation();
+            tokio::spawn(async move {
+                lost.cancelled().await;
+                streams.cancel();
+            })
+        });
         let deliver_options = DeliverOptions {
             commit_interval: commit_interval
                 .or_else(|| sink.commit_interval())
@@ -198,6 +244,12 @@ impl Export {
             run.cancellation().cancel();
         }
         let summary = run.finish().await;
+        if let Some(task) = stop_on_loss {
+            task.abort();
+        }
+        if let Some(checkpointer) = checkpointer.as_mut() {
+            checkpointer.release().await;
+        }
         delivered?;
         Ok(ExportReport {
             summary: summary?,

@@ -1,17 +1,29 @@
-//! [`ObjectCheckpointStore`]: a checkpoint kept as one object beside the exported objects.
+//! [`ObjectCheckpointStore`]: a checkpoint kept as one object beside the exported objects, and
+//! [`ObjectOwnerRecord`]: who owns it, in an object beside it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use kle_core::checkpoint::{Checkpoint, CheckpointStore};
+use kle_core::ownership::{LeaseTiming, LeasedOwnership, OwnerRecord, Ownership, RecordStore, RecordVersion};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 
 /// The checkpoint object's name under the URL's prefix.
 pub const CHECKPOINT_OBJECT: &str = ".kube-log-exporter-checkpoint.json";
 
+/// What is added to the checkpoint object's key to name its owner record.
+pub const OWNER_SUFFIX: &str = ".owner";
+
 /// A checkpoint in an object store: one JSON object, replaced whole by every save (an S3 PUT
 /// is atomic: readers see the old object or the new one).
+///
+/// Saves are conditional: the first creates the object only if there is none (`If-None-Match:
+/// *`), later ones replace it only at the ETag this run last read or wrote (`If-Match`), so a
+/// deposed owner's late save fails instead of overwriting its successor's. Its owner is
+/// recorded in [`ObjectOwnerRecord`] beside it (the key plus [`OWNER_SUFFIX`]), with a lease
+/// the owning run renews.
 ///
 /// ```no_run
 /// use kle_core::checkpoint::CheckpointStore;
@@ -27,6 +39,9 @@ pub struct ObjectCheckpointStore {
     store: Arc<dyn ObjectStore>,
     bucket: String,
     key: Path,
+    lease: LeaseTiming,
+    /// The version this run last loaded or saved; `None`: there was no object.
+    version: Arc<Mutex<Option<UpdateVersion>>>,
 }
 
 impl ObjectCheckpointStore {
@@ -36,7 +51,20 @@ impl ObjectCheckpointStore {
             store,
             bucket: bucket.into(),
             key: key.into(),
+            lease: LeaseTiming::default(),
+            version: Arc::default(),
         }
+    }
+
+    /// Holds the owner record for `timing` instead of the default (15 s, renewed every 5 s).
+    #[must_use]
+    pub fn with_lease_timing(mut self, timing: LeaseTiming) -> Self {
+        self.lease = timing;
+        self
+    }
+
+    fn remember(&self, version: Option<UpdateVersion>) {
+        *self.version.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = version;
     }
 
     /// The checkpoint beside the objects an [`S3Config`](crate::s3::S3Config) describes:
@@ -76,11 +104,22 @@ impl ObjectCheckpointStore {
 #[async_trait]
 impl CheckpointStore for ObjectCheckpointStore {
     async fn load(&self) -> Result<Option<Checkpoint>, kle_core::Error> {
-        let bytes = match self.store.get(&self.key).await {
-            Ok(object) => object.bytes().await.map_err(|err| self.store_error("reading", &err))?,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        let (bytes, version) = match self.store.get(&self.key).await {
+            Ok(object) => {
+                let version = UpdateVersion {
+                    e_tag: object.meta.e_tag.clone(),
+                    version: object.meta.version.clone(),
+                };
+                let bytes = object.bytes().await.map_err(|err| self.store_error("reading", &err))?;
+                (bytes, version)
+            }
+            Err(object_store::Error::NotFound { .. }) => {
+                self.remember(None);
+                return Ok(None);
+            }
             Err(err) => return Err(self.store_error("reading", &err)),
         };
+        self.remember(Some(version));
         serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|err| self.error("parsing (delete the object to start over)", err))
@@ -88,11 +127,138 @@ impl CheckpointStore for ObjectCheckpointStore {
 
     async fn save(&self, checkpoint: &Checkpoint) -> Result<(), kle_core::Error> {
         let bytes = serde_json::to_vec(checkpoint).map_err(|err| self.error("encoding", err))?;
-        self.store
-            .put(&self.key, PutPayload::from(bytes))
+        let expected = self
+            .version
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mode = match expected {
+            Some(version) => PutMode::Update(version),
+            None => PutMode::Create,
+        };
+        match self
+            .store
+            .put_opts(&self.key, PutPayload::from(bytes), mode.into())
             .await
-            .map(|_| ())
-            .map_err(|err| self.store_error("saving", &err))
+        {
+            Ok(put) => {
+                self.remember(Some(UpdateVersion::from(put)));
+                Ok(())
+            }
+            Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => Err(self
+                .error(
+                    "saving",
+                    "it was changed by someone else since this run read it: another run owns it now, and this run \
+                 stopped writing",
+                )),
+            Err(err) => Err(self.store_error("saving", &err)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+
+    fn ownership(&self) -> Option<Arc<dyn Ownership>> {
+        let record = ObjectOwnerRecord::new(
+            Arc::clone(&self.store),
+            self.bucket.as_str(),
+            format!("{}{OWNER_SUFFIX}", self.key),
+        );
+        Some(Arc::new(LeasedOwnership::new(record, self.lease)))
+    }
+}
+
+/// How long a conditional write is given to settle before it is read back. Stores whose
+/// conditional PUT checks and writes in two steps (s3s-fs) can let two simultaneous PUTs
+/// through; the later one wins, and the read-back tells the earlier writer it lost.
+const SETTLE: Duration = Duration::from_millis(150);
+
+/// An owner record in an object, written with conditional PUTs (`If-None-Match: *` to create,
+/// `If-Match: <ETag>` to replace) and read back after each write.
+#[derive(Debug, Clone)]
+pub struct ObjectOwnerRecord {
+    store: Arc<dyn ObjectStore>,
+    bucket: String,
+    key: Path,
+}
+
+impl ObjectOwnerRecord {
+    /// The record at `key` in `store` (whose bucket is named `bucket` in messages).
+    pub fn new(store: Arc<dyn ObjectStore>, bucket: impl Into<String>, key: impl Into<Path>) -> Self {
+        Self {
+            store,
+            bucket: bucket.into(),
+            key: key.into(),
+        }
+    }
+
+    fn error(&self, action: &str, err: &object_store::Error) -> kle_core::Error {
+        let (code, message, hint) = super::upload::explain(&self.bucket, err);
+        kle_core::Error::Checkpoint {
+            store: self.describe(),
+            action: action.to_owned(),
+            source: format!("{code}: {message}; {hint}").into(),
+        }
+    }
+}
+
+#[async_trait]
+impl RecordStore for ObjectOwnerRecord {
+    async fn read(&self) -> Result<Option<(OwnerRecord, RecordVersion)>, kle_core::Error> {
+        let object = match self.store.get(&self.key).await {
+            Ok(object) => object,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(err) => return Err(self.error("reading the owner record", &err)),
+        };
+        let e_tag = object.meta.e_tag.clone().unwrap_or_default();
+        let bytes = object
+            .bytes()
+            .await
+            .map_err(|err| self.error("reading the owner record", &err))?;
+        let record = serde_json::from_slice(&bytes).map_err(|err| kle_core::Error::Checkpoint {
+            store: self.describe(),
+            action: "parsing the owner record (delete it when no run is active)".to_owned(),
+            source: err.into(),
+        })?;
+        Ok(Some((record, RecordVersion(e_tag))))
+    }
+
+    async fn write(
+        &self,
+        record: &OwnerRecord,
+        expected: Option<&RecordVersion>,
+    ) -> Result<Option<RecordVersion>, kle_core::Error> {
+        let bytes = serde_json::to_vec(record).map_err(|err| kle_core::Error::Checkpoint {
+            store: self.describe(),
+            action: "encoding the owner record".to_owned(),
+            source: err.into(),
+        })?;
+        let mode = match expected {
+            Some(version) => PutMode::Update(UpdateVersion {
+                e_tag: Some(version.0.clone()),
+                version: None,
+            }),
+            None => PutMode::Create,
+        };
+        let put = match self
+            .store
+            .put_opts(&self.key, PutPayload::from(bytes), PutOptions::from(mode))
+            .await
+        {
+            Ok(put) => put,
+            Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => {
+                return Ok(None);
+            }
+            Err(err) => return Err(self.error("writing the owner record", &err)),
+        };
+        tokio::time::sleep(SETTLE).await;
+        match self.read().await? {
+            Some((stored, version)) if stored.run == record.run && stored.renewed == record.renewed => {
+                Ok(Some(put.e_tag.map(RecordVersion).unwrap_or(version)))
+            }
+            _ => Ok(None),
+        }
     }
 
     fn describe(&self) -> String {
@@ -119,5 +285,47 @@ mod tests {
         store.save(&checkpoint).await.unwrap();
         assert_eq!(store.load().await.unwrap(), Some(checkpoint));
         assert_eq!(store.describe(), "s3://logs/prod/.kube-log-exporter-checkpoint.json");
+    }
+
+    #[tokio::test]
+    async fn a_save_fails_once_someone_else_saved_since_this_run_loaded() {
+        let objects: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let key = "prod/.kube-log-exporter-checkpoint.json";
+        let deposed = ObjectCheckpointStore::new(Arc::clone(&objects), "logs", key);
+        let successor = ObjectCheckpointStore::new(Arc::clone(&objects), "logs", key);
+        let checkpoint = Checkpoint::default();
+        deposed.load().await.unwrap();
+        deposed.save(&checkpoint).await.unwrap();
+        successor.load().await.unwrap();
+        successor.save(&checkpoint).await.unwrap();
+        let err = deposed.save(&checkpoint).await.unwrap_err().to_string();
+        assert!(err.contains("changed by someone else"), "{err}");
+        successor.save(&checkpoint).await.unwrap();
+        // Two first runs at once: only one creates it.
+        let other = ObjectCheckpointStore::new(objects, "logs", "other/.kube-log-exporter-checkpoint.json");
+        other.save(&checkpoint).await.unwrap();
+        let twin = ObjectCheckpointStore::new(
+            Arc::clone(&other.store),
+            "logs",
+            "other/.kube-log-exporter-checkpoint.json",
+        );
+        assert!(twin.save(&checkpoint).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_owner_record_is_written_only_at_the_version_read() {
+        use kle_core::ownership::Claimant;
+        let record = ObjectOwnerRecord::new(Arc::new(InMemory::new()), "logs", "prod/x.owner");
+        assert!(record.read().await.unwrap().is_none());
+        let mine = Claimant::new("a", 1).record(Some(Duration::from_secs(15)));
+        let version = record.write(&mine, None).await.unwrap().unwrap();
+        assert!(record.write(&mine, None).await.unwrap().is_none(), "create only once");
+        let theirs = Claimant::new("b", 2).record(Some(Duration::from_secs(15)));
+        let next = record.write(&theirs, Some(&version)).await.unwrap().unwrap();
+        assert!(
+            record.write(&mine, Some(&version)).await.unwrap().is_none(),
+            "stale version"
+        );
+        assert_eq!(record.read().await.unwrap(), Some((theirs, next)));
     }
 }

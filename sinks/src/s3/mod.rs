@@ -84,7 +84,7 @@ mod sink;
 mod upload;
 
 #[cfg(feature = "s3")]
-pub use checkpoint::{CHECKPOINT_OBJECT, ObjectCheckpointStore};
+pub use checkpoint::{CHECKPOINT_OBJECT, OWNER_SUFFIX, ObjectCheckpointStore, ObjectOwnerRecord};
 pub use config::{
     Compression, DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_AGE, DEFAULT_MAX_OBJECT_BYTES, MIN_PART_BYTES, S3Config,
     ValidS3Config,

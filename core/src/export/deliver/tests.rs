@@ -4,6 +4,7 @@ use crate::line::LogBatch;
 use crate::stream::{StreamEnd, StreamReport};
 
 use super::*;
+use crate::sink::SinkError;
 use crate::testing::{batch, container, line};
 
 /// Events with the pause before each, as a run would produce them.
