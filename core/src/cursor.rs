@@ -4,18 +4,26 @@
 //! A cursor therefore keeps the full-precision timestamp of the last line delivered plus how
 //! many delivered lines carried exactly that timestamp. Resuming asks for `sinceTime` floored to
 //! the second and drops, with a [`ResumeFilter`], every line the cursor already covers.
+//!
+//! A line the runtime stored in parts has a timestamp per part, and the API filters
+//! `sinceTime` part by part: a resumed stream may begin in the middle of such a line. So the
+//! cursor counts the runtime's records (and the pieces of a record cut at the length cap)
+//! rather than lines: a joined line moves it to its last part, and a resumed stream that
+//! begins inside the line drops exactly the parts delivered before.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::line::{Lines, LogLine};
+use crate::line::{Lines, LogLine, Stamp};
 
 /// The position reached in one container instance's log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
-    /// Timestamp of the last line delivered.
+    /// Timestamp of the last line delivered; for a line joined from parts, its last part's.
     pub timestamp: Timestamp,
-    /// How many delivered lines (fragments count one each) carried exactly `timestamp`.
+    /// How many delivered records carried exactly `timestamp`: a line counts one, each piece
+    /// of a line split at the length cap counts one, and a line joined from parts counts its
+    /// parts (each as many as its pieces at the cap).
     pub lines_at_timestamp: u64,
 }
 
@@ -24,7 +32,11 @@ impl Cursor {
     ///
     /// Lines without a timestamp leave the cursor where it is.
     pub fn advance(cursor: Option<Cursor>, line: &LogLine<'_>) -> Option<Cursor> {
-        let Some(timestamp) = line.timestamp() else {
+        line.unit_stamps().fold(cursor, Cursor::advance_to)
+    }
+
+    fn advance_to(cursor: Option<Cursor>, stamp: Stamp) -> Option<Cursor> {
+        let Some(timestamp) = stamp.get() else {
             return cursor;
         };
         Some(match cursor {
@@ -90,13 +102,33 @@ impl ResumeFilter {
         }
     }
 
-    /// Judges the next line of the resumed stream.
+    /// Judges the next line of the resumed stream: [`Verdict::New`] if any of it is new.
+    ///
+    /// A line joined from parts may be new only from one of its parts on (the stream resumed
+    /// in the middle of it); [`ResumeFilter::apply`] drops the parts delivered before.
+    #[cfg(test)]
     pub(crate) fn check(&mut self, line: &LogLine<'_>) -> Verdict {
+        self.judge(line).1
+    }
+
+    /// How many of `line`'s units were delivered before, and whether the rest is new.
+    fn judge(&mut self, line: &LogLine<'_>) -> (usize, Verdict) {
+        let mut repeated = 0;
+        for stamp in line.unit_stamps() {
+            if self.check_unit(stamp) == Verdict::New {
+                return (repeated, Verdict::New);
+            }
+            repeated += 1;
+        }
+        (repeated, Verdict::Duplicate)
+    }
+
+    fn check_unit(&mut self, stamp: Stamp) -> Verdict {
         if self.caught_up {
             return Verdict::New;
         }
         let first = !std::mem::replace(&mut self.judged_any, true);
-        let (Some(cursor), Some(timestamp)) = (self.cursor, line.timestamp()) else {
+        let (Some(cursor), Some(timestamp)) = (self.cursor, stamp.get()) else {
             // A line without a timestamp cannot be placed: it is only ever repeated if the
             // lines around it are, so follow the previous decision (drop while not caught up).
             return Verdict::Duplicate;
@@ -118,15 +150,27 @@ impl ResumeFilter {
     }
 
     /// Drops from `lines` those already delivered. Only a prefix is ever dropped: once a line
-    /// passes, every later one does.
+    /// passes, every later one does. Of a joined line delivered in part, the parts delivered
+    /// are dropped and the rest stays, as a continuation without a timestamp prefix.
     pub(crate) fn apply(&mut self, lines: &mut Lines) {
         if self.caught_up {
             return;
         }
-        let repeated = lines
-            .iter()
-            .take_while(|line| self.check(line) == Verdict::Duplicate)
-            .count();
+        let mut repeated = 0;
+        let mut partly = None;
+        for line in lines.iter() {
+            match self.judge(&line) {
+                (_, Verdict::Duplicate) => repeated += 1,
+                (0, Verdict::New) => break,
+                (units, Verdict::New) => {
+                    partly = Some(units);
+                    break;
+                }
+            }
+        }
+        if let Some(units) = partly {
+            lines.drop_units(repeated, units);
+        }
         lines.drop_first(repeated);
     }
 

@@ -5,6 +5,12 @@
 //! record per line (where it starts and ends, where its message starts, its parsed
 //! timestamp). Nothing is copied or reference-counted per line; a [`LogLine`] is a view that
 //! borrows from its batch.
+//!
+//! The one exception is a line the container runtime stored in parts (containerd cuts lines
+//! longer than 16 KiB by default): the API puts a timestamp before every part, and the
+//! splitter joins the parts into one line without those timestamps (see `parts.rs` for how
+//! they are told from message text). Such a line is copied into a buffer of its own and
+//! remembers its parts' timestamps, since a cursor must know where the last one ends.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -15,6 +21,7 @@ use jiff::Timestamp;
 use crate::cursor::Cursor;
 use crate::instance::Container;
 
+mod parts;
 mod splitter;
 mod timestamp;
 
@@ -50,6 +57,9 @@ impl LineKind {
 /// One log line: the exact bytes the API sent (timestamp prefix included, newline excluded),
 /// borrowed from its [`Lines`].
 ///
+/// A line the runtime stored in parts comes joined: the timestamp of its first part, a space
+/// and the whole message, without the timestamps the API put before the other parts.
+///
 /// Sinks that must reproduce the API's output write [`LogLine::raw`] plus a newline after
 /// every line that [ends](LogLine::ends_line) (or all of a batch at once with
 /// [`Lines::raw_slices`]).
@@ -59,10 +69,14 @@ pub struct LogLine<'a> {
     message_start: u8,
     kind: LineKind,
     stamp: Stamp,
+    /// The runtime's records in this piece, for a line joined from parts; empty otherwise (the
+    /// piece is then one unit with the line's own timestamp).
+    units: &'a [Unit],
 }
 
 impl<'a> LogLine<'a> {
-    /// The bytes as received: timestamp, space, message.
+    /// The bytes as received: timestamp, space, message (for a line joined from parts, the
+    /// first part's timestamp and the whole message).
     pub fn raw(&self) -> &'a [u8] {
         self.raw
     }
@@ -78,8 +92,16 @@ impl<'a> LogLine<'a> {
     }
 
     /// The parsed timestamp, if the line had one (or, for a continuation, its line had one).
+    /// For a line joined from parts, the first part's.
     pub fn timestamp(&self) -> Option<Timestamp> {
         self.stamp.get()
+    }
+
+    /// The timestamps a cursor counts for this line, in order: one per unit (see
+    /// [`Cursor::lines_at_timestamp`]), none-stamps included.
+    pub(crate) fn unit_stamps(&self) -> impl DoubleEndedIterator<Item = Stamp> + 'a {
+        let own = self.units.is_empty().then_some(self.stamp);
+        own.into_iter().chain(self.units.iter().map(|u| u.stamp))
     }
 
     /// Whole line, fragment or unterminated tail.
@@ -98,6 +120,27 @@ impl<'a> LogLine<'a> {
     }
 }
 
+/// What a cursor counts: a runtime record, or a piece of one cut at the length cap (counted
+/// from the record's start, its timestamp prefix included even where joining removed it).
+/// Counting these rather than lines makes a resumed stream that starts in the middle of a
+/// long line count the same as the stream that delivered its beginning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unit {
+    /// Where the unit ends, from the start of its piece.
+    pub(crate) end: u32,
+    /// Its record's timestamp.
+    pub(crate) stamp: Stamp,
+}
+
+/// The units of a piece of a joined line, by the line's index in its [`Lines`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct JoinedUnits {
+    /// Index of the line, counted from the first line of the batch it was made in (lines
+    /// dropped from the front keep the others' indices).
+    line: usize,
+    units: Vec<Unit>,
+}
+
 /// Where one line lies in its batch's buffer, and what was parsed from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Span {
@@ -108,6 +151,8 @@ struct Span {
     nanos: i32,
     message_start: u8,
     kind: LineKind,
+    /// The line was joined from parts: its units are in [`Lines::joined`].
+    joined: bool,
 }
 
 impl Span {
@@ -120,6 +165,7 @@ impl Span {
             nanos,
             message_start,
             kind,
+            joined: false,
         }
     }
 
@@ -138,7 +184,8 @@ impl Span {
 /// Lines lie back to back with their newlines, exactly as the API sent them, in at most two
 /// buffers: a line the network cut in two (joined into a small buffer of its own) and a slice
 /// of the chunk that completed it. Iterating yields [`LogLine`] views; cloning shares the
-/// buffers.
+/// buffers. Lines joined from parts lie in the first buffer, with the lines before them in
+/// the same network chunk (copied too, so that the bytes stay in order in two buffers).
 ///
 /// ```
 /// use kle_core::lines::Lines;
@@ -158,6 +205,10 @@ pub struct Lines {
     body: Bytes,
     head_lines: usize,
     spans: Vec<Span>,
+    /// The units of the lines joined from parts, by line; empty unless there are such lines.
+    joined: Vec<JoinedUnits>,
+    /// The index [`JoinedUnits::line`] gives the first of `spans`.
+    first_index: usize,
 }
 
 impl Lines {
@@ -199,7 +250,17 @@ impl Lines {
             message_start: span.message_start,
             kind: span.kind,
             stamp: span.stamp(),
+            units: if span.joined { self.units(index) } else { &[] },
         })
+    }
+
+    /// The units of the `index`th line, if it was joined from parts.
+    fn units(&self, index: usize) -> &[Unit] {
+        let line = self.first_index + index;
+        match self.joined.binary_search_by_key(&line, |j| j.line) {
+            Ok(at) => &self.joined[at].units,
+            Err(_) => &[],
+        }
     }
 
     /// The first line.
@@ -227,7 +288,8 @@ impl Lines {
 
     /// The lines' bytes exactly as the API sent them (timestamps and newlines included), in
     /// order, in at most two slices (empty ones possible): what `kubectl logs --timestamps`
-    /// prints, written with no per-line work.
+    /// prints, written with no per-line work. The one difference: a line joined from parts
+    /// has one timestamp, its first part's, where the API wrote one per part.
     pub fn raw_slices(&self) -> [&[u8]; 2] {
         let (head, body) = self.spans.split_at(self.head_lines);
         [range_of(&self.head, head), range_of(&self.body, body)]
@@ -246,7 +308,17 @@ impl Lines {
     /// The cursor after these lines, starting from `cursor`: what folding
     /// [`Cursor::advance`] over every line gives, looking only at the last lines.
     pub fn cursor_after(&self, cursor: Option<Cursor>) -> Option<Cursor> {
-        let mut stamped = self.spans.iter().rev().map(Span::stamp).filter(|s| !s.is_none());
+        let mut stamped = self
+            .spans
+            .iter()
+            .enumerate()
+            .rev()
+            .flat_map(|(index, span)| {
+                let own = (!span.joined).then(|| span.stamp());
+                let units = if span.joined { self.units(index) } else { &[] };
+                own.into_iter().chain(units.iter().rev().map(|u| u.stamp))
+            })
+            .filter(|s| !s.is_none());
         let Some(last) = stamped.next() else {
             return cursor;
         };
@@ -275,6 +347,35 @@ impl Lines {
         let count = count.min(self.len());
         self.spans.drain(..count);
         self.head_lines = self.head_lines.saturating_sub(count);
+        self.first_index += count;
+        let first = self.first_index;
+        self.joined.retain(|j| j.line >= first);
+    }
+
+    /// Drops the first `count` units of the `index`th line, a line joined from parts whose
+    /// beginning was delivered before: the rest continues that line, without a timestamp
+    /// prefix of its own.
+    pub(crate) fn drop_units(&mut self, index: usize, count: usize) {
+        let line = self.first_index + index;
+        let (Some(span), Ok(at)) = (
+            self.spans.get_mut(index),
+            self.joined.binary_search_by_key(&line, |j| j.line),
+        ) else {
+            return;
+        };
+        let units = &mut self.joined[at].units;
+        let Some(cut) = count.checked_sub(1).and_then(|last| units.get(last)).map(|u| u.end) else {
+            return;
+        };
+        units.drain(..count);
+        for unit in units.iter_mut() {
+            unit.end -= cut;
+        }
+        span.start += cut;
+        span.message_start = 0;
+        if span.kind == LineKind::Full {
+            span.kind = LineKind::Fragment { last: true };
+        }
     }
 
     /// The lines in `range`, sharing the buffers.
@@ -283,11 +384,19 @@ impl Lines {
     /// If `range` is out of bounds, like slicing.
     pub fn slice(&self, range: Range<usize>) -> Lines {
         let spans = self.spans[range.clone()].to_vec();
+        let lines = self.first_index + range.start..self.first_index + range.end;
         Lines {
             head: self.head.clone(),
             body: self.body.clone(),
             head_lines: self.head_lines.saturating_sub(range.start).min(spans.len()),
             spans,
+            joined: self
+                .joined
+                .iter()
+                .filter(|j| lines.contains(&j.line))
+                .cloned()
+                .collect(),
+            first_index: lines.start,
         }
     }
 
@@ -362,6 +471,7 @@ impl ExactSizeIterator for Iter<'_> {}
 pub struct LinesBuilder {
     buf: BytesMut,
     spans: Vec<Span>,
+    joined: Vec<JoinedUnits>,
     parser: SpanParser,
 }
 
@@ -381,11 +491,18 @@ impl LinesBuilder {
         self.line(raw, LineKind::Full)
     }
 
-    /// Adds a line parsed before, keeping its timestamp and message start.
+    /// Adds a line parsed before, keeping its timestamp, message start and units.
     fn push_line(&mut self, line: LogLine<'_>) {
         let (start, end) = self.copy_in(line.raw, line.kind);
-        self.spans
-            .push(Span::new(start, end, line.stamp, line.message_start, line.kind));
+        let mut span = Span::new(start, end, line.stamp, line.message_start, line.kind);
+        if !line.units.is_empty() {
+            span.joined = true;
+            self.joined.push(JoinedUnits {
+                line: self.spans.len(),
+                units: line.units.to_vec(),
+            });
+        }
+        self.spans.push(span);
     }
 
     /// Appends `raw` and, if a line of `kind` ends, its newline; returns where `raw` lies.
@@ -406,6 +523,8 @@ impl LinesBuilder {
             body: self.buf.freeze(),
             head_lines: 0,
             spans: self.spans,
+            joined: self.joined,
+            first_index: 0,
         }
     }
 }

@@ -233,6 +233,7 @@ pub(crate) async fn stream_container(
         started: false,
         out,
         pace: Pace::default(),
+        filter: ResumeFilter::new(None),
     };
     let end = tokio::select! {
         end = task.run() => end,
@@ -252,6 +253,9 @@ struct StreamTask {
     started: bool,
     out: mpsc::Sender<ExportEvent>,
     pace: Pace,
+    /// What the current connection repeats from before the cursor; its last, unterminated
+    /// line too, which may be the rest of a line delivered in part before.
+    filter: ResumeFilter,
 }
 
 impl StreamTask {
@@ -350,7 +354,7 @@ impl StreamTask {
     /// Emits a pending unterminated line once the log is known to be complete.
     async fn finish(&mut self, end: StreamEnd) -> StreamEnd {
         let lines = self.splitter.finish();
-        if !lines.is_empty() && self.deliver(lines, &mut ResumeFilter::new(None)).await.is_err() {
+        if !lines.is_empty() && self.deliver(lines).await.is_err() {
             return StreamEnd::Cancelled;
         }
         end
@@ -451,7 +455,7 @@ impl StreamTask {
 
     /// Reads a response body to its end. `Ok(None)` is a clean end of a follow stream.
     async fn read(&mut self, mut body: Body) -> Result<Option<StreamEnd>, Failure> {
-        let mut filter = ResumeFilter::new(self.report.cursor);
+        self.filter = ResumeFilter::new(self.report.cursor);
         let idle = self
             .options
             .idle_reconnect
@@ -481,7 +485,7 @@ impl StreamTask {
                 continue;
             };
             let lines = self.splitter.push(chunk);
-            if self.deliver(lines, &mut filter).await.is_err() {
+            if self.deliver(lines).await.is_err() {
                 return Ok(Some(StreamEnd::Cancelled));
             }
             if self.options.limit_bytes.is_some_and(|limit| self.report.bytes >= limit) {
@@ -502,10 +506,10 @@ impl StreamTask {
     }
 
     /// Sends the lines the filter lets through, advancing the cursor over them.
-    async fn deliver(&mut self, mut lines: Lines, filter: &mut ResumeFilter) -> Result<(), ()> {
-        if !filter.caught_up() {
-            filter.apply(&mut lines);
-            if let Some(until) = filter.take_gap() {
+    async fn deliver(&mut self, mut lines: Lines) -> Result<(), ()> {
+        if !self.filter.caught_up() {
+            self.filter.apply(&mut lines);
+            if let Some(until) = self.filter.take_gap() {
                 let gap = Gap {
                     container: Arc::clone(&self.report.container),
                     reason: GapReason::Rotated,

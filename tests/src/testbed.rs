@@ -168,6 +168,36 @@ impl Testbed {
     }
 }
 
+/// containerd's `max_container_log_line_size` on the test cluster (its default): longer lines
+/// are stored in parts of this many bytes.
+pub const PART_BYTES: usize = 16 * 1024;
+
+/// `kubectl logs --timestamps` output as the exporter writes the API's lines: a line stored in
+/// parts keeps the timestamp of its first part only, where the API puts one before every part.
+pub fn one_timestamp_per_line(stamped: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(stamped.len());
+    for (i, line) in stamped.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+        }
+        let Some(space) = line.iter().position(|&b| b == b' ') else {
+            out.extend_from_slice(line);
+            continue;
+        };
+        out.extend_from_slice(&line[..=space]);
+        let mut rest = &line[space + 1..];
+        // Every part but the last is full, and the next part's timestamp follows it.
+        while rest.len() > PART_BYTES {
+            out.extend_from_slice(&rest[..PART_BYTES]);
+            rest = &rest[PART_BYTES..];
+            let prefix = rest.iter().position(|&b| b == b' ').map_or(0, |at| at + 1);
+            rest = &rest[prefix..];
+        }
+        out.extend_from_slice(rest);
+    }
+    out
+}
+
 /// `before` ≤ `exported` ≤ `after` as prefixes: for a container that keeps logging, the export
 /// holds every line the API had before it started, in order, once, and nothing the API lacks.
 pub fn assert_between(label: &str, before: &[u8], exported: &[u8], after: &[u8]) {
@@ -186,4 +216,38 @@ pub fn assert_between(label: &str, before: &[u8], exported: &[u8], after: &[u8])
         after.len(),
         exported.iter().zip(after).take_while(|(a, b)| a == b).count()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_keep_their_first_timestamp_only() {
+        let ts = |i: usize| format!("2026-11-23T10:00:00.{i:09}Z ");
+        let (a, b, c) = (vec![b'a'; PART_BYTES], vec![b'b'; PART_BYTES], vec![b'c'; 5]);
+        let stamped = [
+            format!("{}short\n{}", ts(1), ts(2)).into_bytes(),
+            a.clone(),
+            ts(3).into_bytes(),
+            b.clone(),
+            ts(4).into_bytes(),
+            c.clone(),
+            format!("\n{}", ts(5)).into_bytes(),
+            a.clone(),
+            b"\n".to_vec(),
+        ]
+        .concat();
+        let expected = [
+            format!("{}short\n{}", ts(1), ts(2)).into_bytes(),
+            a.clone(),
+            b,
+            c,
+            format!("\n{}", ts(5)).into_bytes(),
+            a,
+            b"\n".to_vec(),
+        ]
+        .concat();
+        assert!(one_timestamp_per_line(&stamped) == expected);
+    }
 }

@@ -1,39 +1,66 @@
 //! [`LineSplitter`]: network chunks in, [`Lines`] out.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
-use super::{Lines, Span, SpanParser};
+use super::parts::{Assembler, PartFinder, Ready, Step};
+use super::{JoinedUnits, Lines, Span, SpanParser};
 use crate::line::LineKind;
 
-/// Cuts a byte stream into lines on `\n`, splitting lines longer than a cap into fragments.
+/// Cuts a byte stream into lines on `\n`, joining the parts of lines the container runtime
+/// stored in parts, and splitting lines longer than a cap into fragments.
 ///
-/// Bytes are never altered or dropped: invalid UTF-8 passes through, and the
-/// [`raw_slices`](Lines::raw_slices) of the output, one push after another, are the input.
+/// Bytes are never altered or dropped, but for one thing: in a line the runtime stored in
+/// parts (see [`Lines`]), the timestamps the API wrote before the parts after the first are
+/// removed, so the line reads as the container wrote it, as `kubectl logs` shows it, with the
+/// first part's timestamp. Otherwise the [`raw_slices`](Lines::raw_slices) of the output, one
+/// push after another, are the input; invalid UTF-8 passes through.
+///
 /// Splitting is deterministic from the start of each line, so a stream re-read from a line
 /// boundary yields the same fragments: a line of `n` bytes becomes `n / cap` fragments of
-/// `cap` bytes plus a last one of the rest (possibly empty).
+/// `cap` bytes plus a last one of the rest (possibly empty). A line joined from parts is cut
+/// the same way part by part (the first `cap` bytes of each part, its removed timestamp
+/// counted, then every `cap` bytes), and its fragments are as many of those pieces as fit in
+/// `cap` bytes: with the default cap of 1 MiB and parts of 16 KiB, fragments of 64 parts.
 ///
-/// Lines are slices of the chunk they arrived in; only a line that straddles two chunks is
-/// copied (once, into a buffer of its own).
+/// Lines are slices of the chunk they arrived in; a line that straddles two chunks and a line
+/// joined from parts are copied (once, into a buffer of their own, with the lines before them
+/// in the same chunk).
 #[derive(Debug)]
 pub struct LineSplitter {
     max_line_bytes: usize,
-    /// The start of a line whose end has not arrived yet (less than `max_line_bytes`).
-    carry: BytesMut,
     parser: SpanParser,
     /// Average bytes per line of the last chunk, to size the next chunk's line records in
     /// one allocation.
     bytes_per_line: usize,
+    /// Lines this long or longer are looked at closely: cut at the cap, or joined from parts.
+    slow_from: usize,
+    finder: PartFinder,
+    /// The line that straddles chunks, or is being joined.
+    assembler: Assembler,
+    /// Whether a line was begun and its end has not come.
+    open: bool,
+    /// Bytes of the open line not decided yet: a timestamp prefix cut off by the end of the
+    /// chunk, or a part size waiting for the next part.
+    pending: BytesMut,
 }
+
+/// How many bytes of a chunk settle what an earlier chunk left undecided, most of the time.
+const SETTLE_BYTES: usize = 256;
 
 impl LineSplitter {
     /// A splitter that cuts lines longer than `max_line_bytes` (at least 64) into fragments.
     pub fn new(max_line_bytes: usize) -> Self {
+        let max_line_bytes = max_line_bytes.max(64);
+        let finder = PartFinder::default();
         Self {
-            max_line_bytes: max_line_bytes.max(64),
-            carry: BytesMut::new(),
+            max_line_bytes,
             parser: SpanParser::default(),
             bytes_per_line: 64,
+            slow_from: max_line_bytes.min(finder.join_from()),
+            finder,
+            assembler: Assembler::new(max_line_bytes),
+            open: false,
+            pending: BytesMut::new(),
         }
     }
 
@@ -43,50 +70,38 @@ impl LineSplitter {
             spans: Vec::with_capacity(chunk.len() / self.bytes_per_line + 4),
             ..Lines::default()
         };
+        let mut head = Head::default();
         let mut at = 0;
-        if !self.carry.is_empty() {
-            match self.complete_carry(&chunk) {
-                Some(used) => {
-                    at = used;
-                    let head = self.carry.split().freeze();
-                    let kind = if head.last() == Some(&b'\n') {
-                        self.end_kind()
-                    } else {
-                        LineKind::Fragment { last: false }
-                    };
-                    let end = head.len() - usize::from(kind.ends_line());
-                    lines.spans.push(self.span(&head, 0, end, kind));
-                    lines.head = head;
-                    lines.head_lines = 1;
+        if self.open {
+            match memchr::memchr(b'\n', &chunk) {
+                Some(newline) => {
+                    self.feed(&chunk[..newline], true);
+                    self.end_line(true);
+                    at = newline + 1;
                 }
-                None => return lines,
+                None => {
+                    self.feed(&chunk, false);
+                    at = chunk.len();
+                }
             }
+            self.take_into(&mut lines, &mut head, &chunk);
         }
-        let max = self.max_line_bytes;
         let mut start = at;
         for newline in memchr::memchr_iter(b'\n', &chunk[at..]).map(|i| at + i) {
-            while newline - start >= max {
-                lines
-                    .spans
-                    .push(self.span(&chunk, start, start + max, LineKind::Fragment { last: false }));
-                start += max;
+            if newline - start >= self.slow_from {
+                self.long_line(&chunk, start, newline, &mut lines, &mut head);
+            } else {
+                lines.spans.push(self.span(&chunk, start, newline, LineKind::Full));
             }
-            let kind = self.end_kind();
-            lines.spans.push(self.span(&chunk, start, newline, kind));
             start = newline + 1;
         }
-        while chunk.len() - start >= max {
-            lines
-                .spans
-                .push(self.span(&chunk, start, start + max, LineKind::Fragment { last: false }));
-            start += max;
+        if start < chunk.len() {
+            self.feed(&chunk[start..], false);
+            self.take_into(&mut lines, &mut head, &chunk);
         }
-        self.carry.extend_from_slice(&chunk[start..]);
         // Undershooting a little costs one reallocation; overshooting, memory held per batch.
         self.bytes_per_line = (chunk.len() / lines.spans.len().max(1)).clamp(16, 4096) * 7 / 8;
-        if lines.spans.len() > lines.head_lines {
-            lines.body = chunk;
-        }
+        head.finish(&mut lines, chunk);
         lines
     }
 
@@ -94,49 +109,147 @@ impl LineSplitter {
     /// (carrying its line's timestamp if it is the rest of a line split for length).
     pub fn finish(&mut self) -> Lines {
         let mut lines = Lines::default();
-        if self.carry.is_empty() {
-            self.parser.open_fragment = None;
+        self.parser.open_fragment = None;
+        if !self.open {
             return lines;
         }
-        let head = self.carry.split().freeze();
-        lines
-            .spans
-            .push(self.span(&head, 0, head.len(), LineKind::Unterminated));
-        lines.head = head;
-        lines.head_lines = 1;
+        self.feed(&[], true);
+        self.end_line(false);
+        let mut head = Head::default();
+        self.take_into(&mut lines, &mut head, &Bytes::new());
+        head.finish(&mut lines, Bytes::new());
         lines
     }
 
     /// Drops a pending partial line, e.g. before re-reading the stream from a line boundary.
+    /// What was learned of the stream (the size of its lines' parts) is kept.
     pub fn reset(&mut self) {
-        self.carry.clear();
+        self.pending.clear();
+        self.assembler.reset();
+        self.finder.end_line();
+        self.open = false;
         self.parser.open_fragment = None;
     }
 
     /// Bytes held for a line whose end has not arrived.
     pub fn pending_bytes(&self) -> usize {
-        self.carry.len()
+        self.pending.len() + self.assembler.held()
     }
 
-    /// Appends to the carried line what of `chunk` completes it (up to and with its newline, or
-    /// up to the cap); returns how much of `chunk` it took, or `None` if all of it went into
-    /// the carry and the line is still open.
-    fn complete_carry(&mut self, chunk: &[u8]) -> Option<usize> {
-        let room = self.max_line_bytes - self.carry.len();
-        let window = &chunk[..chunk.len().min(room)];
-        match memchr::memchr(b'\n', window) {
-            Some(newline) => {
-                self.carry.extend_from_slice(&chunk[..=newline]);
-                Some(newline + 1)
+    /// A line of at least `slow_from` bytes that ends in the chunk: joined if it has parts,
+    /// else sliced, in fragments if it is longer than the cap.
+    fn long_line(&mut self, chunk: &Bytes, start: usize, newline: usize, lines: &mut Lines, head: &mut Head) {
+        let raw = &chunk[start..newline];
+        if raw.len() >= self.finder.join_from() && self.has_parts(raw) {
+            self.feed(raw, true);
+            self.end_line(true);
+            self.take_into(lines, head, chunk);
+            return;
+        }
+        let max = self.max_line_bytes;
+        let mut start = start;
+        while newline - start >= max {
+            lines
+                .spans
+                .push(self.span(chunk, start, start + max, LineKind::Fragment { last: false }));
+            start += max;
+        }
+        let kind = self.end_kind();
+        lines.spans.push(self.span(chunk, start, newline, kind));
+    }
+
+    /// Whether the whole line `raw` has parts. If not, what the finder learned from it stays,
+    /// as if the line had been read through it.
+    fn has_parts(&mut self, raw: &[u8]) -> bool {
+        let mut finder = self.finder.clone();
+        let mut stamps = self.parser.stamps.clone();
+        if finder.start(raw, true, &mut stamps).is_none() {
+            return false;
+        }
+        let mut at = 0;
+        loop {
+            match finder.step(&raw[at..], true, &mut stamps) {
+                Step::Content(n) => at += n,
+                Step::Boundary { .. } => return true,
+                Step::Wait => break,
             }
-            None if chunk.len() < room => {
-                self.carry.extend_from_slice(chunk);
-                None
+        }
+        finder.end_line();
+        self.finder = finder;
+        self.refresh();
+        false
+    }
+
+    /// Adds bytes of the open line (opening one if none is); `complete`: its end is here.
+    fn feed(&mut self, mut data: &[u8], complete: bool) {
+        self.open = true;
+        if !self.pending.is_empty() {
+            // Settle what is undecided with a few bytes of `data` if they do, to go on in
+            // `data` itself; else with all of it.
+            let some = data.len().min(SETTLE_BYTES);
+            self.pending.extend_from_slice(&data[..some]);
+            data = &data[some..];
+            self.decide_pending(complete && data.is_empty());
+            if !self.pending.is_empty() {
+                if !data.is_empty() {
+                    self.pending.extend_from_slice(data);
+                    self.decide_pending(complete);
+                }
+                return;
             }
-            None => {
-                self.carry.extend_from_slice(&chunk[..room]);
-                Some(room)
+        }
+        let used = self.decide(data, complete);
+        self.pending.extend_from_slice(&data[used..]);
+    }
+
+    fn decide_pending(&mut self, complete: bool) {
+        let pending = std::mem::take(&mut self.pending);
+        let used = self.decide(&pending, complete);
+        self.pending = pending;
+        self.pending.advance(used);
+    }
+
+    /// Passes what can be decided of `raw`, the open line's next bytes, to the assembler;
+    /// returns how many bytes that was.
+    fn decide(&mut self, raw: &[u8], complete: bool) -> usize {
+        let stamps = &mut self.parser.stamps;
+        if !self.finder.open() {
+            let Some((stamp, message_start)) = self.finder.start(raw, complete, stamps) else {
+                return 0;
+            };
+            self.assembler.start_line(stamp, message_start);
+        }
+        let mut at = 0;
+        loop {
+            match self.finder.step(&raw[at..], complete, stamps) {
+                Step::Content(n) => {
+                    self.assembler.content(&raw[at..at + n]);
+                    at += n;
+                }
+                Step::Boundary { len, stamp } => {
+                    self.assembler.boundary(stamp, len);
+                    at += len;
+                }
+                Step::Wait => return at,
             }
+        }
+    }
+
+    /// Ends the open line, all of whose bytes were fed.
+    fn end_line(&mut self, newline: bool) {
+        self.assembler.end(newline);
+        self.finder.end_line();
+        self.open = false;
+        self.refresh();
+    }
+
+    fn refresh(&mut self) {
+        self.slow_from = self.max_line_bytes.min(self.finder.join_from());
+    }
+
+    fn take_into(&mut self, lines: &mut Lines, head: &mut Head, chunk: &Bytes) {
+        if let Some(ready) = self.assembler.take() {
+            head.copied(lines, chunk, ready);
         }
     }
 
@@ -150,6 +263,72 @@ impl LineSplitter {
 
     fn span(&mut self, buf: &[u8], start: usize, end: usize, kind: LineKind) -> Span {
         self.parser.span(buf, start, end, kind)
+    }
+}
+
+/// The first buffer of a batch being made: the copied lines, and the lines of the chunk
+/// before them.
+#[derive(Debug, Default)]
+struct Head {
+    /// Usually the only buffer: a line completed from the chunk before.
+    first: Option<Bytes>,
+    more: Vec<Bytes>,
+    len: usize,
+}
+
+impl Head {
+    /// Adds copied lines after those of `lines` so far. Lines sliced from `chunk` before them
+    /// move into the head too (as slices of the chunk here, copied by [`Head::finish`]), so
+    /// that the batch stays two runs of bytes in order.
+    fn copied(&mut self, lines: &mut Lines, chunk: &Bytes, ready: Ready<'_>) {
+        if let (Some(first), Some(last)) = (lines.spans.get(lines.head_lines), lines.spans.last()) {
+            let (from, to) = (first.start as usize, last.raw_end());
+            for span in &mut lines.spans[lines.head_lines..] {
+                span.start = span.start - from as u32 + self.len as u32;
+                span.end = span.end - from as u32 + self.len as u32;
+            }
+            self.push(chunk.slice(from..to));
+        }
+        let base = lines.spans.len();
+        lines.joined.extend(ready.units.map(|(index, units)| JoinedUnits {
+            line: base + index,
+            units,
+        }));
+        let shift = self.len as u32;
+        lines.spans.extend(ready.spans.map(|mut span| {
+            span.start += shift;
+            span.end += shift;
+            span
+        }));
+        lines.head_lines = lines.spans.len();
+        self.push(ready.bytes);
+    }
+
+    fn push(&mut self, bytes: Bytes) {
+        self.len += bytes.len();
+        match self.first {
+            None => self.first = Some(bytes),
+            Some(_) => self.more.push(bytes),
+        }
+    }
+
+    /// Puts the head into `lines`, whose other lines lie in `chunk`.
+    fn finish(self, lines: &mut Lines, chunk: Bytes) {
+        lines.head = match (self.first, self.more.is_empty()) {
+            (None, _) => Bytes::new(),
+            (Some(first), true) => first,
+            (Some(first), false) => {
+                let mut all = BytesMut::with_capacity(self.len);
+                all.extend_from_slice(&first);
+                for more in &self.more {
+                    all.extend_from_slice(more);
+                }
+                all.freeze()
+            }
+        };
+        if lines.spans.len() > lines.head_lines {
+            lines.body = chunk;
+        }
     }
 }
 
@@ -328,17 +507,38 @@ mod tests {
             state % n
         };
         let mut input = Vec::new();
+        // The input without the timestamps of parts after the first.
+        let mut joined = Vec::new();
         for i in 0..300 {
+            if i % 75 == 74 {
+                // A line the runtime stored in parts of 4 KiB, a timestamp before each.
+                let line: Vec<u8> = (0..2 * 4096 + 100).map(|j| b"ab\xffc "[(i + j) % 5]).collect();
+                for (k, part) in line.chunks(4096).enumerate() {
+                    let prefix = format!("2026-11-23T10:00:{:02}.{:09}Z ", i % 60, i + k);
+                    input.extend_from_slice(prefix.as_bytes());
+                    if k == 0 {
+                        joined.extend_from_slice(prefix.as_bytes());
+                    }
+                    input.extend_from_slice(part);
+                    joined.extend_from_slice(part);
+                }
+                input.push(b'\n');
+                joined.push(b'\n');
+                continue;
+            }
+            let start = input.len();
             if next(4) > 0 {
                 input.extend_from_slice(format!("2026-11-23T10:00:{:02}.{:09}Z ", i % 60, i).as_bytes());
             }
             let len = [0, 5, 63, 64, 65, 128, 200][next(7) as usize];
             input.extend((0..len).map(|j| b"ab\xffc"[(i + j) % 4]));
             input.push(b'\n');
+            joined.extend_from_slice(&input[start..]);
         }
         input.extend_from_slice(b"2026-11-23T10:00:00Z no newline");
+        joined.extend_from_slice(b"2026-11-23T10:00:00Z no newline");
         let whole = split_all(&[&input], 64);
-        assert_eq!(whole.1, input);
+        assert!(whole.1 == joined, "the input, less the parts' timestamps");
         for _ in 0..200 {
             let mut chunks = Vec::new();
             let mut rest = &input[..];

@@ -36,6 +36,11 @@ impl Stamp {
         }
         Timestamp::new(self.seconds, self.nanos).ok()
     }
+
+    /// Whether `self` is the same instant as `other` or a later one (both are timestamps).
+    pub(crate) fn not_before(self, other: Stamp) -> bool {
+        (self.seconds, self.nanos) >= (other.seconds, other.nanos)
+    }
 }
 
 impl From<Option<Timestamp>> for Stamp {
@@ -58,6 +63,86 @@ pub fn split_timestamp(raw: &[u8]) -> Option<(Timestamp, u32)> {
 
 /// Length of the kubelet's `2006-01-02T15:04:05.000000000Z`.
 const KUBELET_LEN: usize = 30;
+
+/// Length of the same with a numeric offset, `2006-01-02T15:04:05.000000000+01:00`.
+const KUBELET_OFFSET_LEN: usize = 35;
+
+/// Where the zone (`Z` or `+01:00`) starts in the kubelet's format.
+const ZONE_AT: usize = 29;
+
+/// The kubelet's timestamp format (Go's RFC3339NanoFixed: always nine fractional digits), in
+/// the zone the runtime wrote: every record of one log has the same form, so a line's own
+/// timestamp tells what the timestamps before its other parts look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KubeletForm {
+    /// `2006-01-02T15:04:05.000000000Z`
+    Utc,
+    /// `2006-01-02T15:04:05.000000000+01:00`: this offset and the space after it.
+    Offset([u8; 7]),
+}
+
+impl KubeletForm {
+    /// The form of a line's timestamp prefix, given where its message starts; `None` if the
+    /// prefix is not in the kubelet's format.
+    pub(crate) fn of(raw: &[u8], message_start: u8) -> Option<KubeletForm> {
+        let fraction = raw.get(19..ZONE_AT)?;
+        if fraction[0] != b'.' || !fraction[1..].iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        match usize::from(message_start) {
+            31 if raw[ZONE_AT] == b'Z' => Some(KubeletForm::Utc),
+            36 => {
+                let zone: [u8; 7] = raw.get(ZONE_AT..=KUBELET_OFFSET_LEN)?.try_into().ok()?;
+                let numeric = matches!(zone[0], b'+' | b'-') && zone[3] == b':' && zone[6] == b' ';
+                numeric.then_some(KubeletForm::Offset(zone))
+            }
+            _ => None,
+        }
+    }
+
+    /// Bytes of the prefix: timestamp and space.
+    pub(crate) fn prefix_len(self) -> usize {
+        match self {
+            KubeletForm::Utc => KUBELET_LEN + 1,
+            KubeletForm::Offset(_) => KUBELET_OFFSET_LEN + 1,
+        }
+    }
+
+    /// What ends every prefix of this form (zone and space), at [`KubeletForm::zone_at`]: rare
+    /// in text, so a search for it finds candidates fast.
+    pub(crate) fn needle(&self) -> &[u8] {
+        match self {
+            KubeletForm::Utc => b"Z ",
+            KubeletForm::Offset(zone) => zone,
+        }
+    }
+
+    /// Where [`KubeletForm::needle`] lies in a prefix.
+    pub(crate) fn zone_at(self) -> usize {
+        ZONE_AT
+    }
+}
+
+impl StampParser {
+    /// The timestamp of a prefix of `form` at the start of `raw` (timestamp, then a space), if
+    /// there is one.
+    pub(crate) fn prefix(&mut self, raw: &[u8], form: KubeletForm) -> Option<Stamp> {
+        let len = form.prefix_len() - 1;
+        if raw.get(len) != Some(&b' ') {
+            return None;
+        }
+        match form {
+            KubeletForm::Utc => self.kubelet(&raw[..len]),
+            KubeletForm::Offset(zone) => {
+                if raw[ZONE_AT..=len] != zone || KubeletForm::of(raw, len as u8 + 1) != Some(form) {
+                    return None;
+                }
+                let text = std::str::from_utf8(&raw[..len]).ok()?;
+                Some(Stamp::from(Some(text.parse::<Timestamp>().ok()?)))
+            }
+        }
+    }
+}
 
 /// Length of its `2006-01-02T15:04:` part, shared by every line of a minute.
 const MINUTE_LEN: usize = 17;
@@ -340,6 +425,39 @@ mod tests {
             split_timestamp(b"2026-11-23T10:00:00.123456789Z"),
             None,
             "no space, no message"
+        );
+    }
+
+    #[test]
+    fn kubelet_prefixes_in_either_zone_form() {
+        let instant: Timestamp = "2026-11-23T10:00:00.123456789Z".parse().unwrap();
+        let mut parser = StampParser::default();
+        let utc = b"2026-11-23T10:00:00.123456789Z rest";
+        assert_eq!(KubeletForm::of(utc, 31), Some(KubeletForm::Utc));
+        assert_eq!(parser.prefix(utc, KubeletForm::Utc).and_then(Stamp::get), Some(instant));
+        let local = b"2026-11-23T11:00:00.123456789+01:00 rest";
+        let form = KubeletForm::of(local, 36).unwrap();
+        assert_eq!((form.prefix_len(), form.needle()), (36, &b"+01:00 "[..]));
+        assert_eq!(parser.prefix(local, form).and_then(Stamp::get), Some(instant));
+        // Not the kubelet's format, or not this line's form: no prefix.
+        assert_eq!(KubeletForm::of(b"2026-11-23T10:00:00.5Z x", 23), None);
+        assert_eq!(KubeletForm::of(b"2026-11-23T10:00:00Z x", 21), None);
+        assert_eq!(parser.prefix(local, KubeletForm::Utc), None);
+        assert_eq!(parser.prefix(utc, form), None);
+        assert_eq!(
+            parser.prefix(b"2026-11-23T11:00:00.123456789+02:00 x", form),
+            None,
+            "another zone"
+        );
+        assert_eq!(
+            parser.prefix(b"2026-11-23T10:00:00.123456789Zx", KubeletForm::Utc),
+            None,
+            "no space"
+        );
+        assert_eq!(
+            parser.prefix(b"2026-11-23T10:00:00.12345678Z x", KubeletForm::Utc),
+            None,
+            "8 digits"
         );
     }
 

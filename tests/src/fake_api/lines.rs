@@ -13,6 +13,9 @@ pub struct LogLine {
     pub timestamp: Timestamp,
     /// The line's bytes, without the trailing newline.
     pub bytes: Bytes,
+    /// A part of a longer line (containerd's `P` record): no newline follows it, and the next
+    /// record continues the line with a timestamp of its own.
+    pub partial: bool,
 }
 
 impl LogLine {
@@ -21,10 +24,20 @@ impl LogLine {
         Self {
             timestamp,
             bytes: bytes.into(),
+            partial: false,
         }
     }
 
-    /// The bytes a kubelet sends for this line: `<RFC3339NanoFixed> <bytes>\n` with `timestamps`, else `<bytes>\n`.
+    /// A part of a line the runtime cut (see [`LogLine::partial`]), captured at `timestamp`.
+    pub fn part(timestamp: Timestamp, bytes: impl Into<Bytes>) -> Self {
+        Self {
+            partial: true,
+            ..Self::new(timestamp, bytes)
+        }
+    }
+
+    /// The bytes a kubelet sends for this line: `<RFC3339NanoFixed> <bytes>\n` with `timestamps`, else `<bytes>\n`
+    /// (no newline after a part).
     pub fn rendered(&self, timestamps: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.bytes.len() + 32);
         if timestamps {
@@ -32,7 +45,9 @@ impl LogLine {
             out.push(b' ');
         }
         out.extend_from_slice(&self.bytes);
-        out.push(b'\n');
+        if !self.partial {
+            out.push(b'\n');
+        }
         out
     }
 }

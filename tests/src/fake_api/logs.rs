@@ -184,7 +184,9 @@ impl Renderer {
                 let part = self.take(line.bytes.clone());
                 self.pending.extend_from_slice(&part);
             }
-            self.push(Bytes::from_static(b"\n"));
+            if !line.partial {
+                self.push(Bytes::from_static(b"\n"));
+            }
             if self.pending.len() >= CHUNK || self.budget == 0 {
                 self.flush(writer).await?;
             }
