@@ -27,7 +27,7 @@ Examples:
   kube-log-exporter export -A --sink file --dir /archive --checkpoint configmap:logging/kle-checkpoint
 
 Exit codes: 0 success, 1 error, 2 usage error, 3 nothing matched, 4 permission denied,
-5 lines lost (with --fail-on-gap).";
+5 lines lost (with --fail-on-gap), 6 another run owns the checkpoint (see --wait-for-lock).";
 
 /// Export Kubernetes container logs through the API to files or stdout.
 #[derive(Debug, Parser)]
