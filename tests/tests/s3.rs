@@ -300,6 +300,12 @@ async fn the_cli_exports_to_s3_with_credentials_from_the_environment() {
         .remove("cli/.kube-log-exporter-checkpoint.json")
         .expect("the checkpoint beside the objects");
     assert!(String::from_utf8_lossy(&checkpoint).contains("\"cursor\""));
+    // The owner record beside the checkpoint, let go at the end of the run.
+    let owner = objects
+        .remove("cli/.kube-log-exporter-checkpoint.json.owner")
+        .expect("the owner record beside the checkpoint");
+    let owner: serde_json::Value = serde_json::from_slice(&owner).unwrap();
+    assert_eq!(owner["released"], true, "{owner}");
     assert_eq!(objects.len(), 1, "{:?}", objects.keys());
     let (key, body) = objects.iter().next().unwrap();
     assert!(
@@ -317,6 +323,7 @@ async fn the_cli_exports_to_s3_with_credentials_from_the_environment() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let mut after = server.objects(BUCKET).await;
     after.remove("cli/.kube-log-exporter-checkpoint.json");
+    after.remove("cli/.kube-log-exporter-checkpoint.json.owner");
     assert_eq!(after.len(), 2, "{:?}", after.keys());
     let new: Vec<_> = after.iter().filter(|(k, _)| !objects.contains_key(*k)).collect();
     assert_eq!(new.len(), 1);
