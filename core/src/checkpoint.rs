@@ -402,7 +402,7 @@ impl ConfigMapCheckpointStore {
     fn api_error(&self, action: &str, verb: &'static str, err: kube::Error) -> Error {
         match err {
             kube::Error::Api(status) if status.code == 403 => Error::Forbidden {
-                permission: configmap_permission(verb, &self.namespace, &self.name),
+                permission: Permission::on_object(verb, "", "configmaps", &self.namespace, &self.name),
                 message: status.message,
             },
             err => self.error(action, err),
@@ -499,19 +499,9 @@ impl CheckpointStore for ConfigMapCheckpointStore {
 pub fn configmap_permissions(namespace: &str, name: &str) -> Vec<Permission> {
     ["get", "create", "update"]
         .into_iter()
-        .map(|verb| configmap_permission(verb, namespace, name))
+        .map(|verb| Permission::on_object(verb, "", "configmaps", namespace, name))
         .chain(lease_permissions(namespace, &lease_name(name)))
         .collect()
-}
-
-fn configmap_permission(verb: &'static str, namespace: &str, name: &str) -> Permission {
-    Permission {
-        verb,
-        group: "",
-        resource: "configmaps",
-        namespace: Some(namespace.to_owned()),
-        resource_name: (verb != "create").then(|| name.to_owned()),
-    }
 }
 
 #[cfg(test)]

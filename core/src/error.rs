@@ -17,6 +17,26 @@ pub struct Permission {
     pub resource_name: Option<String>,
 }
 
+impl Permission {
+    /// `verb` on the one object `name` of `resource` in `namespace` (RBAC `resourceNames`);
+    /// `create`, which RBAC cannot restrict to a name, is asked for the whole namespace.
+    pub fn on_object(
+        verb: &'static str,
+        group: &'static str,
+        resource: &'static str,
+        namespace: &str,
+        name: &str,
+    ) -> Self {
+        Self {
+            verb,
+            group,
+            resource,
+            namespace: Some(namespace.to_owned()),
+            resource_name: (verb != "create").then(|| name.to_owned()),
+        }
+    }
+}
+
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.verb, self.resource)?;

@@ -49,7 +49,7 @@ impl KubeLease {
     fn error(&self, action: &str, verb: &'static str, err: kube::Error) -> Error {
         match err {
             kube::Error::Api(status) if status.code == 403 => Error::Forbidden {
-                permission: lease_permission(verb, &self.namespace, &self.name),
+                permission: Permission::on_object(verb, "coordination.k8s.io", "leases", &self.namespace, &self.name),
                 message: status.message,
             },
             err => Error::Checkpoint {
@@ -165,18 +165,8 @@ fn lease_of(record: &OwnerRecord) -> Lease {
 pub fn lease_permissions(namespace: &str, name: &str) -> Vec<Permission> {
     ["get", "create", "update"]
         .into_iter()
-        .map(|verb| lease_permission(verb, namespace, name))
+        .map(|verb| Permission::on_object(verb, "coordination.k8s.io", "leases", namespace, name))
         .collect()
-}
-
-fn lease_permission(verb: &'static str, namespace: &str, name: &str) -> Permission {
-    Permission {
-        verb,
-        group: "coordination.k8s.io",
-        resource: "leases",
-        namespace: Some(namespace.to_owned()),
-        resource_name: (verb != "create").then(|| name.to_owned()),
-    }
 }
 
 #[cfg(test)]
