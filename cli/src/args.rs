@@ -198,6 +198,8 @@ pub(crate) struct ExportArgs {
     /// successor waits this long. For tests [default: 15s]
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, hide = true)]
     pub(crate) lease_duration: Option<Duration>,
+    #[command(flatten)]
+    pub(crate) shards: ShardArgs,
     /// After SIGTERM or Ctrl-C, how long committing and checkpointing may take before the
     /// exporter gives up and exits with code 1 (the next run resumes from the last checkpoint)
     /// [default: 30s]
@@ -309,6 +311,26 @@ pub(crate) enum ColorArg {
     Never,
 }
 
+/// A follow split across replicas.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct ShardArgs {
+    /// Follow as one replica of several: pods are split into N shards by UID, each followed
+    /// by one replica of the --shard-group at a time, through Leases; a replica that stops or
+    /// dies hands its shards to the others, which resume them from their checkpoints. Needs
+    /// `follow` and a checkpoint every replica reaches (--sink s3 with --checkpoint auto, or
+    /// --checkpoint configmap:NAME); every replica must use the same N (16 serve up to 16
+    /// replicas)
+    #[arg(long, value_name = "N")]
+    pub(crate) shards: Option<u32>,
+    /// The replicas' group: the start of its Leases' names [default: kube-log-exporter]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) shard_group: Option<String>,
+    /// The namespace of the group's Leases [default: the exporter's: its ServiceAccount's in a
+    /// pod, else the kubeconfig context's]
+    #[arg(long, value_name = "NAMESPACE")]
+    pub(crate) shard_namespace: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct RbacArgs {
     #[command(flatten)]
@@ -326,6 +348,13 @@ pub(crate) struct RbacArgs {
     /// Namespace of the ServiceAccount.
     #[arg(long, default_value = "default")]
     pub(crate) sa_namespace: String,
+    /// Grant what a sharded follow needs (Leases in --shard-namespace, default --sa-namespace;
+    /// with a ConfigMap checkpoint, one ConfigMap per shard).
+    #[arg(long, value_name = "N")]
+    pub(crate) shards: Option<u32>,
+    /// Namespace of a sharded follow's Leases [default: --sa-namespace].
+    #[arg(long, value_name = "NAMESPACE")]
+    pub(crate) shard_namespace: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -338,4 +367,10 @@ pub(crate) struct CheckArgs {
     /// Check what this checkpoint store needs (configmap:[NAMESPACE/]NAME).
     #[arg(long, default_value = "none", value_name = "STORE", value_parser = parse_checkpoint)]
     pub(crate) checkpoint: CheckpointArg,
+    /// Check what a sharded follow needs (Leases in --shard-namespace).
+    #[arg(long, value_name = "N")]
+    pub(crate) shards: Option<u32>,
+    /// Namespace of a sharded follow's Leases [default: the kubeconfig context's].
+    #[arg(long, value_name = "NAMESPACE")]
+    pub(crate) shard_namespace: Option<String>,
 }

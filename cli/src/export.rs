@@ -23,6 +23,18 @@ pub(crate) async fn export(global: GlobalArgs, args: ExportArgs, follow: bool) -
     // Every setting that can be checked is checked before the cluster is asked anything; the
     // namespace a selection defaults to is only known once connected.
     selection(&args.select, "default")?;
+    if args.shards.shards.is_none() && (args.shards.shard_group.is_some() || args.shards.shard_namespace.is_some()) {
+        return Err(Failure::Usage(
+            "--shard-group and --shard-namespace belong to a sharded follow: add --shards N".into(),
+        ));
+    }
+    if let Some(count) = args.shards.shards {
+        crate::sharded::check(&args.shards, count, follow, &args, &sink)?;
+        if !args.dry_run {
+            let options = options(&args, follow);
+            return crate::sharded::follow(global, args, sink, options, count).await;
+        }
+    }
     let connection = connection(&global, args.max_streams).await?;
     info!(source = %connection.source, "connected");
     let selection = selection(&args.select, &connection.default_namespace)?;

@@ -69,7 +69,8 @@ impl Failure {
             | Failure::Core(
                 kle_core::Error::Sink(SinkError::ConfigFile { .. })
                 | kle_core::Error::InvalidPattern { .. }
-                | kle_core::Error::InvalidSelection(_),
+                | kle_core::Error::InvalidSelection(_)
+                | kle_core::Error::ShardConflict { .. },
             ) => EXIT_USAGE,
             _ => EXIT_ERROR,
         }

@@ -17,6 +17,7 @@ mod progress;
 mod rbac;
 mod serve;
 mod settings;
+mod sharded;
 mod signals;
 
 use std::process::ExitCode;

@@ -161,6 +161,23 @@ pub enum Error {
         /// Why: the hold lapsed, or who took over.
         reason: String,
     },
+    /// A replica of a shard group splits the work into another number of shards than an
+    /// older member: the two would own different shards holding the same pods.
+    #[error(
+        "shard group {group}: a member that joined earlier ({member}) splits the work into {theirs} shards, this \
+         replica into {ours}. Every replica of a group must use the same --shards; change the count for all at once \
+         (stop every replica first), or give this replica another --shard-group"
+    )]
+    ShardConflict {
+        /// The group.
+        group: String,
+        /// The older member.
+        member: String,
+        /// Its count.
+        theirs: u32,
+        /// This replica's count.
+        ours: u32,
+    },
     /// The sink failed; what it committed before is checkpointed.
     #[error(transparent)]
     Sink(#[from] crate::sink::SinkError),

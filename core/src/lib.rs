@@ -65,6 +65,7 @@ mod stream;
 
 pub mod checkpoint;
 pub mod ownership;
+pub mod shards;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

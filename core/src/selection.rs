@@ -7,6 +7,7 @@ use regex::Regex;
 
 use crate::error::Error;
 use crate::instance::{Container, ContainerKind, ContainerState, PodInfo};
+use crate::shards::Shard;
 
 /// Which namespaces to look in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +46,7 @@ pub struct Selection {
     exclude_containers: Option<Regex>,
     init_containers: bool,
     ephemeral_containers: bool,
+    shard: Option<Shard>,
 }
 
 impl Selection {
@@ -68,6 +70,18 @@ impl Selection {
         self.field_selector.as_deref()
     }
 
+    /// Only the pods of `shard` (by their UID), for one replica's part of a sharded follow.
+    #[must_use]
+    pub fn in_shard(mut self, shard: Shard) -> Self {
+        self.shard = Some(shard);
+        self
+    }
+
+    /// The shard this selection is limited to, if any.
+    pub fn shard(&self) -> Option<Shard> {
+        self.shard
+    }
+
     /// Whether a pod name passes the query and exclusion patterns.
     pub fn matches_pod_name(&self, name: &str) -> bool {
         self.pod_query.as_ref().is_none_or(|re| re.is_match(name))
@@ -88,7 +102,7 @@ impl Selection {
         let Some(info) = pod_info(pod) else {
             return Vec::new();
         };
-        if !self.matches_pod_name(&info.name) {
+        if !self.matches_pod_name(&info.name) || self.shard.is_some_and(|shard| !shard.holds_pod(&info.uid)) {
             return Vec::new();
         }
         let info = Arc::new(info);
@@ -276,6 +290,7 @@ impl SelectionBuilder {
             exclude_containers: compile_any("--exclude-container", &self.exclude_containers)?,
             init_containers: self.init_containers,
             ephemeral_containers: self.ephemeral_containers,
+            shard: None,
         })
     }
 }

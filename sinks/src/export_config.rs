@@ -18,6 +18,7 @@ use kle_core::checkpoint::{
     CHECKPOINT_FILE, CheckpointStore, ConfigMapCheckpointStore, FileCheckpointStore, configmap_permissions,
 };
 use kle_core::ownership::LeaseTiming;
+use kle_core::shards::Shard;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_saphyr::Spanned;
 
@@ -86,6 +87,74 @@ impl CheckpointSpec {
         })
     }
 
+    /// The checkpoint of one shard of a sharded follow ([`kle_core::shards`]), kept where every
+    /// replica reaches it: with `auto`, an object per shard beside the S3 sink's objects
+    /// ([`ObjectCheckpointStore::for_shard`](crate::s3::ObjectCheckpointStore::for_shard)); a
+    /// ConfigMap `NAME` becomes one per shard, `NAME-shard-3-of-16`. The shard's Lease owns
+    /// it. `None` for a spec no other replica could resume from: `none`, a file, `auto` beside
+    /// anything but an S3 sink (check with [`shareable`](Self::shareable) first).
+    ///
+    /// # Errors
+    /// The S3 settings cannot be used.
+    pub fn shard_store(
+        &self,
+        sink: &SinkConfig,
+        client: &kube::Client,
+        default_namespace: &str,
+        shard: Shard,
+    ) -> Result<Option<Arc<dyn CheckpointStore>>, SinkError> {
+        Ok(match (self, sink) {
+            #[cfg(feature = "s3")]
+            (CheckpointSpec::Auto, SinkConfig::S3(config)) => {
+                Some(Arc::new(crate::s3::ObjectCheckpointStore::for_shard(config, shard)?))
+            }
+            (CheckpointSpec::ConfigMap { namespace, name }, _) => Some(Arc::new(ConfigMapCheckpointStore::new(
+                client.clone(),
+                namespace.as_deref().unwrap_or(default_namespace),
+                shard_configmap(name, shard),
+            ))),
+            _ => None,
+        })
+    }
+
+    /// Whether the replicas of a sharded follow into `sink` can share this checkpoint, and if
+    /// not, why.
+    ///
+    /// # Errors
+    /// What to use instead.
+    pub fn shareable(&self, sink: &SinkConfig) -> Result<(), String> {
+        match (self, sink) {
+            (CheckpointSpec::Auto, SinkConfig::S3(_)) | (CheckpointSpec::ConfigMap { .. }, _) => Ok(()),
+            (CheckpointSpec::None, _) => Err(
+                "a sharded follow needs a checkpoint: each shard resumes from it on whichever replica owns it next; \
+                 use --checkpoint auto (an object per shard beside the S3 sink's) or configmap:NAME"
+                    .to_owned(),
+            ),
+            (CheckpointSpec::File(_), _) | (CheckpointSpec::Auto, _) => Err(
+                "a sharded follow keeps each shard's checkpoint where every replica reaches it: use --checkpoint auto \
+                 with the S3 sink (an object per shard) or configmap:NAME (a ConfigMap per shard), not a file"
+                    .to_owned(),
+            ),
+        }
+    }
+
+    /// What the shards' checkpoints need of the API server (ConfigMaps: get and update of each
+    /// shard's, create in the namespace), for `rbac`, `check` and the preflight.
+    pub fn shard_permissions(&self, default_namespace: &str, count: u32) -> Vec<Permission> {
+        let CheckpointSpec::ConfigMap { namespace, name } = self else {
+            return Vec::new();
+        };
+        let namespace = namespace.as_deref().unwrap_or(default_namespace);
+        Shard::all(count)
+            .flat_map(|shard| {
+                let name = shard_configmap(name, shard);
+                ["get", "create", "update"]
+                    .into_iter()
+                    .map(move |verb| Permission::on_object(verb, "", "configmaps", namespace, &name))
+            })
+            .collect()
+    }
+
     /// What the store needs of the API server (a ConfigMap: get and update of it and of its
     /// owner's Lease, create of both in its namespace), for `rbac` and `check`, which build no
     /// store.
@@ -97,6 +166,11 @@ impl CheckpointSpec {
             _ => Vec::new(),
         }
     }
+}
+
+/// The ConfigMap that holds `shard`'s checkpoint when the spec names `name`.
+fn shard_configmap(name: &str, shard: Shard) -> String {
+    format!("{name}-shard-{}", shard.slug())
 }
 
 impl FromStr for CheckpointSpec {
@@ -256,6 +330,16 @@ pub struct ExportConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub wait_for_lock: Option<Duration>,
+    /// Follow as one replica of a group that splits the pods into this many shards
+    /// (`--shards`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u32>,
+    /// The replicas' group (`--shard-group`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard_group: Option<String>,
+    /// The namespace of the group's Leases (`--shard-namespace`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard_namespace: Option<String>,
     /// Longest time a stopping run may take to commit and checkpoint (`30s`).
     #[serde(
         deserialize_with = "duration",

@@ -18,7 +18,8 @@ use kle_sinks::stdout::{ColorChoice, StdoutConfig};
 use kle_sinks::{ExportConfig, SinkConfig};
 
 use crate::args::{
-    CheckpointArg, ColorArg, CompressionArg, ExportArgs, FormatArg, GlobalArgs, OutputArgs, S3Args, SelectArgs, SinkArg,
+    CheckpointArg, ColorArg, CompressionArg, ExportArgs, FormatArg, GlobalArgs, OutputArgs, S3Args, SelectArgs,
+    ShardArgs, SinkArg,
 };
 
 /// `--max-streams` when neither the flag nor the file says.
@@ -63,8 +64,11 @@ pub(crate) struct ExportSettings {
     pub(crate) grace_period: Duration,
     /// `None`: do not wait for another owner.
     pub(crate) wait_for_lock: Option<Duration>,
-    /// How long an S3 or ConfigMap checkpoint's hold lasts (flag only, for tests).
+    /// How long an S3 or ConfigMap checkpoint's hold lasts (flag only, for tests), and a
+    /// shard group's Leases.
     pub(crate) lease_duration: Duration,
+    /// `--shards`, `--shard-group`, `--shard-namespace`; `shards` is `None` for a run of its own.
+    pub(crate) shards: ShardArgs,
     pub(crate) dry_run: bool,
     pub(crate) quiet: bool,
 }
@@ -117,6 +121,9 @@ struct Layer {
     grace_period: Option<Duration>,
     wait_for_lock: Option<Duration>,
     lease_duration: Option<Duration>,
+    shards: Option<u32>,
+    shard_group: Option<String>,
+    shard_namespace: Option<String>,
 }
 
 /// A switch cannot be given as off: on is given, off is silent.
@@ -151,6 +158,12 @@ impl Layer {
             grace_period,
             wait_for_lock,
             lease_duration,
+            shards:
+                ShardArgs {
+                    shards,
+                    shard_group,
+                    shard_namespace,
+                },
             dry_run: _,
             quiet: _,
             output,
@@ -196,6 +209,9 @@ impl Layer {
             grace_period,
             wait_for_lock,
             lease_duration,
+            shards,
+            shard_group,
+            shard_namespace,
         };
         (layer, output)
     }
@@ -232,6 +248,9 @@ impl Layer {
             grace_period: file.grace_period,
             wait_for_lock: file.wait_for_lock,
             lease_duration: None,
+            shards: file.shards,
+            shard_group: file.shard_group.clone(),
+            shard_namespace: file.shard_namespace.clone(),
         }
     }
 
@@ -262,6 +281,9 @@ impl Layer {
             grace_period: self.grace_period.or(under.grace_period),
             wait_for_lock: self.wait_for_lock.or(under.wait_for_lock),
             lease_duration: self.lease_duration.or(under.lease_duration),
+            shards: self.shards.or(under.shards),
+            shard_group: self.shard_group.or(under.shard_group),
+            shard_namespace: self.shard_namespace.or(under.shard_namespace),
         }
     }
 
@@ -300,6 +322,11 @@ impl Layer {
             lease_duration: self
                 .lease_duration
                 .unwrap_or(kle_core::ownership::LeaseTiming::default().duration),
+            shards: ShardArgs {
+                shards: self.shards,
+                shard_group: self.shard_group,
+                shard_namespace: self.shard_namespace,
+            },
             dry_run,
             quiet,
         }

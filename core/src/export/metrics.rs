@@ -36,6 +36,57 @@ pub struct Metrics {
     streams: Mutex<Streams>,
     /// When the oldest line not yet committed (and checkpointed) was written.
     pending_since: Mutex<Option<Instant>>,
+    shards: ShardStats,
+}
+
+/// What a replica of a shard group counts ([`crate::shards`]); rendered once enabled.
+#[derive(Debug, Default)]
+pub struct ShardStats {
+    enabled: AtomicBool,
+    running: AtomicU64,
+    handovers: AtomicU64,
+    takeovers: AtomicU64,
+    /// Of the last takeover, in milliseconds: from the previous owner's last renewal until
+    /// this replica held the shard and started it.
+    last_takeover_ms: AtomicU64,
+}
+
+impl ShardStats {
+    pub(crate) fn enable(&self) {
+        self.enabled.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_running(&self, shards: usize) {
+        self.running
+            .store(u64::try_from(shards).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    pub(crate) fn handed_over(&self) {
+        self.handovers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn took_over(&self, seconds: f64) {
+        self.takeovers.fetch_add(1, Ordering::Relaxed);
+        // Whole milliseconds of a non-negative, finite figure: the cast cannot lose a sign.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let ms = (seconds.clamp(0.0, 1e9) * 1000.0) as u64;
+        self.last_takeover_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Shards this replica runs now (holding or waiting for their Leases).
+    pub fn running(&self) -> u64 {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Shards handed over to another replica so far.
+    pub fn handovers(&self) -> u64 {
+        self.handovers.load(Ordering::Relaxed)
+    }
+
+    /// Shards taken over from replicas that did not let go so far.
+    pub fn takeovers(&self) -> u64 {
+        self.takeovers.load(Ordering::Relaxed)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -76,7 +127,13 @@ impl Metrics {
             ready: AtomicBool::new(false),
             streams: Mutex::new(Streams::default()),
             pending_since: Mutex::new(None),
+            shards: ShardStats::default(),
         }
+    }
+
+    /// The shard counters of a replica in a shard group.
+    pub fn shards(&self) -> &ShardStats {
+        &self.shards
     }
 
     /// Whether the delivery has started (permissions checked, checkpoint loaded, sink ready):
@@ -263,6 +320,38 @@ impl Metrics {
             false,
             u8::from(self.is_ready()).to_string(),
         );
+        if self.shards.enabled.load(Ordering::Relaxed) {
+            let shards = &self.shards;
+            series(
+                "kle_shards_running",
+                "gauge",
+                "Shards this replica runs now (holding their Lease, or waiting for its previous owner to let go).",
+                false,
+                shards.running().to_string(),
+            );
+            series(
+                "kle_shard_handovers_total",
+                "counter",
+                "Shards handed over to another replica (committed, checkpointed and released first).",
+                false,
+                shards.handovers().to_string(),
+            );
+            series(
+                "kle_shard_takeovers_total",
+                "counter",
+                "Shards taken over from a replica that did not let go (killed, paused, cut off).",
+                false,
+                shards.takeovers().to_string(),
+            );
+            series(
+                "kle_shard_last_takeover_seconds",
+                "gauge",
+                "Of the last takeover: seconds from the previous owner's last Lease renewal until this replica \
+                 started the shard.",
+                false,
+                format!("{:.3}", shards.last_takeover_ms.load(Ordering::Relaxed) as f64 / 1000.0),
+            );
+        }
         out
     }
 }

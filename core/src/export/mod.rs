@@ -34,7 +34,7 @@ mod metrics;
 use commit::Checkpointer;
 pub use deliver::{ContainerDelivery, Delivery, Totals};
 use deliver::{DeliverOptions, Delivering};
-pub use metrics::{Metrics, Progress};
+pub use metrics::{Metrics, Progress, ShardStats};
 
 /// An export from the cluster into a sink: build it with `with_*`, then [`run`](Export::run) it.
 ///
@@ -64,6 +64,7 @@ pub struct Export {
     flush_delay: Duration,
     wait_for_lock: Option<Duration>,
     claimant: Option<Claimant>,
+    owner: Option<OwnerGuard>,
 }
 
 /// What a finished [`Export`] did.
@@ -94,6 +95,7 @@ impl Export {
             flush_delay: DeliverOptions::default().flush_delay,
             wait_for_lock: None,
             claimant: None,
+            owner: None,
         }
     }
 
@@ -126,6 +128,15 @@ impl Export {
     #[must_use]
     pub fn with_claimant(mut self, claimant: Claimant) -> Self {
         self.claimant = Some(claimant);
+        self
+    }
+
+    /// Writes under an ownership the caller already holds (a shard's Lease, [`crate::shards`])
+    /// instead of becoming the checkpoint store's owner: the guard fences every write and save
+    /// and is released when the run ends. Needs a checkpoint ([`with_checkpoint`](Self::with_checkpoint)).
+    #[must_use]
+    pub fn with_owner(mut self, guard: OwnerGuard) -> Self {
+        self.owner = Some(guard);
         self
     }
 
@@ -191,19 +202,26 @@ impl Export {
             flush_delay,
             wait_for_lock,
             claimant,
+            owner,
         } = self;
         let origin = options.stream.since.and_then(|since| since.origin());
         let mut checkpointer = match checkpoint {
             Some(store) => {
                 // Owner first, then load: what is loaded is what the previous owner left.
-                let guard = match store.ownership() {
-                    Some(ownership) => {
+                let guard = match (owner, store.ownership()) {
+                    (Some(guard), _) => Some(guard),
+                    (None, Some(ownership)) => {
                         let claimant = claimant.unwrap_or_else(Claimant::this_process);
                         Some(OwnerGuard::acquire(ownership, claimant, wait_for_lock).await?)
                     }
-                    None => None,
+                    (None, None) => None,
                 };
                 Some(Checkpointer::load(store, origin, guard).await?)
+            }
+            None if owner.is_some() => {
+                return Err(Error::InvalidSelection(
+                    "an export under an ownership it was given needs a checkpoint (Export::with_checkpoint)".into(),
+                ));
             }
             None => None,
         };

@@ -28,6 +28,7 @@ pub struct KubeLease {
     api: Api<Lease>,
     namespace: String,
     name: String,
+    labels: BTreeMap<String, String>,
 }
 
 impl KubeLease {
@@ -38,7 +39,16 @@ impl KubeLease {
             api: Api::namespaced(client, &namespace),
             namespace,
             name: name.into(),
+            labels: BTreeMap::new(),
         }
+    }
+
+    /// Adds labels to the Lease (besides `app.kubernetes.io/managed-by`), so that a group of
+    /// Leases can be listed by them.
+    #[must_use]
+    pub fn with_labels(mut self, labels: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.labels.extend(labels);
+        self
     }
 
     /// The Lease's name.
@@ -81,6 +91,9 @@ impl RecordStore for KubeLease {
         expected: Option<&RecordVersion>,
     ) -> Result<Option<RecordVersion>, Error> {
         let mut lease = lease_of(record);
+        if let Some(labels) = lease.metadata.labels.as_mut() {
+            labels.extend(self.labels.clone());
+        }
         lease.metadata.name = Some(self.name.clone());
         lease.metadata.namespace = Some(self.namespace.clone());
         let (verb, written) = match expected {
@@ -107,7 +120,7 @@ impl RecordStore for KubeLease {
 }
 
 /// The record a Lease holds: its annotation, else its standard fields.
-fn record_of(lease: &Lease) -> OwnerRecord {
+pub(crate) fn record_of(lease: &Lease) -> OwnerRecord {
     if let Some(record) = lease
         .metadata
         .annotations

@@ -57,6 +57,7 @@ mod record;
 mod tests;
 
 pub use file::FileLock;
+pub(crate) use lease::record_of;
 pub use lease::{KubeLease, OWNER_ANNOTATION, lease_permissions};
 pub use record::{LeasedOwnership, RecordStore, RecordVersion};
 

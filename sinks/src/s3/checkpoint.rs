@@ -86,6 +86,22 @@ impl ObjectCheckpointStore {
         Ok(Self::new(store, valid.bucket(), valid.key(CHECKPOINT_OBJECT)))
     }
 
+    /// The checkpoint of one shard of a sharded follow, beside the objects:
+    /// `<prefix>/.kube-log-exporter-checkpoint.shard-3-of-16.json`. The shard's Lease owns it
+    /// ([`kle_core::shards`]), so it needs no owner record of its own.
+    ///
+    /// # Errors
+    /// The configuration is invalid, or the S3 client cannot be configured.
+    pub fn for_shard(
+        config: &crate::s3::S3Config,
+        shard: kle_core::shards::Shard,
+    ) -> Result<Self, kle_core::SinkError> {
+        let valid = config.validated()?;
+        let store = super::upload::s3_store(&valid)?;
+        let name = CHECKPOINT_OBJECT.replace(".json", &format!(".shard-{}.json", shard.slug()));
+        Ok(Self::new(store, valid.bucket(), valid.key(&name)))
+    }
+
     /// A store error with its S3 code and what to do about it.
     fn store_error(&self, action: &str, err: &object_store::Error) -> kle_core::Error {
         let (code, message, hint) = super::upload::explain(&self.bucket, err);
