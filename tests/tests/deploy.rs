@@ -11,23 +11,17 @@ fn deploy(file: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-#[test]
-fn deploy_rbac_is_what_the_rbac_command_prints() {
+/// `file` (after its comment header) is what `rbac` prints with `flags`.
+fn assert_generated(file: &str, flags: &[&str]) {
     let output = exporter()
-        .args([
-            "rbac",
-            "-A",
-            "--follow",
-            "--service-account",
-            "kube-log-exporter",
-            "--sa-namespace",
-            "logging",
-        ])
+        .arg("rbac")
+        .args(flags)
+        .args(["--service-account", "kube-log-exporter", "--sa-namespace", "logging"])
         .output()
         .unwrap();
-    assert!(output.status.success());
+    assert!(output.status.success(), "rbac {flags:?}");
     let generated = String::from_utf8(output.stdout).unwrap();
-    let committed = deploy("rbac.yaml");
+    let committed = deploy(file);
     let without_header: String = committed
         .lines()
         .skip_while(|l| l.starts_with('#'))
@@ -35,13 +29,24 @@ fn deploy_rbac_is_what_the_rbac_command_prints() {
         .collect();
     assert_eq!(
         without_header, generated,
-        "deploy/rbac.yaml is stale: regenerate it with the command in its header"
+        "deploy/{file} is stale: regenerate it with the command in its header"
     );
 }
 
 #[test]
+fn deploy_rbac_is_what_the_rbac_command_prints() {
+    assert_generated("rbac.yaml", &["-A", "--follow"]);
+    assert_generated("rbac-sharded.yaml", &["-A", "--follow", "--shards", "16"]);
+}
+
+#[test]
 fn workloads_run_as_the_service_account_rbac_yaml_grants() {
-    for file in ["cronjob-file.yaml", "deployment-file.yaml", "cronjob-s3.yaml"] {
+    for file in [
+        "cronjob-file.yaml",
+        "deployment-file.yaml",
+        "cronjob-s3.yaml",
+        "deployment-sharded-s3.yaml",
+    ] {
         let manifest = deploy(file);
         assert!(
             manifest.contains("serviceAccountName: kube-log-exporter") && manifest.contains("namespace: logging"),
@@ -72,7 +77,7 @@ fn embedded_configs(manifest: &str) -> Vec<String> {
 #[test]
 fn configmap_configs_are_valid_and_used() {
     let dir = tempfile::tempdir().unwrap();
-    for file in ["deployment-file.yaml", "cronjob-s3.yaml"] {
+    for file in ["deployment-file.yaml", "cronjob-s3.yaml", "deployment-sharded-s3.yaml"] {
         let manifest = deploy(file);
         let configs = embedded_configs(&manifest);
         assert_eq!(configs.len(), 1, "{file} has one ConfigMap with kle.yaml");
