@@ -415,15 +415,36 @@ async fn shard_mistakes_exit_2_without_contacting_the_api_server() {
     let dir = tempfile::tempdir().unwrap();
     let s3: &[&str] = &["--sink", "s3", "--s3-url", "s3://logs/k8s"];
     let mistakes: [(Vec<&str>, &str); 6] = [
-        ([&["export", "-n", "shop", "--shards", "4"], s3].concat(), "use `kube-log-exporter follow`"),
-        (vec!["follow", "-n", "shop", "--shards", "4", "--sink", "file", "--dir", "out"], "needs the S3 sink"),
-        ([&["follow", "-n", "shop", "--shards", "4", "--checkpoint", "none"], s3].concat(), "needs a checkpoint"),
-        ([&["follow", "-n", "shop", "--shards", "0"], s3].concat(), "between 1 and"),
         (
-            [&["follow", "-n", "shop", "--shards", "4", "--shard-group", "Logs_1"], s3].concat(),
+            [&["export", "-n", "shop", "--shards", "4"], s3].concat(),
+            "use `kube-log-exporter follow`",
+        ),
+        (
+            vec![
+                "follow", "-n", "shop", "--shards", "4", "--sink", "file", "--dir", "out",
+            ],
+            "needs the S3 sink",
+        ),
+        (
+            [&["follow", "-n", "shop", "--shards", "4", "--checkpoint", "none"], s3].concat(),
+            "needs a checkpoint",
+        ),
+        (
+            [&["follow", "-n", "shop", "--shards", "0"], s3].concat(),
+            "between 1 and",
+        ),
+        (
+            [
+                &["follow", "-n", "shop", "--shards", "4", "--shard-group", "Logs_1"],
+                s3,
+            ]
+            .concat(),
             "shard group \"Logs_1\"",
         ),
-        ([&["follow", "-n", "shop", "--shard-group", "logs"], s3].concat(), "add --shards N"),
+        (
+            [&["follow", "-n", "shop", "--shard-group", "logs"], s3].concat(),
+            "add --shards N",
+        ),
     ];
     for (args, named) in mistakes {
         server.clear_requests();

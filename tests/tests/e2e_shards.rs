@@ -2,7 +2,7 @@
 //! processes, through Leases, into one bucket.
 //!
 //! 60 containers (20 pods of 3) log numbered lines while the replicas go through what a
-//! Deployment's replicas go through: one is SIGKILLed; the group is scaled 2 → 5 → 2; one is
+//! Deployment's replicas go through: one is SIGKILLed and replaced; the group is scaled 3 → 5 → 2; one is
 //! paused (SIGSTOP) past its Lease and resumed; the API server restarts while shards are being
 //! handed over. Afterwards the bucket holds every line of every container exactly once (read as
 //! the S3 sink documents), byte for byte what `kubectl logs --timestamps` shows, and no gap was
@@ -190,6 +190,23 @@ fn owns(log: &str, shard: Shard) -> bool {
         .is_some_and(|line| line.contains("shard owned") || line.contains("shard taken over"))
 }
 
+/// All Lease requests the API server answered so far (`apiserver_request_total`).
+fn lease_requests(testbed: &Testbed) -> f64 {
+    let metrics = String::from_utf8(testbed.kubectl(&["get", "--raw", "/metrics"])).unwrap();
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("apiserver_request_total{") && line.contains("resource=\"leases\""))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Lease requests per minute, over `window`.
+fn lease_requests_per_minute(testbed: &Testbed, window: Duration) -> f64 {
+    let before = lease_requests(testbed);
+    std::thread::sleep(window);
+    (lease_requests(testbed) - before) * 60.0 / window.as_secs_f64()
+}
+
 fn restart_component(component: &str) {
     let state = std::env::var("KLE_TESTBED_DIR")
         .map(PathBuf::from)
@@ -287,11 +304,20 @@ fn replicas_share_the_shards_and_export_every_line_once() {
         started: 0,
         ended: Vec::new(),
     };
+    let window = Duration::from_secs(20);
+    let baseline = lease_requests_per_minute(&testbed, window);
     for _ in 0..3 {
         group.start();
     }
     let first = group.settle("3 replicas to share the shards");
     eprintln!("3 replicas own all {SHARDS} shards {first:.1?} after starting");
+    let with_replicas = lease_requests_per_minute(&testbed, window);
+    eprintln!(
+        "Lease requests per minute at rest (API server's apiserver_request_total, {window:?} windows): \
+         {:.0} per replica ({with_replicas:.0} with 3 replicas, {baseline:.0} from the cluster's own components; \
+         lease {LEASE:?})",
+        (with_replicas - baseline) / 3.0
+    );
 
     // SIGKILL: the others take its shards over once its Leases lapse.
     let members_before = group.members();
@@ -314,18 +340,20 @@ fn replicas_share_the_shards_and_export_every_line_once() {
          (lease {LEASE:?}; target lease + 5 s)"
     );
 
-    // 2 → 5: the new members receive shards by handover.
-    let two = group.members();
+    // A replacement joins (back to 3), then 3 → 5: the new members receive shards by handover.
+    group.start();
+    group.settle("3 replicas again");
+    let three = group.members();
     let handovers_before = group.total("shard handed over");
-    for _ in 0..3 {
+    for _ in 0..2 {
         group.start();
     }
     let grow = group.settle("5 replicas to share the shards");
     let five = group.members();
-    let (moved_up, minimum_up) = moved(&two, &five);
+    let (moved_up, minimum_up) = moved(&three, &five);
     let handed_up = group.total("shard handed over") - handovers_before;
     eprintln!(
-        "2 → 5 replicas: {moved_up} shards moved ({handed_up} handed over), minimum {minimum_up}; settled in {grow:.1?}"
+        "3 → 5 replicas: {moved_up} shards moved ({handed_up} handed over), minimum {minimum_up}; settled in {grow:.1?}"
     );
 
     // 5 → 2: three stop (SIGTERM): each commits, checkpoints and releases its shards.
@@ -361,9 +389,15 @@ fn replicas_share_the_shards_and_export_every_line_once() {
     // A third joins, and the API server restarts while shards are handed over to it.
     group.start();
     std::thread::sleep(Duration::from_secs(3));
+    let restart = Instant::now();
     restart_component("kube-apiserver");
-    let recovered = group.settle("3 replicas after an API server restart");
-    eprintln!("API server restarted during a handover; the shards ran again {recovered:.1?} after it was back");
+    let down = restart.elapsed();
+    group.settle("3 replicas after an API server restart");
+    eprintln!(
+        "API server restarted during a handover (stop to ready: {down:.1?}); every shard ran again {:.1?} after the \
+         restart began",
+        restart.elapsed()
+    );
 
     // Let every container finish, then the replicas catch up and stop.
     testbed.wait_for("every container to log all its lines", Duration::from_secs(600), || {

@@ -62,10 +62,9 @@ impl KubeLease {
                 permission: Permission::on_object(verb, "coordination.k8s.io", "leases", &self.namespace, &self.name),
                 message: status.message,
             },
-            err => Error::Checkpoint {
-                store: self.describe(),
-                action: action.to_owned(),
-                source: err.into(),
+            err => Error::Api {
+                action: format!("{action} {}", self.describe()),
+                source: Box::new(err),
             },
         }
     }
