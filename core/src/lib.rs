@@ -62,6 +62,7 @@ mod resume;
 mod selection;
 mod sink;
 mod stream;
+mod workload;
 
 pub mod checkpoint;
 pub mod ownership;
@@ -78,10 +79,11 @@ pub use line::{LogBatch, LogLine};
 pub use selection::{Namespaces, Selection, SelectionBuilder};
 pub use sink::{Sink, SinkError};
 pub use stream::{Since, StreamOptions};
+pub use workload::{WorkloadKind, WorkloadRef};
 
 /// Pods and containers as the export sees them.
 pub mod container {
-    pub use crate::instance::{ContainerKind, ContainerState, PodInfo};
+    pub use crate::instance::{ContainerKind, ContainerState, PodInfo, StateFilter};
 }
 
 /// Listing and watching the selected pods, for callers that need the pods themselves
@@ -97,9 +99,12 @@ pub mod events {
     pub use crate::stream::{ExportEvent, Retry, StreamEnd, StreamReport};
 }
 
-/// Line records over the network buffers, and the splitter that makes them.
+/// Line records over the network buffers, the splitter that makes them, and the filter that
+/// keeps some of them (`--include`, `--exclude`).
 pub mod lines {
-    pub use crate::line::{DEFAULT_MAX_LINE_BYTES, Iter, LineKind, LineSplitter, Lines, LinesBuilder, split_timestamp};
+    pub use crate::line::{
+        DEFAULT_MAX_LINE_BYTES, Iter, LineFilter, LineKind, LineSplitter, Lines, LinesBuilder, split_timestamp,
+    };
 }
 
 /// What a delivery reports, per container and namespace, and a run's progress.

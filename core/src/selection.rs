@@ -6,7 +6,8 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use regex::Regex;
 
 use crate::error::Error;
-use crate::instance::{Container, ContainerKind, ContainerState, PodInfo};
+use crate::instance::{Container, ContainerKind, ContainerState, PodInfo, StateFilter};
+use crate::workload::WorkloadRef;
 
 /// Which namespaces to look in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +46,8 @@ pub struct Selection {
     exclude_containers: Option<Regex>,
     init_containers: bool,
     ephemeral_containers: bool,
+    workloads: Vec<WorkloadRef>,
+    container_state: StateFilter,
 }
 
 impl Selection {
@@ -66,6 +69,11 @@ impl Selection {
     /// The field selector sent to the API server.
     pub fn field_selector(&self) -> Option<&str> {
         self.field_selector.as_deref()
+    }
+
+    /// The workloads whose pods are selected (none: no such restriction), see [`WorkloadRef`].
+    pub fn workloads(&self) -> &[WorkloadRef] {
+        &self.workloads
     }
 
     /// Whether a pod name passes the query and exclusion patterns.
@@ -121,6 +129,7 @@ impl Selection {
                 let status = statuses.and_then(|all| all.iter().find(|s| s.name == name));
                 container_from_status(&info, name, kind, status)
             })
+            .filter(|container| self.container_state.admits(container.state))
             .collect()
     }
 }
@@ -184,6 +193,9 @@ pub struct SelectionBuilder {
     exclude_containers: Vec<String>,
     init_containers: bool,
     ephemeral_containers: bool,
+    workloads: Vec<WorkloadRef>,
+    node: Option<String>,
+    container_state: StateFilter,
 }
 
 impl Default for SelectionBuilder {
@@ -198,6 +210,9 @@ impl Default for SelectionBuilder {
             exclude_containers: Vec::new(),
             init_containers: false,
             ephemeral_containers: false,
+            workloads: Vec::new(),
+            node: None,
+            container_state: StateFilter::All,
         }
     }
 }
@@ -257,27 +272,77 @@ impl SelectionBuilder {
         self
     }
 
+    /// Only the pods of this workload (repeatable: the pods of any of them), looked up in
+    /// each namespace when the run starts.
+    pub fn with_workload(mut self, workload: WorkloadRef) -> Self {
+        self.workloads.push(workload);
+        self
+    }
+
+    /// Only pods on this node (`spec.nodeName`, a field selector joined with any other).
+    pub fn with_node(mut self, node: impl Into<String>) -> Self {
+        self.node = Some(node.into());
+        self
+    }
+
+    /// Only containers in this state (default: all).
+    pub fn with_container_state(mut self, state: StateFilter) -> Self {
+        self.container_state = state;
+        self
+    }
+
     /// Compiles the patterns.
     ///
     /// # Errors
     /// [`Error::InvalidPattern`] names the option whose regular expression does not compile;
-    /// [`Error::InvalidSelection`] for an empty namespace list.
+    /// [`Error::InvalidSelection`] for an empty namespace list, a node name that is not one,
+    /// or workloads with every namespace.
     pub fn build(self) -> Result<Selection, Error> {
         if matches!(&self.namespaces, Namespaces::Only(list) if list.is_empty()) {
             return Err(Error::InvalidSelection("no namespace given".into()));
         }
+        if !self.workloads.is_empty() && self.namespaces == Namespaces::All {
+            return Err(Error::InvalidSelection(
+                "a workload is looked up in the namespaces given with -n, not in all of them (-A)".into(),
+            ));
+        }
+        let field_selector = match self.node {
+            Some(node) => Some(node_field(&node, self.field_selector.as_deref())?),
+            None => self.field_selector,
+        };
         Ok(Selection {
             namespaces: self.namespaces,
             label_selector: self.label_selector,
-            field_selector: self.field_selector,
+            field_selector,
             pod_query: compile("pod query", self.pod_query.as_deref())?,
             exclude_pods: compile_any("--exclude-pod", &self.exclude_pods)?,
             containers: compile("--container", self.containers.as_deref())?,
             exclude_containers: compile_any("--exclude-container", &self.exclude_containers)?,
             init_containers: self.init_containers,
             ephemeral_containers: self.ephemeral_containers,
+            workloads: self.workloads,
+            container_state: self.container_state,
         })
     }
+}
+
+/// `spec.nodeName=NODE`, after the user's field selector if there is one.
+fn node_field(node: &str, fields: Option<&str>) -> Result<String, Error> {
+    let valid = !node.is_empty()
+        && node.len() <= 253
+        && node
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if !valid {
+        return Err(Error::InvalidSelection(format!(
+            "--node {node:?} is not a node name (lowercase letters, digits, '-', '.')"
+        )));
+    }
+    let node = format!("spec.nodeName={node}");
+    Ok(match fields {
+        Some(fields) => format!("{fields},{node}"),
+        None => node,
+    })
 }
 
 fn compile(option: &'static str, pattern: Option<&str>) -> Result<Option<Regex>, Error> {
@@ -399,5 +464,52 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(matches!(err, Error::InvalidSelection(_)));
+    }
+
+    #[test]
+    fn node_joins_the_field_selector_and_is_checked() {
+        let selection = Selection::builder()
+            .with_field_selector("status.phase=Running")
+            .with_node("node-7")
+            .build()
+            .unwrap();
+        assert_eq!(selection.field_selector(), Some("status.phase=Running,spec.nodeName=node-7"));
+        let alone = Selection::builder().with_node("n1").build().unwrap();
+        assert_eq!(alone.field_selector(), Some("spec.nodeName=n1"));
+        let err = Selection::builder().with_node("a,b=c").build().unwrap_err();
+        assert!(err.to_string().contains("--node"), "{err}");
+    }
+
+    #[test]
+    fn container_state_filters_by_the_current_instance() {
+        let running = Selection::builder()
+            .with_container_state(StateFilter::Running)
+            .build()
+            .unwrap();
+        assert_eq!(names(&running.containers_of(&sample())), ["app", "istio-proxy"]);
+        let waiting = Selection::builder()
+            .with_container_state(StateFilter::Waiting)
+            .build()
+            .unwrap();
+        assert_eq!(names(&waiting.containers_of(&sample())), ["late"]);
+        let terminated = Selection::builder()
+            .with_init_containers(true)
+            .with_container_state(StateFilter::Terminated)
+            .build()
+            .unwrap();
+        assert_eq!(names(&terminated.containers_of(&sample())), ["setup"]);
+    }
+
+    #[test]
+    fn workloads_need_named_namespaces() {
+        let web: WorkloadRef = "deploy/web".parse().unwrap();
+        let err = Selection::builder()
+            .with_namespaces(Namespaces::All)
+            .with_workload(web.clone())
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("-n"), "{err}");
+        let selection = Selection::builder().with_workload(web.clone()).build().unwrap();
+        assert_eq!(selection.workloads(), [web]);
     }
 }
