@@ -4,6 +4,7 @@
 use std::io::IsTerminal as _;
 use std::sync::Arc;
 
+use kle_core::lines::LineFilter;
 use kle_core::ownership::LeaseTiming;
 use kle_core::{Export, ExportOptions, ExportReport, Metrics, Selection, StreamOptions, required_permissions};
 use kle_sinks::ExportConfig;
@@ -23,6 +24,7 @@ pub(crate) async fn export(global: GlobalArgs, args: ExportArgs, follow: bool) -
     // Every setting that can be checked is checked before the cluster is asked anything; the
     // namespace a selection defaults to is only known once connected.
     selection(&args.select, "default")?;
+    let line_filter = LineFilter::new(&args.include, &args.exclude).map_err(Failure::Core)?;
     let connection = connection(&global, args.max_streams).await?;
     info!(source = %connection.source, "connected");
     let selection = selection(&args.select, &connection.default_namespace)?;
@@ -48,8 +50,8 @@ pub(crate) async fn export(global: GlobalArgs, args: ExportArgs, follow: bool) -
     }
     // A person at a terminal watching a one-shot export sees its progress and a summary.
     let interactive = !follow && !args.quiet && std::io::stderr().is_terminal();
-    let mut export =
-        Export::new(connection.client.clone(), selection.clone(), sink.build()?).with_options(options(&args, follow));
+    let mut export = Export::new(connection.client.clone(), selection.clone(), sink.build()?)
+        .with_options(options(&args, follow, line_filter));
     if let Some(store) = checkpoint {
         export = export.with_checkpoint(store);
     }
@@ -95,7 +97,7 @@ pub(crate) async fn export(global: GlobalArgs, args: ExportArgs, follow: bool) -
     outcome(report, &selection, &args, needed)
 }
 
-fn options(args: &ExportSettings, follow: bool) -> ExportOptions {
+fn options(args: &ExportSettings, follow: bool, line_filter: LineFilter) -> ExportOptions {
     ExportOptions {
         stream: StreamOptions {
             follow,
@@ -104,6 +106,7 @@ fn options(args: &ExportSettings, follow: bool) -> ExportOptions {
             limit_bytes: args.limit_bytes,
             previous: args.previous,
             max_line_bytes: args.max_line_bytes,
+            line_filter,
             ..StreamOptions::default()
         },
         max_streams: args.max_streams,

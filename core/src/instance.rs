@@ -47,6 +47,16 @@ pub enum StateFilter {
 }
 
 impl StateFilter {
+    /// The name it is written with (`running`).
+    pub fn name(self) -> &'static str {
+        match self {
+            StateFilter::All => "all",
+            StateFilter::Running => "running",
+            StateFilter::Waiting => "waiting",
+            StateFilter::Terminated => "terminated",
+        }
+    }
+
     /// Whether a container in `state` passes.
     pub fn admits(self, state: ContainerState) -> bool {
         match self {
