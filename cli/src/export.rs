@@ -50,8 +50,11 @@ pub(crate) async fn export(global: GlobalArgs, args: ExportArgs, follow: bool) -
     }
     // A person at a terminal watching a one-shot export sees its progress and a summary.
     let interactive = !follow && !args.quiet && std::io::stderr().is_terminal();
-    let mut export = Export::new(connection.client.clone(), selection.clone(), sink.build()?)
-        .with_options(options(&args, follow, line_filter));
+    let mut export = Export::new(connection.client.clone(), selection.clone(), sink.build()?).with_options(options(
+        &args,
+        follow,
+        line_filter,
+    ));
     if let Some(store) = checkpoint {
         export = export.with_checkpoint(store);
     }

@@ -231,7 +231,11 @@ pub fn required_permissions(
         }));
         for workload in selection.workloads() {
             // `Selection::build` refuses workloads with every namespace.
-            for permission in namespace.as_deref().map(|ns| workload.permissions(ns)).unwrap_or_default() {
+            for permission in namespace
+                .as_deref()
+                .map(|ns| workload.permissions(ns))
+                .unwrap_or_default()
+            {
                 if !needed.contains(&permission) {
                     needed.push(permission);
                 }

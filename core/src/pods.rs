@@ -105,16 +105,18 @@ fn watch_scope(client: &Client, selection: &Selection, scope: Scope) -> BoxStrea
         Some(fields) => watcher::Config::default().fields(fields),
         None => watcher::Config::default(),
     };
-    let watches = apis(client, selection, &scope).into_iter().map(|(api, namespace, labels)| {
-        let config = match &labels {
-            Some(labels) => base.clone().labels(labels),
-            None => base.clone(),
-        };
-        watcher(api, config)
-            .default_backoff()
-            .map(move |event| event.map_err(|e| watch_error(e, namespace.clone())))
-            .boxed()
-    });
+    let watches = apis(client, selection, &scope)
+        .into_iter()
+        .map(|(api, namespace, labels)| {
+            let config = match &labels {
+                Some(labels) => base.clone().labels(labels),
+                None => base.clone(),
+            };
+            watcher(api, config)
+                .default_backoff()
+                .map(move |event| event.map_err(|e| watch_error(e, namespace.clone())))
+                .boxed()
+        });
     let scope = Arc::new(Mutex::new(scope));
     stream::select_all(watches)
         .filter_map(move |event| {

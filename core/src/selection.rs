@@ -473,7 +473,10 @@ mod tests {
             .with_node("node-7")
             .build()
             .unwrap();
-        assert_eq!(selection.field_selector(), Some("status.phase=Running,spec.nodeName=node-7"));
+        assert_eq!(
+            selection.field_selector(),
+            Some("status.phase=Running,spec.nodeName=node-7")
+        );
         let alone = Selection::builder().with_node("n1").build().unwrap();
         assert_eq!(alone.field_selector(), Some("spec.nodeName=n1"));
         let err = Selection::builder().with_node("a,b=c").build().unwrap_err();

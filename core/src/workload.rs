@@ -27,8 +27,8 @@ use std::str::FromStr;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
-use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::Client;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use tracing::{debug, info};
 
 use crate::error::{Error, Permission};
@@ -151,9 +151,9 @@ impl WorkloadKind {
 
     fn from_name(name: &str) -> Option<Self> {
         let name = name.to_ascii_lowercase();
-        Self::ALL.into_iter().find(|kind| {
-            name == kind.name() || Some(name.as_str()) == kind.short_name() || name == kind.resource()
-        })
+        Self::ALL
+            .into_iter()
+            .find(|kind| name == kind.name() || Some(name.as_str()) == kind.short_name() || name == kind.resource())
     }
 }
 
@@ -228,7 +228,8 @@ impl FromStr for WorkloadRef {
         let Some((kind, name)) = text.split_once('/') else {
             return Err(invalid("no KIND/".into()));
         };
-        let kind = WorkloadKind::from_name(kind).ok_or_else(|| invalid(format!("{kind:?} is not a kind of workload")))?;
+        let kind =
+            WorkloadKind::from_name(kind).ok_or_else(|| invalid(format!("{kind:?} is not a kind of workload")))?;
         if name.is_empty() {
             return Err(invalid(format!("no name after {kind}/")));
         }
@@ -258,18 +259,12 @@ impl fmt::Display for WorkloadRef {
 #[derive(Debug, Clone)]
 enum Rule {
     /// Labels and the controller that owns the pod.
-    Owned {
-        selector: LabelSelector,
-        owner: Owner,
-    },
+    Owned { selector: LabelSelector, owner: Owner },
     /// A Service's selector alone.
     Selected(LabelSelector),
     /// The pods of the Jobs a CronJob controls; Job UIDs already looked at, and whether the
     /// CronJob controls each.
-    CronJob {
-        uid: String,
-        jobs: HashMap<String, bool>,
-    },
+    CronJob { uid: String, jobs: HashMap<String, bool> },
 }
 
 /// Who must control a pod.
@@ -363,7 +358,11 @@ impl Scope {
             Rule::Owned { selector, .. } | Rule::Selected(selector) => selector_text(selector),
             Rule::CronJob { .. } => None,
         });
-        let parts: Vec<&str> = user.into_iter().chain(workload.as_deref()).filter(|s| !s.is_empty()).collect();
+        let parts: Vec<&str> = user
+            .into_iter()
+            .chain(workload.as_deref())
+            .filter(|s| !s.is_empty())
+            .collect();
         (!parts.is_empty()).then(|| parts.join(","))
     }
 

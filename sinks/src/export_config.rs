@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use kle_core::container::StateFilter;
-use kle_core::lines::LineFilter;
-use kle_core::{Permission, WorkloadRef};
 use kle_core::checkpoint::{
     CHECKPOINT_FILE, CheckpointStore, ConfigMapCheckpointStore, FileCheckpointStore, configmap_permissions,
 };
+use kle_core::container::StateFilter;
+use kle_core::lines::LineFilter;
 use kle_core::ownership::LeaseTiming;
+use kle_core::{Permission, WorkloadRef};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_saphyr::Spanned;
 
@@ -521,7 +521,10 @@ mod tests {
             "workloads: [deploy/web, cj/nightly]\nnode: node-7\ncontainer_state: running\ninclude: [ERROR]\nexclude: [healthz]\n",
         )
         .unwrap();
-        assert_eq!(config.workloads, Some(vec!["deploy/web".to_owned(), "cj/nightly".to_owned()]));
+        assert_eq!(
+            config.workloads,
+            Some(vec!["deploy/web".to_owned(), "cj/nightly".to_owned()])
+        );
         assert_eq!(config.node.as_deref(), Some("node-7"));
         assert_eq!(config.container_state, Some(StateFilter::Running));
         assert_eq!(config.include, Some(vec!["ERROR".to_owned()]));
@@ -577,10 +580,15 @@ mod tests {
             "{workload}"
         );
         let include = error_of("include: [\"(\"]\nexclude: [x]\n");
-        assert!(include.contains("line 1, `include`") && include.contains("--include"), "{include}");
+        assert!(
+            include.contains("line 1, `include`") && include.contains("--include"),
+            "{include}"
+        );
         let state = error_of("container_state: sleeping\n");
         assert!(state.contains("line 1") && state.contains("sleeping"), "{state}");
-        for message in [unknown, wrong_type, duration, checkpoint, sink, sink_field, workload, include] {
+        for message in [
+            unknown, wrong_type, duration, checkpoint, sink, sink_field, workload, include,
+        ] {
             assert!(!message.contains('\n'), "one line: {message}");
         }
     }

@@ -56,7 +56,10 @@ fn workloads() -> String {
     let web = container("app", &static_script("web", 40));
     let canary = container("app", &static_script("canary", 10));
     let agent = container("agent", &static_script("agent", 15));
-    let once = container("once", "i=1; while [ $i -le 25 ]; do echo \"once $i\"; i=$((i+1)); done");
+    let once = container(
+        "once",
+        "i=1; while [ $i -le 25 ]; do echo \"once $i\"; i=$((i+1)); done",
+    );
     // 200 lines a second: kills land while it writes; several lines share each second.
     let generator = container(
         "gen",
@@ -98,15 +101,24 @@ fn workloads() -> String {
 
 /// A CronJob every minute whose Jobs print 20 lines; `batch/v1` or, before 1.21, `batch/v1beta1`.
 fn create_cronjob(testbed: &Testbed) {
-    let tick = container("tick", "i=1; while [ $i -le 20 ]; do echo \"tick $i $HOSTNAME\"; i=$((i+1)); done");
-    let tick = tick.replace("\n      ", "\n          ").replacen("      containers", "          containers", 1);
+    let tick = container(
+        "tick",
+        "i=1; while [ $i -le 20 ]; do echo \"tick $i $HOSTNAME\"; i=$((i+1)); done",
+    );
+    let tick = tick
+        .replace("\n      ", "\n          ")
+        .replacen("      containers", "          containers", 1);
     for version in ["batch/v1", "batch/v1beta1"] {
         let yaml = format!(
             "apiVersion: {version}\nkind: CronJob\nmetadata: {{name: tick, namespace: {NS}}}\nspec:\n  schedule: \"*/1 * * * *\"\n  \
              concurrencyPolicy: Forbid\n  successfulJobsHistoryLimit: 10\n  jobTemplate:\n    spec:\n      template:\n        \
              spec:\n          restartPolicy: Never\n{tick}"
         );
-        if testbed.kubectl_output(&["apply", "-f", "-"], Some(yaml.as_bytes())).status.success() {
+        if testbed
+            .kubectl_output(&["apply", "-f", "-"], Some(yaml.as_bytes()))
+            .status
+            .success()
+        {
             return;
         }
     }
@@ -150,7 +162,10 @@ fn controller_uid(metadata: &Value) -> Option<String> {
 }
 
 fn uid(testbed: &Testbed, kind: &str, name: &str) -> String {
-    json(testbed, &["get", kind, name])["metadata"]["uid"].as_str().unwrap().to_owned()
+    json(testbed, &["get", kind, name])["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// UIDs of the objects of `kind` that `owner` controls.
@@ -166,7 +181,16 @@ fn controlled(testbed: &Testbed, kind: &str, owner: &str) -> BTreeSet<String> {
 
 /// `kubectl get pods -l SELECTOR`, as names.
 fn by_selector(testbed: &Testbed, selector: &str) -> BTreeSet<String> {
-    let names = testbed.kubectl(&["get", "pods", "-n", NS, "-l", selector, "-o", "jsonpath={.items[*].metadata.name}"]);
+    let names = testbed.kubectl(&[
+        "get",
+        "pods",
+        "-n",
+        NS,
+        "-l",
+        selector,
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ]);
     text(&names).split_whitespace().map(str::to_owned).collect()
 }
 
@@ -195,15 +219,24 @@ fn wait_running(testbed: &Testbed) {
     testbed.wait_for("the workloads' pods", Duration::from_secs(120), || {
         let pods = pods(testbed);
         let running = |prefix: &str, n: usize| {
-            pods.iter().filter(|p| p.name.starts_with(prefix) && p.phase == "Running").count() >= n
+            pods.iter()
+                .filter(|p| p.name.starts_with(prefix) && p.phase == "Running")
+                .count()
+                >= n
         };
         running("web-canary-", 1)
-            && pods.iter().filter(|p| p.labels.get("app").is_some_and(|a| a == "web")).count() >= 4
+            && pods
+                .iter()
+                .filter(|p| p.labels.get("app").is_some_and(|a| a == "web"))
+                .count()
+                >= 4
             && running("web-stray", 1)
             && running("db-0", 1)
             && running("db-stray", 1)
             && running("agent-", 1)
-            && pods.iter().any(|p| p.name.starts_with("once-") && p.phase == "Succeeded")
+            && pods
+                .iter()
+                .any(|p| p.name.starts_with("once-") && p.phase == "Succeeded")
     });
 }
 
@@ -225,7 +258,9 @@ fn file_of(dir: &Path, pod: &str) -> String {
 
 fn pods_in(dir: &Path) -> BTreeSet<String> {
     match std::fs::read_dir(dir.join(NS)) {
-        Ok(entries) => entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Ok(entries) => entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
         Err(_) => BTreeSet::new(),
     }
 }
@@ -270,7 +305,16 @@ fn workloads_select_their_pods_and_line_filters_keep_each_matching_line_once() {
     // Started before any of its Jobs: every Job it exports starts while it follows.
     let follow = exporter_in(
         &testbed,
-        &["follow", "-n", NS, "cj/tick", "--sink", "file", "--dir", cron_out.path().to_str().unwrap()],
+        &[
+            "follow",
+            "-n",
+            NS,
+            "cj/tick",
+            "--sink",
+            "file",
+            "--dir",
+            cron_out.path().to_str().unwrap(),
+        ],
     )
     .stdout(Stdio::null())
     .stderr(Stdio::piped())
@@ -293,7 +337,19 @@ fn workloads_select_their_pods_and_line_filters_keep_each_matching_line_once() {
 fn line_filter_kill_trials(testbed: &Testbed) {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().to_str().unwrap();
-    let args = ["-n", NS, "sts/db", "--include", "^match", "--exclude", "^other", "--sink", "file", "--dir", dir];
+    let args = [
+        "-n",
+        NS,
+        "sts/db",
+        "--include",
+        "^match",
+        "--exclude",
+        "^other",
+        "--sink",
+        "file",
+        "--dir",
+        dir,
+    ];
     let mut rng = Rng::seeded();
     let (mut kills, mut mid_run) = (0, 0);
     for _ in 0..setting("KLE_E2E_SELECT_KILLS", 4) {
@@ -318,13 +374,23 @@ fn line_filter_kill_trials(testbed: &Testbed) {
     assert!(output.status.success(), "{}", text(&output.stderr));
     let expected: String = logs(testbed, "db-0")
         .lines()
-        .filter(|l| l.split_once(' ').is_some_and(|(_, message)| message.starts_with("match")))
+        .filter(|l| {
+            l.split_once(' ')
+                .is_some_and(|(_, message)| message.starts_with("match"))
+        })
         .map(|l| format!("{l}\n"))
         .collect();
     assert_eq!(expected.lines().count(), GENERATED / 3);
     let exported = file_of(out.path(), "db-0");
-    assert!(exported == expected, "the file is not exactly the matching lines:\n{}", first_difference(&exported, &expected));
-    assert!(mid_run > 0, "no kill landed while the follow ran: the trial proved nothing");
+    assert!(
+        exported == expected,
+        "the file is not exactly the matching lines:\n{}",
+        first_difference(&exported, &expected)
+    );
+    assert!(
+        mid_run > 0,
+        "no kill landed while the follow ran: the trial proved nothing"
+    );
     eprintln!(
         "line filters: {kills} SIGKILLs ({mid_run} mid-run), {} of {GENERATED} lines kept, each exactly once",
         GENERATED / 3
@@ -349,16 +415,31 @@ fn workloads_select_their_own_pods(testbed: &Testbed) -> usize {
     let web = owned(testbed, "app=web", &deployment_sets);
     assert_eq!(web.len(), 2, "two replicas: {web:?}");
     let all_web = by_selector(testbed, "app=web");
-    assert_eq!(all_web.len(), 4, "the canary and the stray pod share the labels: {all_web:?}");
+    assert_eq!(
+        all_web.len(),
+        4,
+        "the canary and the stray pod share the labels: {all_web:?}"
+    );
     let replica_set = json(testbed, &["get", "replicasets", "-l", "app=web,!track"])["items"][0]["metadata"]["name"]
         .as_str()
         .unwrap()
         .to_owned();
-    let single = |kind: &str, name: &str, selector: &str| owned(testbed, selector, &BTreeSet::from([uid(testbed, kind, name)]));
+    let single =
+        |kind: &str, name: &str, selector: &str| owned(testbed, selector, &BTreeSet::from([uid(testbed, kind, name)]));
     let cases: Vec<(String, BTreeSet<String>)> = vec![
         ("deployment/web".into(), web.clone()),
-        ("deploy/web-canary".into(), owned(testbed, "app=web,track=canary", &controlled(testbed, "replicasets", &uid(testbed, "deployment", "web-canary")))),
-        (format!("rs/{replica_set}"), single("replicaset", &replica_set, "app=web")),
+        (
+            "deploy/web-canary".into(),
+            owned(
+                testbed,
+                "app=web,track=canary",
+                &controlled(testbed, "replicasets", &uid(testbed, "deployment", "web-canary")),
+            ),
+        ),
+        (
+            format!("rs/{replica_set}"),
+            single("replicaset", &replica_set, "app=web"),
+        ),
         ("sts/db".into(), single("statefulset", "db", "app=db")),
         ("ds/agent".into(), single("daemonset", "agent", "app=agent")),
         ("job/once".into(), {
@@ -371,7 +452,10 @@ fn workloads_select_their_own_pods(testbed: &Testbed) -> usize {
         assert!(!expected.is_empty(), "{reference}: kubectl found no pod");
         assert_eq!(&selected(testbed, &[reference]), expected, "{reference}");
     }
-    assert!(!selected(testbed, &["sts/db"]).contains("db-stray"), "ownership keeps the stray pod out");
+    assert!(
+        !selected(testbed, &["sts/db"]).contains("db-stray"),
+        "ownership keeps the stray pod out"
+    );
     // Several workloads: the union, matched here rather than by one server-side selector.
     let union: BTreeSet<String> = web.iter().chain(&cases[3].1).chain(&cases[5].1).cloned().collect();
     assert_eq!(selected(testbed, &["deploy/web", "statefulset/db", "job/once"]), union);
@@ -379,7 +463,18 @@ fn workloads_select_their_own_pods(testbed: &Testbed) -> usize {
     let out = tempfile::tempdir().unwrap();
     let output = run(
         testbed,
-        &["export", "-n", NS, "deploy/web", "job/once", "ds/agent", "--sink", "file", "--dir", out.path().to_str().unwrap()],
+        &[
+            "export",
+            "-n",
+            NS,
+            "deploy/web",
+            "job/once",
+            "ds/agent",
+            "--sink",
+            "file",
+            "--dir",
+            out.path().to_str().unwrap(),
+        ],
     );
     assert!(output.status.success(), "{}", text(&output.stderr));
     let expected: BTreeSet<String> = web.iter().chain(&cases[4].1).chain(&cases[5].1).cloned().collect();
@@ -393,14 +488,25 @@ fn workloads_select_their_own_pods(testbed: &Testbed) -> usize {
 
     let output = run(testbed, &["export", "-n", NS, "deploy/nope"]);
     assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
-    assert!(text(&output.stderr).contains("deployment/nope: not found"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("deployment/nope: not found"),
+        "{}",
+        text(&output.stderr)
+    );
     checked
 }
 
 fn node_and_state(testbed: &Testbed) {
     let terminated = selected(testbed, &["--container-state", "terminated", "--node", "testnode"]);
-    let succeeded: BTreeSet<String> = pods(testbed).into_iter().filter(|p| p.phase == "Succeeded").map(|p| p.name).collect();
-    assert_eq!(terminated, succeeded, "terminated containers are those of the finished Jobs");
+    let succeeded: BTreeSet<String> = pods(testbed)
+        .into_iter()
+        .filter(|p| p.phase == "Succeeded")
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(
+        terminated, succeeded,
+        "terminated containers are those of the finished Jobs"
+    );
     let running = selected(testbed, &["--container-state", "running", "svc/web"]);
     assert_eq!(running, by_selector(testbed, "app=web"));
     let output = run(testbed, &["export", "-n", NS, "--node", "no-such-node", "--dry-run"]);
@@ -420,13 +526,20 @@ fn cronjob_follow(testbed: &Testbed, follow: Child, out: &Path) {
             .map(|p| p.name)
             .collect()
     };
-    testbed.wait_for(&format!("{schedules} runs of the CronJob"), Duration::from_secs(200), || {
-        finished().len() >= schedules
-    });
+    testbed.wait_for(
+        &format!("{schedules} runs of the CronJob"),
+        Duration::from_secs(200),
+        || finished().len() >= schedules,
+    );
     let done = finished();
-    testbed.wait_for("the follow to export the CronJob's pods", Duration::from_secs(30), || {
-        done.iter().all(|pod| pods_in(out).contains(pod) && file_of(out, pod) == logs(testbed, pod))
-    });
+    testbed.wait_for(
+        "the follow to export the CronJob's pods",
+        Duration::from_secs(30),
+        || {
+            done.iter()
+                .all(|pod| pods_in(out).contains(pod) && file_of(out, pod) == logs(testbed, pod))
+        },
+    );
     let output = terminate(follow);
     assert!(output.status.success(), "the follow: {}", text(&output.stderr));
     let jobs = controlled(testbed, "jobs", &cronjob);
@@ -436,14 +549,35 @@ fn cronjob_follow(testbed: &Testbed, follow: Child, out: &Path) {
         .map(|p| p.name)
         .collect();
     let followed = pods_in(out);
-    assert!(followed.is_subset(&theirs), "only the CronJob's pods: {followed:?} vs {theirs:?}");
+    assert!(
+        followed.is_subset(&theirs),
+        "only the CronJob's pods: {followed:?} vs {theirs:?}"
+    );
     for pod in &done {
         assert_eq!(file_of(out, pod), logs(testbed, pod), "{pod}");
     }
     let once = tempfile::tempdir().unwrap();
-    let output = run(testbed, &["export", "-n", NS, "cronjob/tick", "--sink", "file", "--dir", once.path().to_str().unwrap()]);
+    let output = run(
+        testbed,
+        &[
+            "export",
+            "-n",
+            NS,
+            "cronjob/tick",
+            "--sink",
+            "file",
+            "--dir",
+            once.path().to_str().unwrap(),
+        ],
+    );
     assert!(output.status.success(), "{}", text(&output.stderr));
-    assert!(done.is_subset(&pods_in(once.path())), "the one-shot export finds every finished Job's pod");
+    assert!(
+        done.is_subset(&pods_in(once.path())),
+        "the one-shot export finds every finished Job's pod"
+    );
     assert!(pods_in(once.path()).is_subset(&theirs));
-    eprintln!("cronjob: {} Job pod(s) followed from before their Job started, each equal to kubectl logs", done.len());
+    eprintln!(
+        "cronjob: {} Job pod(s) followed from before their Job started, each equal to kubectl logs",
+        done.len()
+    );
 }

@@ -46,7 +46,10 @@ async fn selection_mistakes_exit_2_before_any_request() {
     let dir = tempfile::tempdir().unwrap();
     let mistakes: [(&[&str], &str); 9] = [
         (&["export", "-n", "shop", "deployment/"], "no name after deployment/"),
-        (&["export", "-n", "shop", "pod/web-0"], "\"pod\" is not a kind of workload"),
+        (
+            &["export", "-n", "shop", "pod/web-0"],
+            "\"pod\" is not a kind of workload",
+        ),
         (&["follow", "-n", "shop", "deploy/Web"], "not an object name"),
         (&["export", "-A", "deploy/web"], "-A"),
         (&["export", "-n", "shop", "^web", "^api"], "2 pod-name patterns"),
@@ -70,7 +73,15 @@ async fn selection_mistakes_exit_2_before_any_request() {
     // The kinds are listed, so the user need not look them up.
     let output = run(&server, dir.path(), &["export", "-n", "shop", "deploy/"]).await;
     let stderr = text(&output.stderr);
-    for kind in ["deployment (deploy)", "statefulset (sts)", "daemonset (ds)", "replicaset (rs)", "job", "cronjob (cj)", "service (svc)"] {
+    for kind in [
+        "deployment (deploy)",
+        "statefulset (sts)",
+        "daemonset (ds)",
+        "replicaset (rs)",
+        "job",
+        "cronjob (cj)",
+        "service (svc)",
+    ] {
         assert!(stderr.contains(kind), "lacks {kind}: {stderr}");
     }
 }
@@ -103,27 +114,52 @@ async fn a_workload_that_does_not_exist_is_nothing_matched() {
 async fn node_and_container_state_narrow_the_selection() {
     let server = cluster().await;
     let dir = tempfile::tempdir().unwrap();
-    let output = run(&server, dir.path(), &["export", "-n", "shop", "--node", "node-2", "-o", "raw"]).await;
+    let output = run(
+        &server,
+        dir.path(),
+        &["export", "-n", "shop", "--node", "node-2", "-o", "raw"],
+    )
+    .await;
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(text(&output.stdout), "web 1\n");
     let list = server.requests();
     assert!(
-        list.iter().any(|r| r.query_value("fieldSelector") == Some("spec.nodeName=node-2")),
+        list.iter()
+            .any(|r| r.query_value("fieldSelector") == Some("spec.nodeName=node-2")),
         "the node is a field selector: {list:?}"
     );
 
     let output = run(
         &server,
         dir.path(),
-        &["export", "-n", "shop", "--node", "node-1", "--container-state", "terminated", "-o", "raw"],
+        &[
+            "export",
+            "-n",
+            "shop",
+            "--node",
+            "node-1",
+            "--container-state",
+            "terminated",
+            "-o",
+            "raw",
+        ],
     )
     .await;
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(text(&output.stdout), "done 0\n");
 
-    let output = run(&server, dir.path(), &["export", "-n", "shop", "--container-state", "waiting"]).await;
+    let output = run(
+        &server,
+        dir.path(),
+        &["export", "-n", "shop", "--container-state", "waiting"],
+    )
+    .await;
     assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
-    assert!(text(&output.stderr).contains("in state waiting"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("in state waiting"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 /// Filtered lines advance the checkpoint: a second run neither repeats a matching line nor
@@ -157,10 +193,18 @@ async fn line_filters_keep_the_matching_lines_once_across_resumed_runs() {
     let output = run(&server, dir.path(), &args).await;
     assert!(output.status.success(), "{}", text(&output.stderr));
     let file = out.join("shop/web-0/app.log");
-    assert_eq!(std::fs::read(&file).unwrap(), render(&[first[0].clone(), first[2].clone()], true));
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        render(&[first[0].clone(), first[2].clone()], true)
+    );
 
     // More lines in the same second as the last ones of the first run, then later.
-    let second = [line(1, "keep 4"), line(1, "drop 3"), line(2, "keep 5"), line(2, "drop 4")];
+    let second = [
+        line(1, "keep 4"),
+        line(1, "drop 3"),
+        line(2, "keep 5"),
+        line(2, "drop 4"),
+    ];
     server.append_log("shop", "web-0", "app", second.clone());
     let output = run(&server, dir.path(), &args).await;
     assert!(output.status.success(), "{}", text(&output.stderr));
@@ -185,10 +229,27 @@ fn rbac_adds_what_each_workload_needs_and_nothing_without_them() {
         text(&output.stdout)
     };
     let plain = rbac(&[]);
-    for absent in ["deployments", "cronjobs", "jobs", "services", "apps", "batch", "resourceNames"] {
+    for absent in [
+        "deployments",
+        "cronjobs",
+        "jobs",
+        "services",
+        "apps",
+        "batch",
+        "resourceNames",
+    ] {
         assert!(!plain.contains(absent), "{absent} without workloads: {plain}");
     }
-    let yaml = rbac(&["deploy/web", "sts/db", "cj/nightly", "svc/api", "--node", "n1", "--container-state", "running"]);
+    let yaml = rbac(&[
+        "deploy/web",
+        "sts/db",
+        "cj/nightly",
+        "svc/api",
+        "--node",
+        "n1",
+        "--container-state",
+        "running",
+    ]);
     for needed in [
         "- apps\n  resourceNames:\n  - web\n  resources:\n  - deployments\n  verbs:\n  - get\n",
         "- apps\n  resourceNames:\n  - db\n  resources:\n  - statefulsets\n  verbs:\n  - get\n",
@@ -198,7 +259,10 @@ fn rbac_adds_what_each_workload_needs_and_nothing_without_them() {
     ] {
         assert!(yaml.contains(needed), "lacks\n{needed}in\n{yaml}");
     }
-    assert!(!yaml.contains("- watch"), "no watch on anything without --follow: {yaml}");
+    assert!(
+        !yaml.contains("- watch"),
+        "no watch on anything without --follow: {yaml}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -212,13 +276,28 @@ async fn check_shows_the_workload_permissions() {
         ),
     );
     let dir = tempfile::tempdir().unwrap();
-    let output = run(&server, dir.path(), &["check", "-n", "shop", "deploy/web", "cj/nightly"]).await;
+    let output = run(
+        &server,
+        dir.path(),
+        &["check", "-n", "shop", "deploy/web", "cj/nightly"],
+    )
+    .await;
     let table = text(&output.stdout);
     assert_eq!(output.status.code(), Some(4), "{table}{}", text(&output.stderr));
     assert!(
-        table.lines().any(|l| l.starts_with("yes") && l.contains("deployments") && l.contains("web")),
+        table
+            .lines()
+            .any(|l| l.starts_with("yes") && l.contains("deployments") && l.contains("web")),
         "{table}"
     );
-    assert!(table.lines().any(|l| l.starts_with("NO") && l.contains("cronjobs")), "{table}");
-    assert!(table.lines().any(|l| l.starts_with("yes") && l.contains("jobs") && l.contains("list")), "{table}");
+    assert!(
+        table.lines().any(|l| l.starts_with("NO") && l.contains("cronjobs")),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("yes") && l.contains("jobs") && l.contains("list")),
+        "{table}"
+    );
 }

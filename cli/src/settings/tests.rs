@@ -95,7 +95,13 @@ fn the_file_fills_what_the_flags_leave() {
     assert_eq!(select.query, ["^web-", "deploy/web", "cj/nightly"]);
     assert_eq!(select.node.as_deref(), Some("node-9"));
     assert_eq!(select.container_state, Some(ContainerStateArg::Terminated));
-    assert_eq!((&args.include[..], &args.exclude[..]), (&["ERROR".to_owned()][..], &["healthz".to_owned(), "ready".to_owned()][..]));
+    assert_eq!(
+        (&args.include[..], &args.exclude[..]),
+        (
+            &["ERROR".to_owned()][..],
+            &["healthz".to_owned(), "ready".to_owned()][..]
+        )
+    );
     assert_eq!(select.exclude_pod, ["canary"]);
     assert_eq!(select.container.as_deref(), Some("app"));
     assert_eq!(select.exclude_container, ["istio"]);
@@ -161,10 +167,17 @@ fn flags_given_win_over_the_file() {
     let select = &args.select;
     assert_eq!(select.selector.as_deref(), Some("app=api"));
     assert_eq!(select.field_selector.as_deref(), Some("spec.nodeName=node-2"));
-    assert_eq!(select.query, ["^api-", "sts/db"], "the positional queries replace pods and workloads");
+    assert_eq!(
+        select.query,
+        ["^api-", "sts/db"],
+        "the positional queries replace pods and workloads"
+    );
     assert_eq!(select.node.as_deref(), Some("node-2"));
     assert_eq!(select.container_state, Some(ContainerStateArg::Running));
-    assert_eq!((&args.include[..], &args.exclude[..]), (&["WARN".to_owned()][..], &["noise".to_owned()][..]));
+    assert_eq!(
+        (&args.include[..], &args.exclude[..]),
+        (&["WARN".to_owned()][..], &["noise".to_owned()][..])
+    );
     assert_eq!(select.exclude_pod, ["old", "older"]);
     assert_eq!(select.container.as_deref(), Some("proxy"));
     assert_eq!(select.exclude_container, ["envoy"]);

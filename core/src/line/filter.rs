@@ -113,7 +113,10 @@ mod tests {
     use super::*;
 
     fn messages(lines: &Lines) -> Vec<String> {
-        lines.iter().map(|l| String::from_utf8_lossy(l.message()).into_owned()).collect()
+        lines
+            .iter()
+            .map(|l| String::from_utf8_lossy(l.message()).into_owned())
+            .collect()
     }
 
     fn filter(include: &[&str], exclude: &[&str]) -> LineFilter {
@@ -152,7 +155,8 @@ mod tests {
 
     #[test]
     fn kept_lines_keep_their_bytes_and_the_cursor_counts_every_line() {
-        let text = "2026-11-23T10:00:00Z keep 1\n2026-11-23T10:00:00Z drop 2\n2026-11-23T10:00:00Z keep 3\nplain drop\n";
+        let text =
+            "2026-11-23T10:00:00Z keep 1\n2026-11-23T10:00:00Z drop 2\n2026-11-23T10:00:00Z keep 3\nplain drop\n";
         let lines = Lines::from_stream(text);
         let cursor = lines.cursor_after(None);
         let kept = StreamFilter::default().apply(&filter(&["keep"], &[]), lines);
@@ -163,7 +167,11 @@ mod tests {
         assert_eq!(kept.len(), 2);
         // What the batch carries is the position after all four lines: three at that second.
         assert_eq!(cursor.unwrap().lines_at_timestamp, 3);
-        assert_eq!(kept.cursor_after(None).unwrap().lines_at_timestamp, 2, "not the kept lines'");
+        assert_eq!(
+            kept.cursor_after(None).unwrap().lines_at_timestamp,
+            2,
+            "not the kept lines'"
+        );
     }
 
     #[test]

@@ -24,7 +24,10 @@ fn every_kind_parses_by_name_short_name_and_resource() {
             assert_eq!(parsed.to_string(), format!("{}/web-1", kind.name()));
         }
     }
-    assert_eq!("Deployment/web".parse::<WorkloadRef>().unwrap().kind, WorkloadKind::Deployment);
+    assert_eq!(
+        "Deployment/web".parse::<WorkloadRef>().unwrap().kind,
+        WorkloadKind::Deployment
+    );
     assert_eq!("cj/nightly".parse::<WorkloadRef>().unwrap().kind, WorkloadKind::CronJob);
     assert_eq!("svc/api".parse::<WorkloadRef>().unwrap().kind, WorkloadKind::Service);
 }
@@ -43,7 +46,9 @@ fn mistakes_say_what_is_wrong_and_list_the_kinds() {
         assert!(matches!(err, Error::InvalidSelection(_)), "{text}: {message}");
         assert!(message.contains(says), "{text}: {message}");
         assert!(
-            message.contains("deployment (deploy)") && message.contains("cronjob (cj)") && message.contains("service (svc)"),
+            message.contains("deployment (deploy)")
+                && message.contains("cronjob (cj)")
+                && message.contains("service (svc)"),
             "{text}: {message}"
         );
     }
@@ -53,7 +58,10 @@ fn mistakes_say_what_is_wrong_and_list_the_kinds() {
 fn references_are_told_from_pod_patterns() {
     assert!(WorkloadRef::is_reference("deploy/web"));
     assert!(WorkloadRef::is_reference("deployment/"));
-    assert!(WorkloadRef::is_reference("pod/x"), "parsed, and refused, as a reference");
+    assert!(
+        WorkloadRef::is_reference("pod/x"),
+        "parsed, and refused, as a reference"
+    );
     assert!(!WorkloadRef::is_reference("^web-"));
     assert!(!WorkloadRef::is_reference("web-[0-9]/x"));
     assert!(!WorkloadRef::is_reference("/x"));
@@ -65,7 +73,12 @@ fn permissions_are_get_on_the_one_object_and_list_jobs_for_a_cronjob() {
     let needed = deploy.permissions("shop");
     assert_eq!(needed.len(), 1);
     assert_eq!(
-        (needed[0].verb, needed[0].group, needed[0].resource, needed[0].resource_name.as_deref()),
+        (
+            needed[0].verb,
+            needed[0].group,
+            needed[0].resource,
+            needed[0].resource_name.as_deref()
+        ),
         ("get", "apps", "deployments", Some("web"))
     );
     let cron: WorkloadRef = "cronjob/nightly".parse().unwrap();
@@ -99,9 +112,18 @@ fn selectors_match_like_the_api_server() {
         &selector,
         &labels(&[("app", "web"), ("tier", "edge"), ("team", "a"), ("track", "stable")])
     ));
-    assert!(!selector_matches(&selector, &labels(&[("app", "api"), ("tier", "front"), ("team", "a")])));
-    assert!(!selector_matches(&selector, &labels(&[("app", "web"), ("tier", "back"), ("team", "a")])));
-    assert!(!selector_matches(&selector, &labels(&[("app", "web"), ("tier", "front")])));
+    assert!(!selector_matches(
+        &selector,
+        &labels(&[("app", "api"), ("tier", "front"), ("team", "a")])
+    ));
+    assert!(!selector_matches(
+        &selector,
+        &labels(&[("app", "web"), ("tier", "back"), ("team", "a")])
+    ));
+    assert!(!selector_matches(
+        &selector,
+        &labels(&[("app", "web"), ("tier", "front")])
+    ));
     assert!(!selector_matches(
         &selector,
         &labels(&[("app", "web"), ("tier", "front"), ("team", "a"), ("track", "canary")])
