@@ -9,6 +9,9 @@ use crate::error::Error;
 use crate::instance::{Container, ContainerKind, ContainerState, PodInfo, StateFilter};
 use crate::workload::WorkloadRef;
 
+#[cfg(test)]
+mod workload_node_state_tests;
+
 /// Which namespaces to look in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Namespaces {
@@ -375,7 +378,7 @@ mod tests {
         serde_json::from_value(json).unwrap()
     }
 
-    fn sample() -> Pod {
+    pub(super) fn sample() -> Pod {
         pod(serde_json::json!({
             "metadata": {"name": "web-1", "namespace": "shop", "uid": "u1", "labels": {"app": "web"}},
             "spec": {
@@ -399,7 +402,7 @@ mod tests {
         }))
     }
 
-    fn names(containers: &[Container]) -> Vec<&str> {
+    pub(super) fn names(containers: &[Container]) -> Vec<&str> {
         containers.iter().map(|c| c.name.as_str()).collect()
     }
 
@@ -464,55 +467,5 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(matches!(err, Error::InvalidSelection(_)));
-    }
-
-    #[test]
-    fn node_joins_the_field_selector_and_is_checked() {
-        let selection = Selection::builder()
-            .with_field_selector("status.phase=Running")
-            .with_node("node-7")
-            .build()
-            .unwrap();
-        assert_eq!(
-            selection.field_selector(),
-            Some("status.phase=Running,spec.nodeName=node-7")
-        );
-        let alone = Selection::builder().with_node("n1").build().unwrap();
-        assert_eq!(alone.field_selector(), Some("spec.nodeName=n1"));
-        let err = Selection::builder().with_node("a,b=c").build().unwrap_err();
-        assert!(err.to_string().contains("--node"), "{err}");
-    }
-
-    #[test]
-    fn container_state_filters_by_the_current_instance() {
-        let running = Selection::builder()
-            .with_container_state(StateFilter::Running)
-            .build()
-            .unwrap();
-        assert_eq!(names(&running.containers_of(&sample())), ["app", "istio-proxy"]);
-        let waiting = Selection::builder()
-            .with_container_state(StateFilter::Waiting)
-            .build()
-            .unwrap();
-        assert_eq!(names(&waiting.containers_of(&sample())), ["late"]);
-        let terminated = Selection::builder()
-            .with_init_containers(true)
-            .with_container_state(StateFilter::Terminated)
-            .build()
-            .unwrap();
-        assert_eq!(names(&terminated.containers_of(&sample())), ["setup"]);
-    }
-
-    #[test]
-    fn workloads_need_named_namespaces() {
-        let web: WorkloadRef = "deploy/web".parse().unwrap();
-        let err = Selection::builder()
-            .with_namespaces(Namespaces::All)
-            .with_workload(web.clone())
-            .build()
-            .unwrap_err();
-        assert!(err.to_string().contains("-n"), "{err}");
-        let selection = Selection::builder().with_workload(web.clone()).build().unwrap();
-        assert_eq!(selection.workloads(), [web]);
     }
 }
