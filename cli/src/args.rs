@@ -20,6 +20,12 @@ Examples:
   # Follow pods labelled app=api, new and restarted ones included, last 10 lines first
   kube-log-exporter follow -n prod -l app=api --tail 10
 
+  # Follow the pods of every Job of a CronJob, later schedules included; only error lines
+  kube-log-exporter follow -n ops cronjob/nightly-backup --include 'ERROR|FATAL'
+
+  # Export a Deployment and a StatefulSet on one node, running containers only
+  kube-log-exporter export -n shop deploy/web sts/db --node node-7 --container-state running
+
   # Print the RBAC an in-cluster CronJob needs for namespaces a and b
   kube-log-exporter rbac -n a -n b --service-account kle --sa-namespace logging
 
@@ -109,8 +115,13 @@ pub(crate) enum AuthArg {
 /// Which pods and containers.
 #[derive(Debug, Args)]
 pub(crate) struct SelectArgs {
-    /// Regular expression pod names must match (like stern's query); all pods when omitted.
-    pub(crate) query: Option<String>,
+    /// What to export: a regular expression pod names must match (like stern's query), and/or
+    /// workloads as KIND/NAME, repeatable: deployment/NAME (deploy/), statefulset/ (sts/),
+    /// daemonset/ (ds/), replicaset/ (rs/), job/, cronjob/ (cj/: the pods of all its Jobs,
+    /// later ones included when following), service/ (svc/: the pods its selector selects).
+    /// Workloads are looked up in the -n namespaces; all pods when omitted.
+    #[arg(value_name = "QUERY")]
+    pub(crate) query: Vec<String>,
     /// Namespace to export from; repeatable (default: the context's or pod's namespace).
     #[arg(short, long = "namespace", value_name = "NAMESPACE")]
     pub(crate) namespaces: Vec<String>,
@@ -120,9 +131,16 @@ pub(crate) struct SelectArgs {
     /// Label selector (`app=web,tier!=db`), evaluated by the API server.
     #[arg(short = 'l', long)]
     pub(crate) selector: Option<String>,
-    /// Field selector (`spec.nodeName=node-1`), evaluated by the API server.
+    /// Field selector (`status.phase=Running`), evaluated by the API server.
     #[arg(long)]
     pub(crate) field_selector: Option<String>,
+    /// Only pods on this node (the field selector `spec.nodeName=NAME`, joined with
+    /// --field-selector).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) node: Option<String>,
+    /// Only containers whose current instance is in this state [default: all]
+    #[arg(long, value_enum, value_name = "STATE")]
+    pub(crate) container_state: Option<ContainerStateArg>,
     /// Regular expression of pod names to leave out; repeatable.
     #[arg(long, value_name = "REGEX")]
     pub(crate) exclude_pod: Vec<String>,
@@ -164,6 +182,15 @@ pub(crate) struct ExportArgs {
     /// Read the previous (terminated) instance of each container.
     #[arg(short, long)]
     pub(crate) previous: bool,
+    /// Only lines whose message matches this regular expression; repeatable (any of them).
+    /// Lines left out still count as read: a resumed run does not read them again, and the
+    /// archive then holds only the matching lines.
+    #[arg(short, long, value_name = "REGEX")]
+    pub(crate) include: Vec<String>,
+    /// Leave out lines whose message matches this regular expression; repeatable. As
+    /// --include, the lines left out count as read.
+    #[arg(short, long, value_name = "REGEX")]
+    pub(crate) exclude: Vec<String>,
     /// Stop each container's log after this many bytes.
     #[arg(long, value_name = "BYTES")]
     pub(crate) limit_bytes: Option<u64>,
@@ -214,6 +241,14 @@ pub(crate) struct ExportArgs {
     pub(crate) quiet: bool,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ContainerStateArg {
+    Running,
+    Waiting,
+    Terminated,
+    All,
 }
 
 /// Where checkpoints are kept (`--checkpoint`), parsed as the configuration file's `checkpoint`.

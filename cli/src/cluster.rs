@@ -1,9 +1,10 @@
 //! What every command that talks to the cluster builds first: the connection and the selection.
 
 use kle_auth::{AuthMode, ClientOptions, Connection, connect};
-use kle_core::{Namespaces, Selection};
+use kle_core::container::StateFilter;
+use kle_core::{Namespaces, Selection, WorkloadRef};
 
-use crate::args::{AuthArg, GlobalArgs, SelectArgs};
+use crate::args::{AuthArg, ContainerStateArg, GlobalArgs, SelectArgs};
 use crate::failure::Failure;
 
 /// A client for `streams` log streams open at once (1 for commands that stream nothing).
@@ -42,8 +43,28 @@ pub(crate) fn selection(args: &SelectArgs, default_namespace: &str) -> Result<Se
     if let Some(selector) = &args.field_selector {
         builder = builder.with_field_selector(selector);
     }
-    if let Some(query) = &args.query {
-        builder = builder.with_pod_query(query);
+    let (workloads, patterns): (Vec<&String>, Vec<&String>) =
+        args.query.iter().partition(|query| WorkloadRef::is_reference(query));
+    for workload in workloads {
+        builder = builder.with_workload(workload.parse().map_err(Failure::Core)?);
+    }
+    match patterns.as_slice() {
+        [] => {}
+        [pattern] => builder = builder.with_pod_query(pattern.as_str()),
+        many => {
+            return Err(Failure::Usage(format!(
+                "{} pod-name patterns given ({}): give one regular expression (alternatives with |), \
+                 or workloads as KIND/NAME",
+                many.len(),
+                many.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    if let Some(node) = &args.node {
+        builder = builder.with_node(node);
+    }
+    if let Some(state) = args.container_state {
+        builder = builder.with_container_state(state_filter(state));
     }
     if let Some(container) = &args.container {
         builder = builder.with_containers(container);
@@ -69,11 +90,29 @@ pub(crate) fn describe_selection(selection: &Selection, args: &SelectArgs) -> St
     if let Some(s) = &args.field_selector {
         parts.push(format!("with fields {s}"));
     }
-    if let Some(q) = &args.query {
+    for workload in selection.workloads() {
+        parts.push(format!("of {workload}"));
+    }
+    for q in args.query.iter().filter(|q| !WorkloadRef::is_reference(q)) {
         parts.push(format!("in pods matching /{q}/"));
+    }
+    if let Some(node) = &args.node {
+        parts.push(format!("on node {node}"));
+    }
+    if let Some(state) = args.container_state.filter(|s| *s != ContainerStateArg::All) {
+        parts.push(format!("in state {}", state_filter(state).name()));
     }
     if let Some(c) = &args.container {
         parts.push(format!("named like /{c}/"));
     }
     parts.join(" ")
+}
+
+fn state_filter(state: ContainerStateArg) -> StateFilter {
+    match state {
+        ContainerStateArg::Running => StateFilter::Running,
+        ContainerStateArg::Waiting => StateFilter::Waiting,
+        ContainerStateArg::Terminated => StateFilter::Terminated,
+        ContainerStateArg::All => StateFilter::All,
+    }
 }

@@ -4,6 +4,7 @@
 use std::io::IsTerminal as _;
 use std::sync::Arc;
 
+use kle_core::lines::LineFilter;
 use kle_core::ownership::LeaseTiming;
 use kle_core::{Export, ExportOptions, ExportReport, Metrics, Selection, StreamOptions, required_permissions};
 use kle_sinks::ExportConfig;
@@ -23,6 +24,7 @@ pub(crate) async fn export(global: GlobalArgs, args: ExportArgs, follow: bool) -
     // Every setting that can be checked is checked before the cluster is asked anything; the
     // namespace a selection defaults to is only known once connected.
     selection(&args.select, "default")?;
+    let line_filter = LineFilter::new(&args.include, &args.exclude).map_err(Failure::Core)?;
     if args.shards.shards.is_none() && (args.shards.shard_group.is_some() || args.shards.shard_namespace.is_some()) {
         return Err(Failure::Usage(
             "--shard-group and --shard-namespace belong to a sharded follow: add --shards N".into(),
@@ -31,7 +33,7 @@ pub(crate) async fn export(global: GlobalArgs, args: ExportArgs, follow: bool) -
     if let Some(count) = args.shards.shards {
         crate::sharded::check(&args.shards, count, follow, &args, &sink)?;
         if !args.dry_run {
-            let options = options(&args, follow);
+            let options = options(&args, follow, line_filter);
             return crate::sharded::follow(global, args, sink, options, count).await;
         }
     }
@@ -60,8 +62,11 @@ pub(crate) async fn export(global: GlobalArgs, args: ExportArgs, follow: bool) -
     }
     // A person at a terminal watching a one-shot export sees its progress and a summary.
     let interactive = !follow && !args.quiet && std::io::stderr().is_terminal();
-    let mut export =
-        Export::new(connection.client.clone(), selection.clone(), sink.build()?).with_options(options(&args, follow));
+    let mut export = Export::new(connection.client.clone(), selection.clone(), sink.build()?).with_options(options(
+        &args,
+        follow,
+        line_filter,
+    ));
     if let Some(store) = checkpoint {
         export = export.with_checkpoint(store);
     }
@@ -107,7 +112,7 @@ pub(crate) async fn export(global: GlobalArgs, args: ExportArgs, follow: bool) -
     outcome(report, &selection, &args, needed)
 }
 
-fn options(args: &ExportSettings, follow: bool) -> ExportOptions {
+fn options(args: &ExportSettings, follow: bool, line_filter: LineFilter) -> ExportOptions {
     ExportOptions {
         stream: StreamOptions {
             follow,
@@ -116,6 +121,7 @@ fn options(args: &ExportSettings, follow: bool) -> ExportOptions {
             limit_bytes: args.limit_bytes,
             previous: args.previous,
             max_line_bytes: args.max_line_bytes,
+            line_filter,
             ..StreamOptions::default()
         },
         max_streams: args.max_streams,

@@ -64,6 +64,7 @@ impl Failure {
             Failure::Core(e) if e.is_forbidden() => EXIT_FORBIDDEN,
             Failure::Core(e) if e.is_ownership() => EXIT_OWNED,
             Failure::NothingMatched(_) => EXIT_NOTHING_MATCHED,
+            Failure::Core(e) if e.is_nothing_matched() => EXIT_NOTHING_MATCHED,
             Failure::Gaps(_) => EXIT_GAPS,
             Failure::Usage(_)
             | Failure::Core(

@@ -204,8 +204,9 @@ impl std::fmt::Debug for Exporter {
 }
 
 /// The permissions an export of `selection` needs: list (and `watch` to follow) and get pods,
-/// get `pods/log`, per namespace (or cluster-wide for all namespaces), plus what `checkpoint`
-/// needs (a ConfigMap store: its ConfigMap).
+/// get `pods/log`, per namespace (or cluster-wide for all namespaces); get on each selected
+/// workload, and list on Jobs for a CronJob, in each namespace; plus what `checkpoint` needs
+/// (a ConfigMap store: its ConfigMap).
 pub fn required_permissions(
     selection: &Selection,
     follow: bool,
@@ -228,6 +229,18 @@ pub fn required_permissions(
             namespace: namespace.clone(),
             resource_name: None,
         }));
+        for workload in selection.workloads() {
+            // `Selection::build` refuses workloads with every namespace.
+            for permission in namespace
+                .as_deref()
+                .map(|ns| workload.permissions(ns))
+                .unwrap_or_default()
+            {
+                if !needed.contains(&permission) {
+                    needed.push(permission);
+                }
+            }
+        }
     }
     needed.extend(checkpoint.map(CheckpointStore::permissions).unwrap_or_default());
     needed
@@ -647,7 +660,10 @@ fn empty_report(container: Arc<Container>, end: StreamEnd, cursor: Option<Cursor
 }
 
 fn fatal_watch_error(err: &Error) -> bool {
-    matches!(err, Error::Forbidden { .. } | Error::RejectedSelector { .. })
+    matches!(
+        err,
+        Error::Forbidden { .. } | Error::RejectedSelector { .. } | Error::NoSuchWorkload { .. }
+    )
 }
 
 fn log_end(report: &StreamReport) {

@@ -99,6 +99,14 @@ pub enum Error {
     /// The selection cannot be used as given.
     #[error("invalid selection: {0}")]
     InvalidSelection(String),
+    /// A workload reference (`deployment/web`) names nothing the run can export from.
+    #[error("{workload}: {reason}")]
+    NoSuchWorkload {
+        /// The reference, as `kind/name`.
+        workload: String,
+        /// Why it selects nothing (not found, no selector).
+        reason: String,
+    },
     /// The API server rejected the label or field selector.
     #[error("the API server rejected the selector: {message} (check -l/--selector and --field-selector syntax)")]
     RejectedSelector {
@@ -195,6 +203,11 @@ impl Error {
     /// Whether another run owns the checkpoint (before this run wrote, or since it lost it).
     pub fn is_ownership(&self) -> bool {
         matches!(self, Error::OwnedElsewhere { .. } | Error::LostOwnership { .. })
+    }
+
+    /// Whether the selection names a workload that selects nothing: "nothing matched".
+    pub fn is_nothing_matched(&self) -> bool {
+        matches!(self, Error::NoSuchWorkload { .. })
     }
 
     /// Whether this error is a refused permission.

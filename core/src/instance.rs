@@ -30,6 +30,44 @@ pub enum ContainerState {
     Terminated,
 }
 
+/// Which container states an export takes (`--container-state`); a container is judged by
+/// the state of its current instance when its pod is listed or changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StateFilter {
+    /// Every container, whatever its state.
+    #[default]
+    All,
+    /// Running containers only.
+    Running,
+    /// Containers waiting to start or to restart (a crash-loop back-off among them).
+    Waiting,
+    /// Containers that exited.
+    Terminated,
+}
+
+impl StateFilter {
+    /// The name it is written with (`running`).
+    pub fn name(self) -> &'static str {
+        match self {
+            StateFilter::All => "all",
+            StateFilter::Running => "running",
+            StateFilter::Waiting => "waiting",
+            StateFilter::Terminated => "terminated",
+        }
+    }
+
+    /// Whether a container in `state` passes.
+    pub fn admits(self, state: ContainerState) -> bool {
+        match self {
+            StateFilter::All => true,
+            StateFilter::Running => state == ContainerState::Running,
+            StateFilter::Waiting => state == ContainerState::Waiting,
+            StateFilter::Terminated => state == ContainerState::Terminated,
+        }
+    }
+}
+
 /// The pod a container belongs to; shared by all its containers.
 ///
 /// ```

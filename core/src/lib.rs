@@ -2,7 +2,8 @@
 //! the loop that delivers lines into a [`Sink`].
 //!
 //! [`Export`] is the one entry point: a [`Selection`] (namespaces, label and field selectors,
-//! pod and container name patterns), a sink, optionally a checkpoint store and metrics, then
+//! workloads such as `deployment/web` or `cronjob/nightly` ([`WorkloadRef`]), a node, pod and
+//! container name patterns, container states), a sink, optionally a checkpoint store and metrics, then
 //! [`Export::run`]. Inside, each container instance's log is a stream whose lines arrive as
 //! [`LogBatch`]es of [`Lines`](lines::Lines): the exact bytes the API sent, in the buffers they
 //! arrived in, with each line's parsed timestamp and the stream's [`Cursor`] after them. The
@@ -15,7 +16,9 @@
 //!   (kube-runtime watcher with back-off) and starts streams as containers appear or restart.
 //! - A bounded number of streams run at once ([`ExportOptions::max_streams`]); the rest wait.
 //! - Lines are split on `\n` with a length cap ([`LineSplitter`](lines::LineSplitter));
-//!   invalid UTF-8 and huge lines pass through unchanged or as explicit fragments.
+//!   invalid UTF-8 and huge lines pass through unchanged or as explicit fragments. A
+//!   [`LineFilter`](lines::LineFilter) ([`StreamOptions::line_filter`]) keeps only some of them;
+//!   the cursor moves past the others, so a checkpoint never has them read again.
 //! - Dropped streams resume from a [`Cursor`] without gaps or duplicates.
 //! - Runs resume from a [`Checkpoint`](checkpoint::Checkpoint) (what earlier runs committed to
 //!   the sink, kept in a [`CheckpointStore`](checkpoint::CheckpointStore)): restarted
@@ -62,6 +65,7 @@ mod resume;
 mod selection;
 mod sink;
 mod stream;
+mod workload;
 
 pub mod checkpoint;
 pub mod ownership;
@@ -79,10 +83,11 @@ pub use line::{LogBatch, LogLine};
 pub use selection::{Namespaces, Selection, SelectionBuilder};
 pub use sink::{Sink, SinkError};
 pub use stream::{Since, StreamOptions};
+pub use workload::{WorkloadKind, WorkloadRef};
 
 /// Pods and containers as the export sees them.
 pub mod container {
-    pub use crate::instance::{ContainerKind, ContainerState, PodInfo};
+    pub use crate::instance::{ContainerKind, ContainerState, PodInfo, StateFilter};
 }
 
 /// Listing and watching the selected pods, for callers that need the pods themselves
@@ -98,9 +103,12 @@ pub mod events {
     pub use crate::stream::{ExportEvent, Retry, StreamEnd, StreamReport};
 }
 
-/// Line records over the network buffers, and the splitter that makes them.
+/// Line records over the network buffers, the splitter that makes them, and the filter that
+/// keeps some of them (`--include`, `--exclude`).
 pub mod lines {
-    pub use crate::line::{DEFAULT_MAX_LINE_BYTES, Iter, LineKind, LineSplitter, Lines, LinesBuilder, split_timestamp};
+    pub use crate::line::{
+        DEFAULT_MAX_LINE_BYTES, Iter, LineFilter, LineKind, LineSplitter, Lines, LinesBuilder, split_timestamp,
+    };
 }
 
 /// What a delivery reports, per container and namespace, and a run's progress.

@@ -21,10 +21,13 @@ use jiff::Timestamp;
 use crate::cursor::Cursor;
 use crate::instance::Container;
 
+mod filter;
 mod parts;
 mod splitter;
 mod timestamp;
 
+pub use filter::LineFilter;
+pub(crate) use filter::StreamFilter;
 pub use splitter::LineSplitter;
 pub(crate) use timestamp::Stamp;
 use timestamp::StampParser;

@@ -1,27 +1,38 @@
 //! Finding pods: one list for an export, a watch for follow mode.
 
+use std::sync::Arc;
+
 use futures::stream::{self, BoxStream, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, watcher};
 use kube::{Api, Client};
+use tokio::sync::Mutex;
 
 use crate::error::{Error, Permission};
 use crate::selection::{Namespaces, Selection};
+use crate::workload::Scope;
 
 /// Page size for pod lists: large clusters are listed in pages instead of one huge response.
 const LIST_PAGE: u32 = 500;
 
-/// The pod APIs to query: one per namespace, or one cluster-wide.
-fn apis(client: &Client, selection: &Selection) -> Vec<(Api<Pod>, Option<String>)> {
-    match selection.namespaces() {
-        Namespaces::All => vec![(Api::all(client.clone()), None)],
-        Namespaces::Only(list) => list
-            .iter()
-            .map(|ns| (Api::namespaced(client.clone(), ns), Some(ns.clone())))
-            .collect(),
-    }
+/// The pod APIs to query, each with its label selector: one per namespace (only those where a
+/// selected workload was found), or one cluster-wide.
+fn apis(client: &Client, selection: &Selection, scope: &Scope) -> Vec<(Api<Pod>, Option<String>, Option<String>)> {
+    let user = selection.label_selector();
+    let namespaces = match (scope.namespaces(), selection.namespaces()) {
+        (Some(found), _) => found,
+        (None, Namespaces::All) => return vec![(Api::all(client.clone()), None, user.map(str::to_owned))],
+        (None, Namespaces::Only(list)) => list.clone(),
+    };
+    namespaces
+        .into_iter()
+        .map(|ns| {
+            let labels = scope.label_selector(Some(&ns), user);
+            (Api::namespaced(client.clone(), &ns), Some(ns), labels)
+        })
+        .collect()
 }
 
 pub(crate) fn pods_permission(verb: &'static str, namespace: Option<String>) -> Permission {
@@ -34,16 +45,19 @@ pub(crate) fn pods_permission(verb: &'static str, namespace: Option<String>) -> 
     }
 }
 
-/// Lists the pods the selection's namespaces and selectors match (name patterns are not applied).
+/// Lists the pods the selection's namespaces, selectors and workloads match (name patterns
+/// and container filters are not applied).
 ///
 /// # Errors
-/// [`Error::Forbidden`] when listing pods is not allowed in a namespace,
-/// [`Error::RejectedSelector`] for a selector the server cannot parse, [`Error::Api`] otherwise.
+/// [`Error::Forbidden`] when listing pods (or reading a workload) is not allowed in a
+/// namespace, [`Error::RejectedSelector`] for a selector the server cannot parse,
+/// [`Error::NoSuchWorkload`] for a workload that is not there, [`Error::Api`] otherwise.
 pub async fn list_pods(client: &Client, selection: &Selection) -> Result<Vec<Pod>, Error> {
+    let mut scope = Scope::resolve(client, selection).await?;
     let mut pods = Vec::new();
-    for (api, namespace) in apis(client, selection) {
+    for (api, namespace, labels) in apis(client, selection, &scope) {
         let mut params = ListParams::default().limit(LIST_PAGE);
-        if let Some(labels) = selection.label_selector() {
+        if let Some(labels) = &labels {
             params = params.labels(labels);
         }
         if let Some(fields) = selection.field_selector() {
@@ -54,7 +68,11 @@ pub async fn list_pods(client: &Client, selection: &Selection) -> Result<Vec<Pod
                 let action = format!("listing pods in {}", namespace.as_deref().unwrap_or("all namespaces"));
                 Error::from_kube(action, pods_permission("list", namespace.clone()), e)
             })?;
-            pods.extend(page.items);
+            for pod in page.items {
+                if scope.admits(&pod).await? {
+                    pods.push(pod);
+                }
+            }
             match page.metadata.continue_ {
                 Some(token) if !token.is_empty() => params = params.continue_token(&token),
                 _ => break,
@@ -65,24 +83,57 @@ pub async fn list_pods(client: &Client, selection: &Selection) -> Result<Vec<Pod
 }
 
 /// Watches the selection's pods: every namespace's watch merged into one stream, with back-off.
+/// The selection's workloads are looked up first; pods that are not theirs are left out.
 ///
 /// Errors are yielded and the watch goes on (kube-runtime re-lists after `410 Gone`); use
-/// [`watch_error`] to turn fatal ones (403, bad selector) into an [`Error`].
+/// [`watch_error`] to turn fatal ones (403, bad selector) into an [`Error`]. A workload that is
+/// not there ends the stream with [`Error::NoSuchWorkload`].
 pub fn watch_pods(client: &Client, selection: &Selection) -> BoxStream<'static, Result<WatchEvent, Error>> {
-    let mut config = watcher::Config::default();
-    if let Some(labels) = selection.label_selector() {
-        config = config.labels(labels);
-    }
-    if let Some(fields) = selection.field_selector() {
-        config = config.fields(fields);
-    }
-    let watches = apis(client, selection).into_iter().map(|(api, namespace)| {
-        watcher(api, config.clone())
-            .default_backoff()
-            .map(move |event| event.map_err(|e| watch_error(e, namespace.clone())))
-            .boxed()
-    });
-    stream::select_all(watches).boxed()
+    let (client, selection) = (client.clone(), selection.clone());
+    stream::once(async move {
+        match Scope::resolve(&client, &selection).await {
+            Ok(scope) => watch_scope(&client, &selection, scope),
+            Err(err) => stream::iter([Err(err)]).boxed(),
+        }
+    })
+    .flatten()
+    .boxed()
+}
+
+fn watch_scope(client: &Client, selection: &Selection, scope: Scope) -> BoxStream<'static, Result<WatchEvent, Error>> {
+    let base = match selection.field_selector() {
+        Some(fields) => watcher::Config::default().fields(fields),
+        None => watcher::Config::default(),
+    };
+    let watches = apis(client, selection, &scope)
+        .into_iter()
+        .map(|(api, namespace, labels)| {
+            let config = match &labels {
+                Some(labels) => base.clone().labels(labels),
+                None => base.clone(),
+            };
+            watcher(api, config)
+                .default_backoff()
+                .map(move |event| event.map_err(|e| watch_error(e, namespace.clone())))
+                .boxed()
+        });
+    let scope = Arc::new(Mutex::new(scope));
+    stream::select_all(watches)
+        .filter_map(move |event| {
+            let scope = Arc::clone(&scope);
+            async move {
+                let pod = match &event {
+                    Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => pod,
+                    _ => return Some(event),
+                };
+                match scope.lock().await.admits(pod).await {
+                    Ok(true) => Some(event),
+                    Ok(false) => None,
+                    Err(err) => Some(Err(err)),
+                }
+            }
+        })
+        .boxed()
 }
 
 /// A pod watch event.

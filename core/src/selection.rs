@@ -6,8 +6,12 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use regex::Regex;
 
 use crate::error::Error;
-use crate::instance::{Container, ContainerKind, ContainerState, PodInfo};
+use crate::instance::{Container, ContainerKind, ContainerState, PodInfo, StateFilter};
 use crate::shards::Shard;
+use crate::workload::WorkloadRef;
+
+#[cfg(test)]
+mod workload_node_state_tests;
 
 /// Which namespaces to look in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +51,8 @@ pub struct Selection {
     init_containers: bool,
     ephemeral_containers: bool,
     shard: Option<Shard>,
+    workloads: Vec<WorkloadRef>,
+    container_state: StateFilter,
 }
 
 impl Selection {
@@ -80,6 +86,11 @@ impl Selection {
     /// The shard this selection is limited to, if any.
     pub fn shard(&self) -> Option<Shard> {
         self.shard
+    }
+
+    /// The workloads whose pods are selected (none: no such restriction), see [`WorkloadRef`].
+    pub fn workloads(&self) -> &[WorkloadRef] {
+        &self.workloads
     }
 
     /// Whether a pod name passes the query and exclusion patterns.
@@ -135,6 +146,7 @@ impl Selection {
                 let status = statuses.and_then(|all| all.iter().find(|s| s.name == name));
                 container_from_status(&info, name, kind, status)
             })
+            .filter(|container| self.container_state.admits(container.state))
             .collect()
     }
 }
@@ -198,6 +210,9 @@ pub struct SelectionBuilder {
     exclude_containers: Vec<String>,
     init_containers: bool,
     ephemeral_containers: bool,
+    workloads: Vec<WorkloadRef>,
+    node: Option<String>,
+    container_state: StateFilter,
 }
 
 impl Default for SelectionBuilder {
@@ -212,6 +227,9 @@ impl Default for SelectionBuilder {
             exclude_containers: Vec::new(),
             init_containers: false,
             ephemeral_containers: false,
+            workloads: Vec::new(),
+            node: None,
+            container_state: StateFilter::All,
         }
     }
 }
@@ -271,19 +289,48 @@ impl SelectionBuilder {
         self
     }
 
+    /// Only the pods of this workload (repeatable: the pods of any of them), looked up in
+    /// each namespace when the run starts.
+    pub fn with_workload(mut self, workload: WorkloadRef) -> Self {
+        self.workloads.push(workload);
+        self
+    }
+
+    /// Only pods on this node (`spec.nodeName`, a field selector joined with any other).
+    pub fn with_node(mut self, node: impl Into<String>) -> Self {
+        self.node = Some(node.into());
+        self
+    }
+
+    /// Only containers in this state (default: all).
+    pub fn with_container_state(mut self, state: StateFilter) -> Self {
+        self.container_state = state;
+        self
+    }
+
     /// Compiles the patterns.
     ///
     /// # Errors
     /// [`Error::InvalidPattern`] names the option whose regular expression does not compile;
-    /// [`Error::InvalidSelection`] for an empty namespace list.
+    /// [`Error::InvalidSelection`] for an empty namespace list, a node name that is not one,
+    /// or workloads with every namespace.
     pub fn build(self) -> Result<Selection, Error> {
         if matches!(&self.namespaces, Namespaces::Only(list) if list.is_empty()) {
             return Err(Error::InvalidSelection("no namespace given".into()));
         }
+        if !self.workloads.is_empty() && self.namespaces == Namespaces::All {
+            return Err(Error::InvalidSelection(
+                "a workload is looked up in the namespaces given with -n, not in all of them (-A)".into(),
+            ));
+        }
+        let field_selector = match self.node {
+            Some(node) => Some(node_field(&node, self.field_selector.as_deref())?),
+            None => self.field_selector,
+        };
         Ok(Selection {
             namespaces: self.namespaces,
             label_selector: self.label_selector,
-            field_selector: self.field_selector,
+            field_selector,
             pod_query: compile("pod query", self.pod_query.as_deref())?,
             exclude_pods: compile_any("--exclude-pod", &self.exclude_pods)?,
             containers: compile("--container", self.containers.as_deref())?,
@@ -291,8 +338,29 @@ impl SelectionBuilder {
             init_containers: self.init_containers,
             ephemeral_containers: self.ephemeral_containers,
             shard: None,
+            workloads: self.workloads,
+            container_state: self.container_state,
         })
     }
+}
+
+/// `spec.nodeName=NODE`, after the user's field selector if there is one.
+fn node_field(node: &str, fields: Option<&str>) -> Result<String, Error> {
+    let valid = !node.is_empty()
+        && node.len() <= 253
+        && node
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if !valid {
+        return Err(Error::InvalidSelection(format!(
+            "--node {node:?} is not a node name (lowercase letters, digits, '-', '.')"
+        )));
+    }
+    let node = format!("spec.nodeName={node}");
+    Ok(match fields {
+        Some(fields) => format!("{fields},{node}"),
+        None => node,
+    })
 }
 
 fn compile(option: &'static str, pattern: Option<&str>) -> Result<Option<Regex>, Error> {
@@ -325,7 +393,7 @@ mod tests {
         serde_json::from_value(json).unwrap()
     }
 
-    fn sample() -> Pod {
+    pub(super) fn sample() -> Pod {
         pod(serde_json::json!({
             "metadata": {"name": "web-1", "namespace": "shop", "uid": "u1", "labels": {"app": "web"}},
             "spec": {
@@ -349,7 +417,7 @@ mod tests {
         }))
     }
 
-    fn names(containers: &[Container]) -> Vec<&str> {
+    pub(super) fn names(containers: &[Container]) -> Vec<&str> {
         containers.iter().map(|c| c.name.as_str()).collect()
     }
 

@@ -24,7 +24,7 @@ use crate::cursor::{Cursor, ResumeFilter};
 use crate::error::{Error, Permission};
 use crate::gap::{Gap, GapReason};
 use crate::instance::{Container, ContainerKey, ContainerState};
-use crate::line::{DEFAULT_MAX_LINE_BYTES, LineSplitter, Lines, LogBatch};
+use crate::line::{DEFAULT_MAX_LINE_BYTES, LineFilter, LineSplitter, Lines, LogBatch, StreamFilter};
 
 /// What an export run reports while it goes.
 #[derive(Debug)]
@@ -85,6 +85,9 @@ pub struct StreamOptions {
     pub previous: bool,
     /// Lines longer than this are split into fragments.
     pub max_line_bytes: usize,
+    /// Which lines to deliver (`--include`, `--exclude`; default: all). The lines left out
+    /// still move the cursor: a resumed stream does not read them again.
+    pub line_filter: LineFilter,
     /// Reconnection policy.
     pub retry: Retry,
     /// In follow mode, reopen a stream that brought no data for this long, from its cursor.
@@ -108,6 +111,7 @@ impl Default for StreamOptions {
             limit_bytes: None,
             previous: false,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            line_filter: LineFilter::default(),
             retry: Retry::default(),
             idle_reconnect: Some(Duration::from_secs(300)),
             stall_after: Duration::from_secs(10),
@@ -174,7 +178,7 @@ pub struct StreamReport {
     pub end: StreamEnd,
     /// Position of the last line delivered.
     pub cursor: Option<Cursor>,
-    /// Lines delivered (fragments count one each).
+    /// Lines delivered (fragments count one each); lines the line filter left out are not.
     pub lines: u64,
     /// Bytes delivered, as received (timestamps and newlines included).
     pub bytes: u64,
@@ -234,6 +238,8 @@ pub(crate) async fn stream_container(
         out,
         pace: Pace::default(),
         filter: ResumeFilter::new(None),
+        kept: StreamFilter::default(),
+        read: 0,
     };
     let end = tokio::select! {
         end = task.run() => end,
@@ -256,6 +262,10 @@ struct StreamTask {
     /// What the current connection repeats from before the cursor; its last, unterminated
     /// line too, which may be the rest of a line delivered in part before.
     filter: ResumeFilter,
+    /// The line filter's state on this stream.
+    kept: StreamFilter,
+    /// Bytes read from the API past the cursor, delivered or filtered out (`limit_bytes`).
+    read: u64,
 }
 
 impl StreamTask {
@@ -369,7 +379,7 @@ impl StreamTask {
             timestamps: true,
             limit_bytes: options
                 .limit_bytes
-                .map(|limit| i64::try_from(limit.saturating_sub(self.report.bytes).max(1)).unwrap_or(i64::MAX)),
+                .map(|limit| i64::try_from(limit.saturating_sub(self.read).max(1)).unwrap_or(i64::MAX)),
             ..LogParams::default()
         };
         match self.report.cursor {
@@ -488,14 +498,14 @@ impl StreamTask {
             if self.deliver(lines).await.is_err() {
                 return Ok(Some(StreamEnd::Cancelled));
             }
-            if self.options.limit_bytes.is_some_and(|limit| self.report.bytes >= limit) {
+            if self.options.limit_bytes.is_some_and(|limit| self.read >= limit) {
                 return Ok(Some(self.finish(StreamEnd::LimitReached).await));
             }
         }
         if self.options.follow && !self.previous {
             return Ok(None);
         }
-        let end = if self.options.limit_bytes.is_some_and(|limit| self.report.bytes >= limit) {
+        let end = if self.options.limit_bytes.is_some_and(|limit| self.read >= limit) {
             StreamEnd::LimitReached
         } else {
             // A terminated instance read to its end has nothing more to give.
@@ -505,7 +515,8 @@ impl StreamTask {
         Ok(Some(self.finish(end).await))
     }
 
-    /// Sends the lines the filter lets through, advancing the cursor over them.
+    /// Sends the lines the resume and line filters let through, with the cursor after every
+    /// line read: a batch whose lines were all filtered out is sent empty, to move the cursor.
     async fn deliver(&mut self, mut lines: Lines) -> Result<(), ()> {
         if !self.filter.caught_up() {
             self.filter.apply(&mut lines);
@@ -525,10 +536,20 @@ impl StreamTask {
             return Ok(());
         }
         self.pace.new_lines(Instant::now());
+        self.read += lines.raw_len() as u64;
+        let cursor = lines.cursor_after(self.report.cursor);
+        let lines = self.kept.apply(&self.options.line_filter, lines);
+        if lines.is_empty() && cursor == self.report.cursor {
+            return Ok(());
+        }
         self.report.bytes += lines.raw_len() as u64;
         self.report.lines += lines.len() as u64;
-        let batch = LogBatch::following(Arc::clone(&self.report.container), lines, self.report.cursor);
-        self.report.cursor = batch.cursor;
+        self.report.cursor = cursor;
+        let batch = LogBatch {
+            container: Arc::clone(&self.report.container),
+            lines,
+            cursor,
+        };
         self.out.send(ExportEvent::Lines(batch)).await.map_err(|_| ())
     }
 

@@ -13,12 +13,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use kle_core::Permission;
 use kle_core::checkpoint::{
     CHECKPOINT_FILE, CheckpointStore, ConfigMapCheckpointStore, FileCheckpointStore, configmap_permissions,
 };
+use kle_core::container::StateFilter;
+use kle_core::lines::LineFilter;
 use kle_core::ownership::LeaseTiming;
 use kle_core::shards::Shard;
+use kle_core::{Permission, WorkloadRef};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_saphyr::Spanned;
 
@@ -270,6 +272,16 @@ pub struct ExportConfig {
     /// Regular expression pod names must match (the positional query).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pods: Option<String>,
+    /// Workloads whose pods to export, as `KIND/NAME` (`deployment/web`, `cronjob/nightly`):
+    /// the positional workload references.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workloads: Option<Vec<String>>,
+    /// Only pods on this node (`--node`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Only containers in this state (`--container-state`: running, waiting, terminated, all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_state: Option<StateFilter>,
     /// Regular expressions of pod names to leave out (`--exclude-pod`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exclude_pods: Option<Vec<String>>,
@@ -301,6 +313,12 @@ pub struct ExportConfig {
     /// Read the previous instance of each container.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous: Option<bool>,
+    /// Only lines matching one of these regular expressions (`--include`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<String>>,
+    /// Leave out lines matching one of these regular expressions (`--exclude`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exclude: Option<Vec<String>>,
     /// Stop each container's log after this many bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit_bytes: Option<u64>,
@@ -432,6 +450,23 @@ impl ExportConfig {
         if config.max_streams == Some(0) {
             return Err(error("`max_streams` must be at least 1".into()));
         }
+        for workload in config.workloads.iter().flatten() {
+            workload
+                .parse::<WorkloadRef>()
+                .map_err(|err| error(format!("{}`workloads`: {err}", key_line(text, "workloads"))))?;
+        }
+        let include = config.include.as_deref().unwrap_or_default();
+        let exclude = config.exclude.as_deref().unwrap_or_default();
+        for (key, filter) in [
+            ("include", LineFilter::new(include, &[])),
+            ("exclude", LineFilter::new(&[], exclude)),
+        ] {
+            filter.map_err(|err| {
+                // The regex crate draws a caret under the mistake, over several lines.
+                let err = err.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+                error(format!("{}`{key}`: {err}", key_line(text, key)))
+            })?;
+        }
         Ok(config)
     }
 
@@ -497,6 +532,14 @@ fn sink_key_line(text: &str, sink_line: u64, err: &SinkError) -> (u64, String) {
         .unwrap_or((sink_line, "sink".to_owned()))
 }
 
+/// `line L, ` for the line that sets the top-level `key`, or nothing when it is not found.
+fn key_line(text: &str, key: &str) -> String {
+    text.lines()
+        .position(|l| l.strip_prefix(key).is_some_and(|rest| rest.starts_with(':')))
+        .map(|index| format!("line {}, ", index + 1))
+        .unwrap_or_default()
+}
+
 /// The key a line sets (`  max_streams: many` sets `max_streams`), if it sets one.
 fn key_on_line(text: &str, line: u64) -> Option<&str> {
     let content = text.lines().nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
@@ -557,6 +600,23 @@ mod tests {
     }
 
     #[test]
+    fn selection_and_line_filter_keys_read_back() {
+        let config = ExportConfig::from_yaml(
+            "workloads: [deploy/web, cj/nightly]\nnode: node-7\ncontainer_state: running\ninclude: [ERROR]\nexclude: [healthz]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.workloads,
+            Some(vec!["deploy/web".to_owned(), "cj/nightly".to_owned()])
+        );
+        assert_eq!(config.node.as_deref(), Some("node-7"));
+        assert_eq!(config.container_state, Some(StateFilter::Running));
+        assert_eq!(config.include, Some(vec!["ERROR".to_owned()]));
+        let again = ExportConfig::from_yaml(&config.to_yaml()).unwrap();
+        assert_eq!(again, config);
+    }
+
+    #[test]
     fn absent_keys_stay_unset() {
         let config = ExportConfig::from_yaml("# nothing\n").unwrap();
         assert_eq!(config, ExportConfig::default());
@@ -598,7 +658,21 @@ mod tests {
             sink_field.contains("layuot") && sink_field.contains("line 4"),
             "{sink_field}"
         );
-        for message in [unknown, wrong_type, duration, checkpoint, sink, sink_field] {
+        let workload = error_of("tail: 1\nworkloads: [deploy/web, deployment/]\n");
+        assert!(
+            workload.contains("line 2, `workloads`") && workload.contains("no name after deployment/"),
+            "{workload}"
+        );
+        let include = error_of("include: [\"(\"]\nexclude: [x]\n");
+        assert!(
+            include.contains("line 1, `include`") && include.contains("--include"),
+            "{include}"
+        );
+        let state = error_of("container_state: sleeping\n");
+        assert!(state.contains("line 1") && state.contains("sleeping"), "{state}");
+        for message in [
+            unknown, wrong_type, duration, checkpoint, sink, sink_field, workload, include,
+        ] {
             assert!(!message.contains('\n'), "one line: {message}");
         }
     }

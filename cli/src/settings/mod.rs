@@ -17,9 +17,11 @@ use kle_sinks::s3::{Compression, S3Config};
 use kle_sinks::stdout::{ColorChoice, StdoutConfig};
 use kle_sinks::{ExportConfig, SinkConfig};
 
+use kle_core::container::StateFilter;
+
 use crate::args::{
-    CheckpointArg, ColorArg, CompressionArg, ExportArgs, FormatArg, GlobalArgs, OutputArgs, S3Args, SelectArgs,
-    ShardArgs, SinkArg,
+    CheckpointArg, ColorArg, CompressionArg, ContainerStateArg, ExportArgs, FormatArg, GlobalArgs, OutputArgs, S3Args,
+    SelectArgs, ShardArgs, SinkArg,
 };
 
 /// `--max-streams` when neither the flag nor the file says.
@@ -53,6 +55,9 @@ pub(crate) struct ExportSettings {
     pub(crate) since: Option<Since>,
     pub(crate) tail: Option<u64>,
     pub(crate) previous: bool,
+    /// `--include` and `--exclude`: line filters, compiled before any request.
+    pub(crate) include: Vec<String>,
+    pub(crate) exclude: Vec<String>,
     pub(crate) limit_bytes: Option<u64>,
     pub(crate) max_streams: usize,
     pub(crate) max_line_bytes: usize,
@@ -101,7 +106,11 @@ struct Layer {
     namespaces: Option<NamespaceChoice>,
     selector: Option<String>,
     field_selector: Option<String>,
-    pods: Option<String>,
+    node: Option<String>,
+    container_state: Option<ContainerStateArg>,
+    /// The positional queries: a pod-name pattern and workloads (the file's `pods` and
+    /// `workloads`), one choice.
+    query: Option<Vec<String>>,
     exclude_pods: Option<Vec<String>>,
     containers: Option<String>,
     exclude_containers: Option<Vec<String>>,
@@ -111,6 +120,8 @@ struct Layer {
     since: Option<Since>,
     tail: Option<u64>,
     previous: Option<bool>,
+    include: Option<Vec<String>>,
+    exclude: Option<Vec<String>>,
     limit_bytes: Option<u64>,
     max_streams: Option<usize>,
     max_line_bytes: Option<usize>,
@@ -148,6 +159,8 @@ impl Layer {
             since_time,
             tail,
             previous,
+            include,
+            exclude,
             limit_bytes,
             max_streams,
             max_line_bytes,
@@ -174,6 +187,8 @@ impl Layer {
             all_namespaces,
             selector,
             field_selector,
+            node,
+            container_state,
             exclude_pod,
             container,
             exclude_container,
@@ -189,7 +204,9 @@ impl Layer {
             }),
             selector,
             field_selector,
-            pods: query,
+            node,
+            container_state,
+            query: (!query.is_empty()).then_some(query),
             exclude_pods: list(exclude_pod),
             containers: container,
             exclude_containers: list(exclude_container),
@@ -199,6 +216,8 @@ impl Layer {
             since: since.map(Since::Ago).or(since_time.map(Since::Time)),
             tail,
             previous: switch(previous),
+            include: list(include),
+            exclude: list(exclude),
             limit_bytes,
             max_streams,
             max_line_bytes,
@@ -218,6 +237,10 @@ impl Layer {
 
     /// The keys the file sets.
     fn from_file(file: &ExportConfig) -> Layer {
+        let query = (file.pods.is_some() || file.workloads.is_some()).then(|| {
+            let workloads = file.workloads.iter().flatten().cloned();
+            file.pods.iter().cloned().chain(workloads).collect()
+        });
         let namespaces = (file.namespaces.is_some() || file.all_namespaces.is_some()).then(|| NamespaceChoice {
             namespaces: file.namespaces.clone().unwrap_or_default(),
             all: file.all_namespaces.unwrap_or(false),
@@ -228,7 +251,9 @@ impl Layer {
             namespaces,
             selector: file.selector.clone(),
             field_selector: file.field_selector.clone(),
-            pods: file.pods.clone(),
+            node: file.node.clone(),
+            container_state: file.container_state.map(state_arg),
+            query,
             exclude_pods: file.exclude_pods.clone(),
             containers: file.containers.clone(),
             exclude_containers: file.exclude_containers.clone(),
@@ -238,6 +263,8 @@ impl Layer {
             since: file.since.map(Since::Ago).or(file.since_time.map(Since::Time)),
             tail: file.tail,
             previous: file.previous,
+            include: file.include.clone(),
+            exclude: file.exclude.clone(),
             limit_bytes: file.limit_bytes,
             max_streams: file.max_streams,
             max_line_bytes: file.max_line_bytes,
@@ -262,7 +289,9 @@ impl Layer {
             namespaces: self.namespaces.or(under.namespaces),
             selector: self.selector.or(under.selector),
             field_selector: self.field_selector.or(under.field_selector),
-            pods: self.pods.or(under.pods),
+            node: self.node.or(under.node),
+            container_state: self.container_state.or(under.container_state),
+            query: self.query.or(under.query),
             exclude_pods: self.exclude_pods.or(under.exclude_pods),
             containers: self.containers.or(under.containers),
             exclude_containers: self.exclude_containers.or(under.exclude_containers),
@@ -271,6 +300,8 @@ impl Layer {
             since: self.since.or(under.since),
             tail: self.tail.or(under.tail),
             previous: self.previous.or(under.previous),
+            include: self.include.or(under.include),
+            exclude: self.exclude.or(under.exclude),
             limit_bytes: self.limit_bytes.or(under.limit_bytes),
             max_streams: self.max_streams.or(under.max_streams),
             max_line_bytes: self.max_line_bytes.or(under.max_line_bytes),
@@ -296,11 +327,13 @@ impl Layer {
         let namespaces = self.namespaces.unwrap_or_default();
         ExportSettings {
             select: SelectArgs {
-                query: self.pods,
+                query: self.query.unwrap_or_default(),
                 namespaces: namespaces.namespaces,
                 all_namespaces: namespaces.all,
                 selector: self.selector,
                 field_selector: self.field_selector,
+                node: self.node,
+                container_state: self.container_state,
                 exclude_pod: self.exclude_pods.unwrap_or_default(),
                 container: self.containers,
                 exclude_container: self.exclude_containers.unwrap_or_default(),
@@ -310,6 +343,8 @@ impl Layer {
             since: self.since,
             tail: self.tail,
             previous: self.previous.unwrap_or(false),
+            include: self.include.unwrap_or_default(),
+            exclude: self.exclude.unwrap_or_default(),
             limit_bytes: self.limit_bytes,
             max_streams: self.max_streams.unwrap_or(DEFAULT_MAX_STREAMS),
             max_line_bytes: self.max_line_bytes.unwrap_or(DEFAULT_MAX_LINE_BYTES),
@@ -420,6 +455,15 @@ fn complete(sink: &mut SinkConfig, output: OutputArgs) {
         }
         // A sink type that has no flags yet (the enum is non-exhaustive): the file's, as written.
         _ => {}
+    }
+}
+
+fn state_arg(state: StateFilter) -> ContainerStateArg {
+    match state {
+        StateFilter::Running => ContainerStateArg::Running,
+        StateFilter::Waiting => ContainerStateArg::Waiting,
+        StateFilter::Terminated => ContainerStateArg::Terminated,
+        StateFilter::All => ContainerStateArg::All,
     }
 }
 

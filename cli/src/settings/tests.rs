@@ -29,6 +29,9 @@ context: file-context
 selector: app=web
 field_selector: spec.nodeName=node-1
 pods: ^web-
+workloads: [deploy/web, cj/nightly]
+node: node-9
+container_state: terminated
 exclude_pods: [canary]
 containers: app
 exclude_containers: [istio]
@@ -36,6 +39,8 @@ init_containers: true
 ephemeral_containers: true
 tail: 10
 previous: true
+include: [ERROR]
+exclude: [healthz, ready]
 limit_bytes: 1000
 max_streams: 8
 max_line_bytes: 4096
@@ -64,13 +69,15 @@ fn defaults_apply_when_neither_flags_nor_file_say() {
         assert!(!select.init_containers && !select.ephemeral_containers);
         assert_eq!(
             (
-                &select.query,
                 &select.selector,
                 &select.field_selector,
-                &select.container
+                &select.container,
+                &select.node
             ),
             (&None, &None, &None, &None)
         );
+        assert!(select.query.is_empty() && select.container_state.is_none());
+        assert!(args.include.is_empty() && args.exclude.is_empty());
         assert_eq!((&settings.global.kubeconfig, &settings.global.context), (&None, &None));
         assert_eq!(settings.sink, SinkConfig::Stdout(StdoutConfig::default()));
     }
@@ -85,7 +92,16 @@ fn the_file_fills_what_the_flags_leave() {
     let select = &args.select;
     assert_eq!(select.selector.as_deref(), Some("app=web"));
     assert_eq!(select.field_selector.as_deref(), Some("spec.nodeName=node-1"));
-    assert_eq!(select.query.as_deref(), Some("^web-"));
+    assert_eq!(select.query, ["^web-", "deploy/web", "cj/nightly"]);
+    assert_eq!(select.node.as_deref(), Some("node-9"));
+    assert_eq!(select.container_state, Some(ContainerStateArg::Terminated));
+    assert_eq!(
+        (&args.include[..], &args.exclude[..]),
+        (
+            &["ERROR".to_owned()][..],
+            &["healthz".to_owned(), "ready".to_owned()][..]
+        )
+    );
     assert_eq!(select.exclude_pod, ["canary"]);
     assert_eq!(select.container.as_deref(), Some("app"));
     assert_eq!(select.exclude_container, ["istio"]);
@@ -133,7 +149,16 @@ fn flags_given_win_over_the_file() {
         "127.0.0.1:1",
         "--grace-period",
         "1m",
+        "--node",
+        "node-2",
+        "--container-state",
+        "running",
+        "-i",
+        "WARN",
+        "--exclude",
+        "noise",
         "^api-",
+        "sts/db",
     ];
     let settings = resolved(&flags, Some(EVERY_KEY));
     let args = &settings.args;
@@ -142,7 +167,17 @@ fn flags_given_win_over_the_file() {
     let select = &args.select;
     assert_eq!(select.selector.as_deref(), Some("app=api"));
     assert_eq!(select.field_selector.as_deref(), Some("spec.nodeName=node-2"));
-    assert_eq!(select.query.as_deref(), Some("^api-"));
+    assert_eq!(
+        select.query,
+        ["^api-", "sts/db"],
+        "the positional queries replace pods and workloads"
+    );
+    assert_eq!(select.node.as_deref(), Some("node-2"));
+    assert_eq!(select.container_state, Some(ContainerStateArg::Running));
+    assert_eq!(
+        (&args.include[..], &args.exclude[..]),
+        (&["WARN".to_owned()][..], &["noise".to_owned()][..])
+    );
     assert_eq!(select.exclude_pod, ["old", "older"]);
     assert_eq!(select.container.as_deref(), Some("proxy"));
     assert_eq!(select.exclude_container, ["envoy"]);

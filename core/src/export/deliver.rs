@@ -273,7 +273,12 @@ impl Delivering<'_> {
             }
             ExportEvent::Lines(batch) => {
                 if batch.lines.is_empty() {
-                    return Ok(false);
+                    // Lines the line filter left out: nothing to write, but the position moves
+                    // past them, and the next commit makes that durable.
+                    let entry = delivery.entry(&batch.container);
+                    let moved = batch.cursor.is_some() && batch.cursor != entry.written;
+                    entry.written = batch.cursor.or(entry.written);
+                    return Ok(moved);
                 }
                 self.sink.write(&batch).await?;
                 let lines = batch.lines.len() as u64;

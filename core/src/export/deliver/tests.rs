@@ -479,3 +479,30 @@ async fn a_retired_instance_is_forgotten_after_its_end_and_the_commit_that_cover
     assert_eq!(delivery.namespaces["shop"].containers, 1, "counted once");
     assert_eq!(delivery.namespaces["shop"].lines, 1);
 }
+
+/// Lines the line filter left out come as a batch without lines: nothing is written, and the
+/// position they moved to is committed like any other, so a resumed run starts after them.
+#[tokio::test(start_paused = true)]
+async fn a_batch_emptied_by_the_line_filter_moves_the_committed_cursor_without_a_write() {
+    let a = container("a", "app");
+    let filtered = ExportEvent::Lines(LogBatch {
+        container: Arc::clone(&a),
+        lines: crate::line::Lines::default(),
+        cursor: Some(cursor("2026-11-23T10:00:05Z", 3)),
+    });
+    let script = Script::new([
+        (0, ExportEvent::Matched(Arc::clone(&a))),
+        (0, lines(&a, &["2026-11-23T10:00:00Z"])),
+        (0, filtered),
+        (0, ended(&a, None)),
+    ]);
+    let mut sink = Recorder::default();
+    let (result, delivery) = run(script, &mut sink, &DeliverOptions::default()).await;
+    result.unwrap();
+    assert_eq!(
+        sink.calls(),
+        [Call::Write("a".into(), 1), Call::End("a".into()), Call::Close]
+    );
+    let da = &delivery.containers[&a.key()];
+    assert_eq!((da.lines, da.committed), (1, Some(cursor("2026-11-23T10:00:05Z", 3))));
+}
