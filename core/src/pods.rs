@@ -53,7 +53,7 @@ pub(crate) fn pods_permission(verb: &'static str, namespace: Option<String>) -> 
 /// namespace, [`Error::RejectedSelector`] for a selector the server cannot parse,
 /// [`Error::NoSuchWorkload`] for a workload that is not there, [`Error::Api`] otherwise.
 pub async fn list_pods(client: &Client, selection: &Selection) -> Result<Vec<Pod>, Error> {
-    let mut scope = Scope::resolve(client, selection).await?;
+    let mut scope = Scope::resolve(client, only(selection), selection.workloads()).await?;
     let mut pods = Vec::new();
     for (api, namespace, labels) in apis(client, selection, &scope) {
         let mut params = ListParams::default().limit(LIST_PAGE);
@@ -91,7 +91,7 @@ pub async fn list_pods(client: &Client, selection: &Selection) -> Result<Vec<Pod
 pub fn watch_pods(client: &Client, selection: &Selection) -> BoxStream<'static, Result<WatchEvent, Error>> {
     let (client, selection) = (client.clone(), selection.clone());
     stream::once(async move {
-        match Scope::resolve(&client, &selection).await {
+        match Scope::resolve(&client, only(&selection), selection.workloads()).await {
             Ok(scope) => watch_scope(&client, &selection, scope),
             Err(err) => stream::iter([Err(err)]).boxed(),
         }
@@ -154,4 +154,12 @@ fn watch_error(error: watcher::Error, namespace: Option<String>) -> Error {
         }
     };
     Error::from_kube(action, pods_permission(verb, namespace), err)
+}
+
+/// The namespaces a selection names, `None` for every namespace.
+fn only(selection: &Selection) -> Option<&[String]> {
+    match selection.namespaces() {
+        Namespaces::All => None,
+        Namespaces::Only(namespaces) => Some(namespaces),
+    }
 }

@@ -32,7 +32,6 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use tracing::{debug, info};
 
 use crate::error::{Error, Permission};
-use crate::selection::{Namespaces, Selection};
 
 /// The kinds of workload a reference can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -291,27 +290,32 @@ pub(crate) struct Scope {
 }
 
 impl Scope {
-    /// Looks every workload of `selection` up in each of its namespaces.
+    /// Looks every workload of `workloads` up in each of `namespaces` (a selection's; `None`:
+    /// every namespace, which workloads do not support).
     ///
     /// # Errors
     /// [`Error::NoSuchWorkload`] when a reference exists in none of them (or a Service there has
     /// no selector); [`Error::Forbidden`] when one may not be read.
-    pub(crate) async fn resolve(client: &Client, selection: &Selection) -> Result<Scope, Error> {
+    pub(crate) async fn resolve(
+        client: &Client,
+        namespaces: Option<&[String]>,
+        workloads: &[WorkloadRef],
+    ) -> Result<Scope, Error> {
         let mut scope = Scope {
             client: client.clone(),
             by_namespace: None,
         };
-        if selection.workloads().is_empty() {
+        if workloads.is_empty() {
             return Ok(scope);
         }
         // `Selection::build` refuses workloads with every namespace.
-        let Namespaces::Only(namespaces) = selection.namespaces() else {
+        let Some(namespaces) = namespaces else {
             return Err(Error::InvalidSelection(
                 "a workload reference needs -n NAMESPACE, not -A".into(),
             ));
         };
         let mut by_namespace: BTreeMap<String, Vec<Resolved>> = BTreeMap::new();
-        for reference in selection.workloads() {
+        for reference in workloads {
             let mut found = false;
             for namespace in namespaces {
                 if let Some(rule) = scope.rule(namespace, reference).await? {
