@@ -128,10 +128,12 @@ pub(crate) struct SelectArgs {
     /// Export from all namespaces.
     #[arg(short = 'A', long, conflicts_with = "namespaces")]
     pub(crate) all_namespaces: bool,
-    /// Label selector (`app=web,tier!=db`), evaluated by the API server.
+    /// Label selector (`app=web,tier!=db`): its syntax checked before connecting, evaluated by
+    /// the API server.
     #[arg(short = 'l', long)]
     pub(crate) selector: Option<String>,
-    /// Field selector (`status.phase=Running`), evaluated by the API server.
+    /// Field selector (`status.phase=Running`): its syntax checked before connecting, evaluated
+    /// by the API server (which says which fields it supports).
     #[arg(long)]
     pub(crate) field_selector: Option<String>,
     /// Only pods on this node (the field selector `spec.nodeName=NAME`, joined with

@@ -70,6 +70,7 @@ impl Failure {
             | Failure::Core(
                 kle_core::Error::Sink(SinkError::ConfigFile { .. })
                 | kle_core::Error::InvalidPattern { .. }
+                | kle_core::Error::InvalidSelector { .. }
                 | kle_core::Error::InvalidSelection(_)
                 | kle_core::Error::ShardConflict { .. },
             ) => EXIT_USAGE,

@@ -107,6 +107,17 @@ pub enum Error {
         /// Why it selects nothing (not found, no selector).
         reason: String,
     },
+    /// A label or field selector is not in the API's syntax (checked before any request).
+    #[error("invalid {option} {selector:?}: {reason}")]
+    InvalidSelector {
+        /// The option the selector was given to (`-l/--selector`, `--field-selector`).
+        option: &'static str,
+        /// The selector as given.
+        selector: String,
+        /// What is wrong with it.
+        #[source]
+        reason: crate::selector::SelectorSyntaxError,
+    },
     /// The API server rejected the label or field selector.
     #[error("the API server rejected the selector: {message} (check -l/--selector and --field-selector syntax)")]
     RejectedSelector {
@@ -222,9 +233,13 @@ impl Error {
                 permission,
                 message: status.message,
             },
+            // Syntax is checked before any request; a field the resource does not support
+            // ("field label not supported: spec.foo") is what only the server can refuse.
             kube::Error::Api(status)
                 if status.code == 400
-                    && (status.message.contains("selector") || status.message.contains("requirement")) =>
+                    && ["selector", "requirement", "field label"]
+                        .iter()
+                        .any(|word| status.message.contains(word)) =>
             {
                 Error::RejectedSelector {
                     message: status.message,

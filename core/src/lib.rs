@@ -63,6 +63,7 @@ mod line;
 mod pods;
 mod resume;
 mod selection;
+mod selector;
 mod sink;
 mod stream;
 mod workload;
@@ -114,6 +115,11 @@ pub mod lines {
 /// What a delivery reports, per container and namespace, and a run's progress.
 pub mod pipeline {
     pub use crate::export::{ContainerDelivery, Delivery, Progress, Totals};
+}
+
+/// Label and field selectors, parsed as the API server parses them.
+pub mod selectors {
+    pub use crate::selector::{FieldSelector, FieldTerm, LabelSelector, SelectorSyntaxError};
 }
 
 /// Upload failures of object-store sinks, the detail of [`SinkError::Upload`](crate::SinkError::Upload).

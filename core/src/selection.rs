@@ -7,6 +7,7 @@ use regex::Regex;
 
 use crate::error::Error;
 use crate::instance::{Container, ContainerKind, ContainerState, PodInfo, StateFilter};
+use crate::selector::{FieldSelector, LabelSelector};
 use crate::shards::Shard;
 use crate::workload::WorkloadRef;
 
@@ -308,9 +309,11 @@ impl SelectionBuilder {
         self
     }
 
-    /// Compiles the patterns.
+    /// Checks the selectors' syntax and compiles the patterns, so that no mistake in them is
+    /// found only after connecting.
     ///
     /// # Errors
+    /// [`Error::InvalidSelector`] names the option whose selector is not in the API's syntax;
     /// [`Error::InvalidPattern`] names the option whose regular expression does not compile;
     /// [`Error::InvalidSelection`] for an empty namespace list, a node name that is not one,
     /// or workloads with every namespace.
@@ -322,6 +325,20 @@ impl SelectionBuilder {
             return Err(Error::InvalidSelection(
                 "a workload is looked up in the namespaces given with -n, not in all of them (-A)".into(),
             ));
+        }
+        if let Some(selector) = &self.label_selector {
+            LabelSelector::parse(selector).map_err(|reason| Error::InvalidSelector {
+                option: "-l/--selector",
+                selector: selector.clone(),
+                reason,
+            })?;
+        }
+        if let Some(selector) = &self.field_selector {
+            FieldSelector::parse(selector).map_err(|reason| Error::InvalidSelector {
+                option: "--field-selector",
+                selector: selector.clone(),
+                reason,
+            })?;
         }
         let field_selector = match self.node {
             Some(node) => Some(node_field(&node, self.field_selector.as_deref())?),
@@ -473,6 +490,74 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(err.to_string().contains("--exclude-pod"), "{err}");
+    }
+
+    #[test]
+    fn selectors_in_the_api_syntax_are_accepted() {
+        for labels in [
+            "app",
+            "!canary",
+            "app=web",
+            "app==web",
+            "app!=web",
+            "app=",
+            "tier in (web, api)",
+            "tier notin (db)",
+            "example.com/team=a-b_c.d,app,!canary",
+            "app.kubernetes.io/name=X.y_Z-1",
+        ] {
+            let built = Selection::builder().with_label_selector(labels).build();
+            assert_eq!(built.unwrap().label_selector(), Some(labels));
+        }
+        for fields in [
+            "spec.nodeName=n1",
+            "status.phase!=Failed,metadata.name==a",
+            r"metadata.name=a\,b",
+        ] {
+            let built = Selection::builder().with_field_selector(fields).build();
+            assert_eq!(built.unwrap().field_selector(), Some(fields));
+        }
+    }
+
+    #[test]
+    fn malformed_selectors_name_the_option_and_what_is_wrong() {
+        let label_error = |selector: &str| {
+            let err = Selection::builder().with_label_selector(selector).build().unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidSelector { option: "-l/--selector", selector: s, .. } if s == selector),
+                "{err:?}"
+            );
+            err.to_string()
+        };
+        assert!(label_error("app=web=x").contains("expected: ',' or 'end of string'"));
+        assert!(label_error("app web").contains("expected: in, notin, =, ==, !=, gt, lt"));
+        assert!(label_error("app in web").contains("expected: '('"));
+        assert!(label_error("app in ()").contains("values set can't be empty"));
+        assert!(label_error("app=web,").contains("identifier after ','"));
+        assert!(label_error("-app=web").contains("name part must consist of"));
+        assert!(label_error("Example.com/app=web").contains("prefix part a lowercase RFC 1123 subdomain"));
+        assert!(label_error(&format!("app={}", "v".repeat(64))).contains("a valid label must be"));
+        assert!(label_error("app=-web").contains("a valid label must be"));
+        assert!(label_error("app=a/b").contains("a valid label must be"));
+
+        let err = Selection::builder()
+            .with_field_selector("spec.nodeName")
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidSelector {
+                    option: "--field-selector",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "invalid --field-selector \"spec.nodeName\": invalid selector: 'spec.nodeName'; can't understand 'spec.nodeName'"
+        );
     }
 
     #[test]

@@ -408,6 +408,63 @@ async fn usage_mistakes_exit_2_without_contacting_the_api_server() {
     }
 }
 
+/// Label and field selectors out of the API's syntax exit 2 naming the flag and what is wrong,
+/// before any request (the API server would have refused them only after connecting).
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_selectors_exit_2_without_contacting_the_api_server() {
+    let server = shop().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mistakes: [(&[&str], &[&str]); 6] = [
+        (
+            &["export", "-n", "shop", "-l", "app in (web"],
+            &["-l/--selector", "app in (web", "expected: ',' or ')'"],
+        ),
+        (
+            &["export", "-n", "shop", "--selector", "app=web=x"],
+            &["-l/--selector", "expected: ',' or 'end of string'"],
+        ),
+        (
+            &["check", "-n", "shop", "-l", "Team.Example/app=web"],
+            &["-l/--selector", "RFC 1123 subdomain"],
+        ),
+        (
+            &["export", "-n", "shop", "-l", "app=web/api"],
+            &["-l/--selector", "a valid label must be"],
+        ),
+        (
+            &["export", "-n", "shop", "--field-selector", "status.phase"],
+            &["--field-selector", "can't understand 'status.phase'"],
+        ),
+        (
+            &["export", "-n", "shop", "--field-selector", "spec.nodeName=a\\x"],
+            &["--field-selector", "invalid escape sequence"],
+        ),
+    ];
+    for (args, named) in mistakes {
+        server.clear_requests();
+        let output = run(&server, dir.path(), args).await;
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        for named in named {
+            assert!(stderr.contains(named), "{args:?} should say {named}: {stderr}");
+        }
+        assert!(
+            server.requests().is_empty(),
+            "{args:?} contacted the API server: {:?}",
+            server.requests()
+        );
+    }
+    // The same selectors, well formed, reach the server.
+    server.clear_requests();
+    let output = run(
+        &server,
+        dir.path(),
+        &["export", "-n", "shop", "-l", "app in (web)", "-o", "raw"],
+    )
+    .await;
+    assert!(!server.requests().is_empty(), "{}", text(&output.stderr));
+}
+
 /// A sharded follow's mistakes exit 2 saying what to do, before any request.
 #[tokio::test(flavor = "multi_thread")]
 async fn shard_mistakes_exit_2_without_contacting_the_api_server() {

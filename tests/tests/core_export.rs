@@ -491,11 +491,17 @@ async fn missing_previous_instance_and_waiting_containers_are_not_errors() {
 }
 
 #[tokio::test]
-async fn malformed_selector_is_a_clear_error() {
+async fn malformed_selector_is_refused_before_the_server_and_an_unknown_field_by_it() {
+    let malformed = Selection::builder()
+        .with_namespaces(Namespaces::Only(vec!["shop".into()]))
+        .with_label_selector("app in (web")
+        .build();
+    assert!(matches!(malformed, Err(Error::InvalidSelector { .. })), "{malformed:?}");
+    // Which fields a resource supports is the server's to say.
     let server = FakeApiServer::start().await;
     let selection = Selection::builder()
         .with_namespaces(Namespaces::Only(vec!["shop".into()]))
-        .with_label_selector("app in (web")
+        .with_field_selector("spec.foo=bar")
         .build()
         .unwrap();
     let (_, result) = export(&server, selection, options(false)).await;

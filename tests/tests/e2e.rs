@@ -374,8 +374,15 @@ fn exit_codes_for_nothing_matched_and_a_bad_selector() {
         text(&none.stderr)
     );
     let bad = run(&testbed, &["export", "-n", NS, "-l", "app in (web"]);
-    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad.stderr));
-    assert!(text(&bad.stderr).contains("selector"), "{}", text(&bad.stderr));
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+    assert!(text(&bad.stderr).contains("-l/--selector"), "{}", text(&bad.stderr));
+    let unknown = run(&testbed, &["export", "-n", NS, "--field-selector", "spec.foo=bar"]);
+    assert_eq!(unknown.status.code(), Some(1), "{}", text(&unknown.stderr));
+    assert!(
+        text(&unknown.stderr).contains("rejected the selector"),
+        "{}",
+        text(&unknown.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,14 +4,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 /// A parsed `fieldSelector` over the pod fields the API server supports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct FieldSelector(Vec<FieldTerm>);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct FieldTerm {
-    field: String,
-    equal: bool,
-    value: String,
-}
+pub(crate) struct FieldSelector(kle_core::selectors::FieldSelector);
 
 const POD_FIELDS: &[&str] = &[
     "metadata.name",
@@ -28,21 +21,13 @@ const POD_FIELDS: &[&str] = &[
 
 impl FieldSelector {
     /// Parses a `fieldSelector` query value for pods; the error is the message the API server answers with (400).
+    /// The syntax is the exporter's own parser's (one parser per grammar); the fields are the server's to know.
     pub(crate) fn parse(input: &str) -> Result<Self, String> {
-        let mut terms = Vec::new();
-        for term in split_unescaped(input, ',') {
-            if term.is_empty() {
-                continue;
-            }
-            let (field, equal, value) =
-                split_term(&term).ok_or_else(|| format!("invalid selector: '{input}'; can't understand '{term}'"))?;
-            let value = unescape_field_value(&value)?;
-            if !POD_FIELDS.contains(&field.as_str()) {
-                return Err(format!("field label not supported: {field}"));
-            }
-            terms.push(FieldTerm { field, equal, value });
+        let selector = kle_core::selectors::FieldSelector::parse(input).map_err(|e| e.to_string())?;
+        if let Some(term) = selector.terms().iter().find(|t| !POD_FIELDS.contains(&t.field())) {
+            return Err(format!("field label not supported: {}", term.field()));
         }
-        Ok(Self(terms))
+        Ok(Self(selector))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -51,8 +36,9 @@ impl FieldSelector {
 
     pub(crate) fn matches(&self, pod: &Pod) -> bool {
         self.0
+            .terms()
             .iter()
-            .all(|term| (pod_field(pod, &term.field) == term.value) == term.equal)
+            .all(|term| (pod_field(pod, term.field()) == term.value()) == term.equal())
     }
 }
 
@@ -73,61 +59,6 @@ fn pod_field(pod: &Pod, field: &str) -> String {
         _ => None,
     };
     value.unwrap_or_default()
-}
-
-/// Splits on `separator` where it is not escaped by a backslash, keeping escapes for the next stage.
-fn split_unescaped(input: &str, separator: char) -> Vec<String> {
-    let mut parts = vec![String::new()];
-    let mut escaped = false;
-    for c in input.chars() {
-        if !escaped && c == separator {
-            parts.push(String::new());
-            continue;
-        }
-        escaped = !escaped && c == '\\';
-        if let Some(last) = parts.last_mut() {
-            last.push(c);
-        }
-    }
-    parts
-}
-
-/// Splits `field<op>value` at the first unescaped `!=`, `==` or `=`.
-fn split_term(term: &str) -> Option<(String, bool, String)> {
-    let mut escaped = false;
-    for (i, c) in term.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        let rest = &term[i..];
-        for (op, equal) in [("!=", false), ("==", true), ("=", true)] {
-            if let Some(value) = rest.strip_prefix(op) {
-                return Some((term[..i].to_owned(), equal, value.to_owned()));
-            }
-        }
-        escaped = c == '\\';
-    }
-    None
-}
-
-fn unescape_field_value(value: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(value.len());
-    let mut chars = value.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some(next @ ('\\' | ',' | '=')) => out.push(next),
-            Some(next) => {
-                return Err(format!("invalid field selector: invalid escape sequence: \\{next}"));
-            }
-            None => return Err("invalid field selector: unterminated escape sequence".to_owned()),
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
