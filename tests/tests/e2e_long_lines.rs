@@ -291,7 +291,155 @@ fn long_lines_come_out_as_kubectl_logs_shows_them() {
         plain.len(),
         written.len()
     );
+    other_formats_and_s3(&testbed, namespace, &plain, &expected);
     testbed.kubectl_output(&["delete", "namespace", namespace, "--wait=false"], None);
+}
+
+/// `-o json`, `-o text`, `-o template` and the S3 sink on the same pod: each line whole, once,
+/// with its bytes as written (`plain`: `kubectl logs`; `expected`: each line after its first
+/// part's timestamp).
+fn other_formats_and_s3(testbed: &Testbed, namespace: &str, plain: &[u8], expected: &[u8]) {
+    let lines: Vec<&[u8]> = plain.split(|&b| b == b'\n').collect();
+    let stamped: Vec<&[u8]> = expected.split(|&b| b == b'\n').collect();
+    let export = |format: &[&str]| {
+        let output = run(testbed, &[&["export", "-n", namespace, "^long$"], format].concat());
+        assert!(
+            output.status.success(),
+            "{format:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    };
+
+    // JSON replaces invalid UTF-8 in `message` with U+FFFD (lossy) and carries the exact bytes
+    // in `message_base64` when it did: the decoded bytes are compared, and `message` must be
+    // their lossy form. The 5 MB line comes in pieces of --max-line-bytes (default 1 MiB), each
+    // but the last `partial`, each with the line's timestamp: the first as the API wrote it, the
+    // others as jiff prints that instant (the pieces after the first do not keep its text).
+    let json = export(&["-o", "json"]);
+    let records: Vec<serde_json::Value> = json
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    let mut pieces: Vec<(Vec<u8>, String)> = Vec::new();
+    let mut joined: Vec<Vec<u8>> = vec![Vec::new()];
+    for (i, record) in records.iter().enumerate() {
+        let message = record["message"].as_str().unwrap();
+        let exact = record["message_base64"]
+            .as_str()
+            .map_or_else(|| message.as_bytes().to_vec(), decode_base64);
+        assert!(
+            message == String::from_utf8_lossy(&exact),
+            "object {i}: message is not the lossy form of message_base64"
+        );
+        let line = joined.len() - 1;
+        assert!(line < lines.len(), "object {i}: more lines than kubectl logs shows");
+        let first_piece = joined[line].is_empty();
+        let api_text = std::str::from_utf8(&stamped[line][..PREFIX - 1]).unwrap();
+        let timestamp = record["timestamp"].as_str().unwrap();
+        let wanted = if first_piece {
+            api_text.to_owned()
+        } else {
+            api_text.parse::<jiff::Timestamp>().unwrap().to_string()
+        };
+        assert_eq!(
+            timestamp, wanted,
+            "object {i} (line {line}): its line's first part's timestamp"
+        );
+        joined[line].extend_from_slice(&exact);
+        pieces.push((exact, timestamp.to_owned()));
+        if record.get("partial").is_none() {
+            joined.push(Vec::new());
+        }
+    }
+    // `partial` marks a piece no newline ends: the pieces of the 5 MB line and the last one of
+    // the log (which has no final newline), so the groups joined with newlines are the log.
+    assert!(
+        records.last().is_some_and(|r| r["partial"] == true),
+        "the unterminated tail"
+    );
+    assert_eq!(joined.len(), lines.len(), "every line, none lost or repeated");
+    assert!(pieces.len() > lines.len(), "the 5 MB line comes in pieces");
+    same(&joined.join(&b'\n'), plain).unwrap_or_else(|e| panic!("-o json, decoded and joined: {e}"));
+
+    // Text: the prefix on each line, the last one still without a newline, as written.
+    let prefix = format!("{namespace}/long/long ");
+    let text_expected: Vec<u8> = lines
+        .iter()
+        .map(|line| [prefix.as_bytes(), line].concat())
+        .collect::<Vec<_>>()
+        .join(&b'\n');
+    let text = export(&["-o", "text"]);
+    same(&text, &text_expected).unwrap_or_else(|e| panic!("-o text: {e}"));
+    let text_stamped: Vec<u8> = stamped
+        .iter()
+        .map(|line| [prefix.as_bytes(), line].concat())
+        .collect::<Vec<_>>()
+        .join(&b'\n');
+    let text_with_stamps = export(&["-o", "text", "--timestamps"]);
+    same(&text_with_stamps, &text_stamped).unwrap_or_else(|e| panic!("-o text --timestamps: {e}"));
+
+    // A template is rendered for each piece of a line split for length and ends each with a
+    // newline, the unterminated last one too; the pieces and their timestamps are JSON's above.
+    let template_expected: Vec<u8> = pieces
+        .iter()
+        .flat_map(|(piece, timestamp)| [b"<", timestamp.as_bytes(), b"> ", piece, b"\n"].concat())
+        .collect();
+    let template = export(&["-o", "template", "--template", "<{timestamp}> {message}"]);
+    same(&template, &template_expected).unwrap_or_else(|e| panic!("-o template: {e}"));
+
+    // S3: a real S3 server; the objects, decompressed and in key order, are the timestamped lines.
+    use kle_tests::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
+    let server = S3Server::start();
+    let output = exporter()
+        .arg("--kubeconfig")
+        .arg(testbed.kubeconfig())
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .args(["export", "-n", namespace, "^long$", "--checkpoint", "none"])
+        .args(["--sink", "s3", "--s3-url", "s3://long/lines"])
+        .args(["--s3-endpoint", &server.endpoint(), "--s3-allow-http"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let objects = tokio::runtime::Runtime::new().unwrap().block_on(server.objects("long"));
+    let logs: Vec<(&String, &Vec<u8>)> = objects.iter().filter(|(key, _)| key.contains("/long/long/")).collect();
+    assert!(!logs.is_empty(), "no object for the pod among {:?}", objects.keys());
+    let uploaded: Vec<u8> = logs.iter().flat_map(|(_, bytes)| bytes.iter().copied()).collect();
+    same(&uploaded, expected).unwrap_or_else(|e| panic!("the S3 objects {:?}: {e}", objects.keys()));
+    eprintln!(
+        "-o json: {} objects, message_base64 decoded and joined equal to kubectl logs ({} bytes), message its \
+         lossy form, timestamps the lines' first; -o text {} bytes and with --timestamps {} bytes; -o template {} bytes; S3: {} object(s), {} \
+         bytes, equal to the timestamped lines",
+        records.len(),
+        plain.len(),
+        text.len(),
+        text_with_stamps.len(),
+        template.len(),
+        logs.len(),
+        uploaded.len()
+    );
+}
+
+/// Decodes standard base64 (RFC 4648, with padding).
+fn decode_base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    for quad in text.as_bytes().chunks(4) {
+        let digits: Vec<u8> = quad.iter().filter(|&&c| c != b'=').map(|&c| value(c)).collect();
+        let bits = digits.iter().fold(0u32, |acc, &d| (acc << 6) | u32::from(d)) << (6 * (4 - digits.len()));
+        out.extend_from_slice(&bits.to_be_bytes()[1..digits.len()]);
+    }
+    out
 }
 
 /// A small xorshift generator: the trials' kill times, reproducible from the printed seed.

@@ -68,7 +68,7 @@ impl LineTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kle_core::testing::{IntoLines, container_in, line};
+    use kle_core::testing::{IntoLines, container_in, line, split};
 
     #[test]
     fn renders_metadata_timestamp_and_message() {
@@ -81,6 +81,30 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "{shop/web-0} [web@node-1] 2026-11-23T10:00:00Z hello"
         );
+    }
+
+    #[test]
+    fn every_piece_of_a_line_split_for_length_has_its_timestamp() {
+        let c = container_in("shop", "web-0", "app", &[], None);
+        let template = LineTemplate::parse("<{timestamp}> {message}").unwrap();
+        let mut input = b"2026-11-23T10:00:00.5Z ".to_vec();
+        input.extend(std::iter::repeat_n(b'y', 100));
+        let mut out = Vec::new();
+        for piece in &split(&input, 64) {
+            template.render(&c, &piece, &mut out);
+            out.push(b'\n');
+        }
+        let rendered = String::from_utf8(out).unwrap();
+        let stamps: Vec<&str> = rendered
+            .lines()
+            .map(|l| l.split(' ').next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            stamps,
+            ["<2026-11-23T10:00:00.5Z>", "<2026-11-23T10:00:00.5Z>"],
+            "{rendered}"
+        );
+        assert_eq!(rendered.matches('y').count(), 100);
     }
 
     #[test]

@@ -173,7 +173,14 @@ impl Placeholder {
                 .stamp
                 .map_or(Cow::Borrowed(""), |s| format!("{:08x}", s.hash).into()),
             Placeholder::Timestamp => {
-                return Value::Bytes(values.line.and_then(|line| line.timestamp_text()).unwrap_or_default());
+                return match values.line.map(|line| (line.timestamp_text(), line.timestamp())) {
+                    Some((Some(text), _)) => Value::Bytes(text),
+                    // A piece after the first of a line split for length carries its line's
+                    // timestamp but not its text: rendered as JSON renders it, so that no piece
+                    // has an empty timestamp.
+                    Some((None, Some(timestamp))) => Value::Text(timestamp.to_string().into()),
+                    _ => Value::Bytes(&[]),
+                };
             }
             Placeholder::Message => return Value::Bytes(values.line.map_or(&[][..], |line| line.message())),
         };
