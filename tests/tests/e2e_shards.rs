@@ -159,13 +159,29 @@ impl<'a> Group<'a> {
         let started = Instant::now();
         let members = self.members();
         let wanted = assignment(SHARDS, &members);
-        self.testbed.wait_for(what, Duration::from_secs(120), || {
+        let settled = || {
             self.replicas.iter().all(|replica| {
                 let log = replica.log();
                 let shards = wanted.get(&replica.member()).cloned().unwrap_or_default();
                 shards.iter().all(|shard| owns(&log, *shard))
             })
-        });
+        };
+        while !settled() {
+            if started.elapsed() > Duration::from_secs(120) {
+                let mut report = format!("timed out after 120 s waiting for {what}; wanted {wanted:?}\n");
+                for replica in &self.replicas {
+                    let log = replica.log();
+                    let lines: Vec<&str> = log.lines().filter(|l| !l.contains("failed; retrying")).collect();
+                    report.push_str(&format!("--- {} (last 40 lines)\n", replica.member()));
+                    for line in &lines[lines.len().saturating_sub(40)..] {
+                        report.push_str(line);
+                        report.push('\n');
+                    }
+                }
+                panic!("{report}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
         started.elapsed()
     }
 
@@ -353,7 +369,8 @@ fn replicas_share_the_shards_and_export_every_line_once() {
     let (moved_up, minimum_up) = moved(&three, &five);
     let handed_up = group.total("shard handed over") - handovers_before;
     eprintln!(
-        "3 → 5 replicas: {moved_up} shards moved ({handed_up} handed over), minimum {minimum_up}; settled in {grow:.1?}"
+        "3 → 5 replicas: {moved_up} shards moved ({handed_up} handed over); the new members' fair share \
+         {minimum_up}; settled in {grow:.1?}"
     );
 
     // 5 → 2: three stop (SIGTERM): each commits, checkpoints and releases its shards.
@@ -366,7 +383,10 @@ fn replicas_share_the_shards_and_export_every_line_once() {
     let shrink = group.settle("2 replicas after 3 stopped");
     let remaining = group.members();
     let (moved_down, minimum_down) = moved(&five, &remaining);
-    eprintln!("5 → 2 replicas: {moved_down} shards moved, minimum {minimum_down}; settled in {shrink:.1?}");
+    eprintln!(
+        "5 → 2 replicas: {moved_down} shards moved, minimum (the leavers' shards) {minimum_down}; settled in \
+         {shrink:.1?}"
+    );
 
     // SIGSTOP past the lease, then SIGCONT: the other takes its shards; it must not write
     // after that, and it rejoins.

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use kube::Client;
 use tokio_util::sync::CancellationToken;
+use tracing::warn;
 
 use crate::checkpoint::CheckpointStore;
 use crate::engine::{ExportOptions, Exporter, RunSummary};
@@ -265,6 +266,15 @@ impl Export {
         if let Some(task) = stop_on_loss {
             task.abort();
         }
+        // A write or save that fails after the hold lapsed (a process paused between the fence
+        // and the write finds its conditional save refused) is the fence at work: say so.
+        let delivered = match (delivered, checkpointer.as_ref().map(Checkpointer::fence)) {
+            (Err(err), Some(Err(lost))) if !err.is_ownership() => {
+                warn!(error = %err, "a write failed after this run lost ownership of the checkpoint");
+                Err(lost)
+            }
+            (delivered, _) => delivered,
+        };
         if let Some(checkpointer) = checkpointer.as_mut() {
             checkpointer.release().await;
         }
