@@ -120,10 +120,21 @@ fn assert_exact(testbed: &Testbed, namespace: &str, dir: &Path, pod: &str, conta
         (1..=total).collect::<Vec<_>>(),
         "{label}: lines 1..{total} once each, in order"
     );
-    assert!(
-        exported == kubectl,
-        "{label}: the file differs from kubectl logs --timestamps"
-    );
+    if exported != kubectl {
+        // Say where: the first line that differs, and both sides of it.
+        let (ours, theirs) = (String::from_utf8_lossy(&exported), String::from_utf8_lossy(&kubectl));
+        let first = ours.lines().zip(theirs.lines()).position(|(a, b)| a != b);
+        let at = first.unwrap_or_else(|| ours.lines().count().min(theirs.lines().count()));
+        panic!(
+            "{label}: the file differs from kubectl logs --timestamps at line {}: exported {:?}, kubectl {:?} \
+             ({} and {} bytes)",
+            at + 1,
+            ours.lines().nth(at),
+            theirs.lines().nth(at),
+            exported.len(),
+            kubectl.len()
+        );
+    }
     total
 }
 
