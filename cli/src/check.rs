@@ -12,15 +12,21 @@ pub(crate) async fn check(global: &GlobalArgs, args: CheckArgs) -> Result<u8, Fa
     selection(&args.select, "default")?;
     let connection = connection(global, 1).await?;
     let selection = selection(&args.select, &connection.default_namespace)?;
-    let mut needed = required_permissions(&selection, args.follow || args.shards.is_some(), None);
-    if args.shards.is_none() {
-        needed.extend(args.checkpoint.permissions(&connection.default_namespace));
-    }
-    if let Some(count) = args.shards {
-        let namespace = args.shard_namespace.as_deref().unwrap_or(&connection.default_namespace);
-        needed.extend(kle_core::shards::permissions(namespace));
-        needed.extend(args.checkpoint.shard_permissions(&connection.default_namespace, count));
-    }
+    let namespace = &connection.default_namespace;
+    let needed = match args.shards {
+        Some(count) => crate::sharded::permissions(
+            &selection,
+            &args.checkpoint,
+            namespace,
+            args.shard_namespace.as_deref(),
+            count,
+        ),
+        None => {
+            let mut needed = required_permissions(&selection, args.follow, None);
+            needed.extend(args.checkpoint.permissions(namespace));
+            needed
+        }
+    };
     let checks = review(&connection, &needed).await?;
     print_out(kle_auth::render_access_table(&checks).as_bytes())?;
     verdict(&connection, checks, needed).await?;

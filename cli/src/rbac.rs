@@ -14,15 +14,20 @@ pub(crate) fn rbac(args: RbacArgs) -> Result<u8, Failure> {
         name: args.service_account.clone(),
         namespace: args.sa_namespace.clone(),
     };
-    let mut permissions = required_permissions(&selection, args.follow || args.shards.is_some(), None);
-    if args.shards.is_none() {
-        permissions.extend(args.checkpoint.permissions(&args.sa_namespace));
-    }
-    if let Some(count) = args.shards {
-        let namespace = args.shard_namespace.as_deref().unwrap_or(&args.sa_namespace);
-        permissions.extend(kle_core::shards::permissions(namespace));
-        permissions.extend(args.checkpoint.shard_permissions(&args.sa_namespace, count));
-    }
+    let permissions = match args.shards {
+        Some(count) => crate::sharded::permissions(
+            &selection,
+            &args.checkpoint,
+            &args.sa_namespace,
+            args.shard_namespace.as_deref(),
+            count,
+        ),
+        None => {
+            let mut permissions = required_permissions(&selection, args.follow, None);
+            permissions.extend(args.checkpoint.permissions(&args.sa_namespace));
+            permissions
+        }
+    };
     print_out(
         Rbac::new(args.service_account, subject, permissions)
             .to_yaml()

@@ -59,16 +59,17 @@ fn group(default_namespace: &str, shards: &ShardArgs, count: u32) -> Result<Shar
     ShardGroup::new(namespace, name, count).map_err(|err| Failure::Usage(err.to_string()))
 }
 
-/// What a replica needs: the pods and logs of the selection, the group's Leases, the shards'
-/// checkpoints.
+/// What a replica needs: the pods and logs of the selection (followed), the group's Leases in
+/// `shard_namespace` (default: `default_namespace`), the shards' checkpoints. For `follow`,
+/// `rbac` and `check` alike.
 pub(crate) fn permissions(
     selection: &Selection,
     checkpoint: &kle_sinks::CheckpointSpec,
     default_namespace: &str,
-    shards: &ShardArgs,
+    shard_namespace: Option<&str>,
     count: u32,
 ) -> Vec<Permission> {
-    let namespace = shards.shard_namespace.as_deref().unwrap_or(default_namespace);
+    let namespace = shard_namespace.unwrap_or(default_namespace);
     let mut needed = required_permissions(selection, true, None);
     needed.extend(kle_core::shards::permissions(namespace));
     needed.extend(checkpoint.shard_permissions(default_namespace, count));
@@ -92,7 +93,7 @@ pub(crate) async fn follow(
         &selection,
         &args.checkpoint,
         &connection.default_namespace,
-        &args.shards,
+        args.shards.shard_namespace.as_deref(),
         count,
     );
     if args.preflight {
