@@ -4,7 +4,7 @@
 //! than passed; `scripts/test.sh` starts the cluster and runs them with `--ignored` and
 //! `KLE_E2E_KUBECONFIG` pointing at its admin kubeconfig.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -215,6 +215,33 @@ pub fn assert_between(label: &str, before: &[u8], exported: &[u8], after: &[u8])
         exported.len(),
         after.len(),
         exported.iter().zip(after).take_while(|(a, b)| a == b).count()
+    );
+}
+
+/// Stops a component of the test cluster (`kube-apiserver`, `kubelet`), waits until it is
+/// gone, and brings it back with `tests/cluster/up.sh`, as a crash and a restart would.
+pub fn restart_component(component: &str) {
+    let state = std::env::var("KLE_TESTBED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/kube-log-exporter/testbed"));
+    let pid = std::fs::read_to_string(state.join("pids").join(format!("{component}.pid"))).unwrap();
+    let pid = pid.trim();
+    let status = Command::new("kill").arg(pid).status().unwrap();
+    assert!(status.success(), "killing {component}");
+    // A graceful shutdown takes a while; a new instance cannot bind the port before it ends.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Path::new("/proc").join(pid).exists() {
+        if Instant::now() > deadline {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let up = Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster/up.sh");
+    let output = Command::new(up).output().unwrap();
+    assert!(
+        output.status.success(),
+        "up.sh after stopping {component}: {}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }
 

@@ -11,10 +11,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kle_tests::binary::exporter;
-use kle_tests::testbed::Testbed;
+use kle_tests::testbed::{Testbed, restart_component};
 
 const STEADY_LINES: usize = 1500;
 const BURST_LINES: usize = 20_000;
@@ -412,32 +412,6 @@ spec:
         String::from_utf8_lossy(&third.stderr)
     );
     testbed.kubectl_output(&["delete", "namespace", namespace, "--wait=false"], None);
-}
-
-/// Kills a cluster component by the pid `up.sh` recorded and has `up.sh` start it again.
-fn restart_component(component: &str) {
-    let state = std::env::var("KLE_TESTBED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/kube-log-exporter/testbed"));
-    let pid = std::fs::read_to_string(state.join("pids").join(format!("{component}.pid"))).unwrap();
-    let pid = pid.trim();
-    let status = std::process::Command::new("kill").arg(pid).status().unwrap();
-    assert!(status.success(), "killing {component}");
-    // A graceful shutdown takes a while; a new instance cannot bind the port before it ends.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Path::new("/proc").join(pid).exists() {
-        if Instant::now() > deadline {
-            let _ = std::process::Command::new("kill").args(["-KILL", pid]).status();
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let up = Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster/up.sh");
-    let output = std::process::Command::new(up).output().unwrap();
-    assert!(
-        output.status.success(),
-        "up.sh after stopping {component}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 fn sigterm(child: &mut Child) {

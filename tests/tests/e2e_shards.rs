@@ -11,14 +11,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kle_core::shards::{Shard, assignment, owner_of};
 use kle_tests::binary::exporter;
 use kle_tests::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
-use kle_tests::testbed::Testbed;
+use kle_tests::testbed::{Testbed, restart_component};
 
 const NAMESPACE: &str = "kle-e2e-shards";
 const BUCKET: &str = "shards";
@@ -221,30 +221,6 @@ fn lease_requests_per_minute(testbed: &Testbed, window: Duration) -> f64 {
     let before = lease_requests(testbed);
     std::thread::sleep(window);
     (lease_requests(testbed) - before) * 60.0 / window.as_secs_f64()
-}
-
-fn restart_component(component: &str) {
-    let state = std::env::var("KLE_TESTBED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/kube-log-exporter/testbed"));
-    let pid = std::fs::read_to_string(state.join("pids").join(format!("{component}.pid"))).unwrap();
-    let pid = pid.trim();
-    let status = Command::new("kill").arg(pid).status().unwrap();
-    assert!(status.success(), "killing {component}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Path::new("/proc").join(pid).exists() {
-        if Instant::now() > deadline {
-            let _ = Command::new("kill").args(["-KILL", pid]).status();
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let up = Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster/up.sh");
-    let output = Command::new(up).output().unwrap();
-    assert!(
-        output.status.success(),
-        "up.sh after stopping {component}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// Shards whose owner differs between two member lists, and the fewest any assignment could
