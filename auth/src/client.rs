@@ -372,6 +372,32 @@ async fn from_kubeconfig(options: &ClientOptions) -> Result<(Config, AuthSource)
     Ok((config, AuthSource::Kubeconfig { path, context }))
 }
 
+/// The contexts of a kubeconfig, read without contacting any cluster: for choosing the
+/// clusters of a run before connecting (`--context` given several times, `--context-regex`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KubeconfigContexts {
+    /// The file(s) read (`KUBECONFIG` may name several).
+    pub path: String,
+    /// Every context's name, in the file's order.
+    pub names: Vec<String>,
+    /// The current context, if the file names one.
+    pub current: Option<String>,
+}
+
+/// The contexts of the kubeconfig at `path`, else `KUBECONFIG`, else `~/.kube/config`.
+///
+/// # Errors
+/// [`AuthError::NoKubeconfig`] or [`AuthError::BadKubeconfig`], as [`connect`] would give.
+pub fn kubeconfig_contexts(path: Option<&Path>) -> Result<KubeconfigContexts, AuthError> {
+    let (kubeconfig, path) = read_kubeconfig(path)?;
+    Ok(KubeconfigContexts {
+        path,
+        names: kubeconfig.contexts.iter().map(|c| c.name.clone()).collect(),
+        current: kubeconfig.current_context,
+    })
+}
+
 /// Reads the kubeconfig from `path`, else `KUBECONFIG`, else `~/.kube/config`; returns it and where it came from.
 fn read_kubeconfig(path: Option<&Path>) -> Result<(Kubeconfig, String), AuthError> {
     let (result, origin) = match path {

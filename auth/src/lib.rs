@@ -29,7 +29,10 @@ mod rbac;
 mod transport;
 
 pub use access::{AccessCheck, check_access, render_access_table};
-pub use client::{AuthMode, AuthSource, ClientOptions, Connection, connect, install_crypto_provider, who_am_i};
+pub use client::{
+    AuthMode, AuthSource, ClientOptions, Connection, KubeconfigContexts, connect, install_crypto_provider,
+    kubeconfig_contexts, who_am_i,
+};
 pub use error::AuthError;
 pub use rbac::{Rbac, Subject};
 pub use transport::{DEFAULT_READ_BUFFER, read_buffer_for};

@@ -79,14 +79,16 @@ pub(crate) enum ConfigCommand {
     },
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct GlobalArgs {
     /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
     #[arg(long, global = true)]
     pub(crate) kubeconfig: Option<PathBuf>,
-    /// Kubeconfig context to use (default: the current context).
-    #[arg(long, global = true)]
-    pub(crate) context: Option<String>,
+    /// Kubeconfig context to use (default: the current context). `export` and `follow` take it
+    /// more than once: one export per cluster in one run, each line labelled with its
+    /// cluster, each cluster with its own checkpoint (file layouts and S3 keys need {cluster}).
+    #[arg(long, global = true, value_name = "CONTEXT")]
+    pub(crate) context: Vec<String>,
     /// How to authenticate: kubeconfig, the in-cluster ServiceAccount, or auto (in-cluster when in a pod).
     #[arg(long, global = true, value_enum, default_value_t = AuthArg::Auto)]
     pub(crate) auth: AuthArg,
@@ -172,6 +174,15 @@ pub(crate) struct ExportArgs {
     pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) select: SelectArgs,
+    /// Export from every kubeconfig context whose name matches this regular expression (with
+    /// any --context given), one export per cluster in one run.
+    #[arg(long, value_name = "REGEX")]
+    pub(crate) context_regex: Option<String>,
+    /// The name of a cluster in lines (a `cluster` field in JSON, `[NAME]` before text), in
+    /// {cluster} of layouts, keys and templates, and in its checkpoint's name: CONTEXT=NAME,
+    /// repeatable, or NAME for a run's one cluster [default: the context's name].
+    #[arg(long, value_name = "[CONTEXT=]NAME")]
+    pub(crate) cluster_name: Vec<String>,
     /// Only lines newer than this (`30s`, `5m`, `2h`).
     #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "since_time")]
     pub(crate) since: Option<Duration>,

@@ -18,8 +18,17 @@ pub(crate) async fn connection(global: &GlobalArgs, streams: usize) -> Result<Co
     if let Some(path) = &global.kubeconfig {
         options = options.with_kubeconfig(path);
     }
-    if let Some(context) = &global.context {
-        options = options.with_context(context);
+    match global.context.as_slice() {
+        [] => {}
+        [context] => options = options.with_context(context),
+        several => {
+            return Err(Failure::Usage(format!(
+                "{} contexts given ({}): only export and follow read several clusters in one run; \
+                 give one --context",
+                several.len(),
+                several.join(", ")
+            )));
+        }
     }
     Ok(connect(&options).await?)
 }

@@ -33,6 +33,11 @@ pub(crate) enum Failure {
     Usage(String),
     /// Output that cannot be written.
     Output(String),
+    /// A failure in one cluster of a run over several.
+    InCluster {
+        cluster: String,
+        failure: Box<Failure>,
+    },
 }
 
 impl Failure {
@@ -58,8 +63,17 @@ impl Failure {
         }
     }
 
+    /// This failure, said to be `cluster`'s (in a run over several clusters).
+    pub(crate) fn in_cluster(self, cluster: &str) -> Self {
+        Failure::InCluster {
+            cluster: cluster.to_owned(),
+            failure: Box::new(self),
+        }
+    }
+
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
+            Failure::InCluster { failure, .. } => failure.exit_code(),
             Failure::Forbidden { .. } => EXIT_FORBIDDEN,
             Failure::Core(e) if e.is_forbidden() => EXIT_FORBIDDEN,
             Failure::Core(e) if e.is_ownership() => EXIT_OWNED,
@@ -83,6 +97,7 @@ impl Failure {
             Failure::Forbidden { rbac, .. } => Some(format!(
                 "This RBAC grants what the export needs (kubectl apply -f -):\n{rbac}"
             )),
+            Failure::InCluster { failure, .. } => failure.hint(),
             _ => None,
         }
     }
@@ -104,6 +119,7 @@ impl fmt::Display for Failure {
             }
             Failure::NothingMatched(what) => write!(f, "no container matched {what}"),
             Failure::Usage(what) | Failure::Output(what) => f.write_str(what),
+            Failure::InCluster { cluster, failure } => write!(f, "cluster {cluster}: {failure}"),
             Failure::Gaps(gaps) => {
                 write!(f, "{} gap(s): lines that could not be exported:", gaps.len())?;
                 gaps.iter().try_for_each(|gap| write!(f, "\n  {gap}"))

@@ -6,6 +6,7 @@
 mod args;
 mod check;
 mod cluster;
+mod clusters;
 mod config;
 mod docs;
 mod dry_run;
@@ -82,7 +83,13 @@ fn init_tracing(verbose: u8, format: LogFormatArg) {
         .with_writer(std::io::stderr)
         .with_target(verbose > 0);
     match format {
-        LogFormatArg::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+        // A run over several clusters tags its events with a `cluster` span.
+        LogFormatArg::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
         LogFormatArg::Text => builder.with_ansi(colour_on_stderr()).init(),
     }
 }

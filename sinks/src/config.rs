@@ -58,6 +58,46 @@ impl SinkConfig {
         }
     }
 
+    /// The sink for the lines of one cluster, `name`, in a run that names clusters (several
+    /// `--context`s, or `--cluster-name`): `{cluster}` in layouts, keys and line templates
+    /// renders `name`, JSON lines get a `cluster` field and text lines a `[name] ` before their
+    /// prefix. When the layout or key template has `{cluster}`, the sink's own files beside
+    /// the output are that cluster's ([`cluster`](crate::cluster)).
+    #[must_use]
+    pub fn with_cluster(mut self, name: impl Into<String>) -> Self {
+        let name = Some(name.into());
+        match &mut self {
+            SinkConfig::Stdout(config) => config.cluster = name,
+            SinkConfig::File(config) => config.cluster = name,
+            SinkConfig::S3(config) => config.cluster = name,
+        }
+        self
+    }
+
+    /// Whether the output is split by cluster: the file layout or the key template has
+    /// `{cluster}`. Several clusters may share a file or S3 sink only then; standard output is
+    /// shared as it is, each line labelled.
+    pub fn splits_by_cluster(&self) -> bool {
+        match self {
+            SinkConfig::Stdout(_) => false,
+            SinkConfig::File(config) => Layout::parse_for_files(&config.layout).is_ok_and(|l| l.uses_cluster()),
+            SinkConfig::S3(config) => Layout::parse(&config.key_template).is_ok_and(|l| l.uses_cluster()),
+        }
+    }
+
+    /// Whether `{cluster}` is anywhere in the sink's templates (layout, key template or line
+    /// template): such a sink needs the cluster's name even in a run over one cluster.
+    pub fn uses_cluster_placeholder(&self) -> bool {
+        match self {
+            SinkConfig::Stdout(config) => config
+                .template
+                .as_deref()
+                .and_then(|template| crate::template::LineTemplate::parse(template).ok())
+                .is_some_and(|template| template.has_placeholder("cluster")),
+            SinkConfig::File(_) | SinkConfig::S3(_) => self.splits_by_cluster(),
+        }
+    }
+
     /// Checks the configuration without building anything (no directory is created).
     ///
     /// # Errors
@@ -80,7 +120,10 @@ impl SinkConfig {
         match self {
             SinkConfig::Stdout(_) => Ok("stdout".to_owned()),
             SinkConfig::File(config) => {
-                let layout = Layout::parse_for_files(&config.layout)?;
+                let mut layout = Layout::parse_for_files(&config.layout)?;
+                if let Some(cluster) = &config.cluster {
+                    layout = layout.with_cluster(cluster);
+                }
                 Ok(config
                     .dir
                     .join(layout.render_path(container, today))

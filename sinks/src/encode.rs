@@ -39,7 +39,8 @@ pub enum Format {
     },
     /// One JSON object per line (NDJSON) with the container's metadata.
     ///
-    /// Fields: `timestamp` (RFC 3339 as the API wrote it, or `null`), `namespace`, `pod`,
+    /// Fields: `timestamp` (RFC 3339 as the API wrote it, or `null`), `cluster` (only when the
+    /// run names clusters: [`Encoder::with_cluster`]), `namespace`, `pod`,
     /// `container`, `node` (or `null`), `labels` (an object), `message` (UTF-8, invalid bytes
     /// replaced by U+FFFD), `message_base64` (the exact bytes, only when the message is not valid
     /// UTF-8) and `partial: true` on a piece that does not end its line.
@@ -98,6 +99,9 @@ struct Cached {
 #[derive(Debug)]
 pub struct Encoder {
     format: Format,
+    /// The name of the lines' cluster, when the run names it: a `cluster` field in JSON, a
+    /// `[cluster] ` before the text prefix, `{cluster}` in line templates.
+    cluster: Option<Arc<str>>,
     /// Keyed by the address of the batch's `Arc<Container>`, which the entry keeps alive.
     cache: HashMap<usize, Cached>,
 }
@@ -107,8 +111,18 @@ impl Encoder {
     pub fn new(format: Format) -> Self {
         Self {
             format,
+            cluster: None,
             cache: HashMap::new(),
         }
+    }
+
+    /// The encoder labelling every line with its cluster, `name` (see [`Encoder`]'s fields):
+    /// for a run over several clusters, or one named with `--cluster-name`. The raw format
+    /// has no place for it and stays the API's bytes.
+    #[must_use]
+    pub fn with_cluster(mut self, name: Option<&str>) -> Self {
+        self.cluster = name.map(Arc::from);
+        self
     }
 
     /// The format this encoder writes.
@@ -127,7 +141,7 @@ impl Encoder {
         match self.format {
             Format::Template(ref template) => {
                 for line in &batch.lines {
-                    template.render(&batch.container, &line, out);
+                    template.render(&batch.container, &line, self.cluster.as_deref(), out);
                     out.push(b'\n');
                 }
             }
@@ -146,7 +160,7 @@ impl Encoder {
                 }
             }
             Format::Text { color, timestamps } => {
-                let cached = self.cached(&batch.container, |c| text_prefix(c, color));
+                let cached = self.cached(&batch.container, |c, cluster| text_prefix(c, cluster, color));
                 for line in &batch.lines {
                     if !cached.mid_line {
                         out.extend_from_slice(&cached.head);
@@ -183,6 +197,9 @@ impl Encoder {
         let text = format!("[kube-log-exporter] GAP: {gap}");
         match self.format {
             Format::Template(_) => {
+                if let Some(cluster) = &self.cluster {
+                    let _ = write!(out, "[{cluster}] ");
+                }
                 let _ = write!(
                     out,
                     "{}/{}/{} {at:.9} ",
@@ -201,7 +218,7 @@ impl Encoder {
                 out.push(b'\n');
             }
             Format::Text { color, timestamps } => {
-                let cached = self.cached(&gap.container, |c| text_prefix(c, color));
+                let cached = self.cached(&gap.container, |c, cluster| text_prefix(c, cluster, color));
                 out.extend_from_slice(&cached.head);
                 if timestamps {
                     let _ = write!(out, "{at:.9} ");
@@ -228,7 +245,11 @@ impl Encoder {
         });
     }
 
-    fn cached(&mut self, container: &Arc<Container>, render: impl FnOnce(&Container) -> Vec<u8>) -> &mut Cached {
+    fn cached(
+        &mut self,
+        container: &Arc<Container>,
+        render: impl FnOnce(&Container, Option<&str>) -> Vec<u8>,
+    ) -> &mut Cached {
         if self.cache.len() >= MAX_CACHED_CONTAINERS {
             // Streams that ended without `forget`: keep only lines still open.
             self.cache.retain(|_, cached| cached.mid_line);
@@ -236,7 +257,7 @@ impl Encoder {
         let key = Arc::as_ptr(container) as usize;
         self.cache.entry(key).or_insert_with(|| Cached {
             container: Arc::clone(container),
-            head: render(container),
+            head: render(container, self.cluster.as_deref()),
             mid_line: false,
         })
     }
@@ -245,8 +266,11 @@ impl Encoder {
 /// ANSI foreground colours for pod prefixes (no black or white: unreadable on some themes).
 const COLORS: [u8; 12] = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
 
-fn text_prefix(container: &Container, color: bool) -> Vec<u8> {
+fn text_prefix(container: &Container, cluster: Option<&str>, color: bool) -> Vec<u8> {
     let mut head = Vec::new();
+    if let Some(cluster) = cluster {
+        let _ = write!(head, "[{cluster}] ");
+    }
     if color {
         let hash = fnv1a(&[container.namespace().as_bytes(), b"/", container.pod_name().as_bytes()]);
         let code = COLORS[(hash % COLORS.len() as u64) as usize];
@@ -266,9 +290,15 @@ fn text_prefix(container: &Container, color: bool) -> Vec<u8> {
     head
 }
 
-/// `"namespace":…,"pod":…,"container":…,"node":…,"labels":{…},` rendered once per container.
-fn json_head(container: &Container) -> Vec<u8> {
+/// `"cluster":…,"namespace":…,"pod":…,"container":…,"node":…,"labels":{…},` rendered once per
+/// container (`cluster` only when the run names it).
+fn json_head(container: &Container, cluster: Option<&str>) -> Vec<u8> {
     let mut head = Vec::new();
+    if let Some(cluster) = cluster {
+        head.extend_from_slice(b"\"cluster\":");
+        json_string(cluster.as_bytes(), &mut head);
+        head.push(b',');
+    }
     head.extend_from_slice(b"\"namespace\":");
     json_string(container.namespace().as_bytes(), &mut head);
     head.extend_from_slice(b",\"pod\":");
@@ -709,6 +739,33 @@ mod tests {
             base64(plain.as_bytes(), &mut out);
             assert_eq!(text(&out), encoded);
         }
+    }
+
+    #[test]
+    fn a_named_cluster_labels_json_text_and_templates_but_not_raw() {
+        let c = container("web-1", "app");
+        let b = batch(&c, split(INPUT, 1024));
+        let labelled = |format: Format| {
+            let mut encoder = Encoder::new(format).with_cluster(Some("prod"));
+            let mut out = Vec::new();
+            encoder.encode(&b, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        let json = labelled(Format::Json);
+        let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+        assert_eq!(
+            (first["cluster"].as_str(), first["namespace"].as_str()),
+            (Some("prod"), Some("shop"))
+        );
+        assert_eq!(
+            labelled(Format::PLAIN_TEXT),
+            "[prod] shop/web-1/app hello\n[prod] shop/web-1/app world\n"
+        );
+        let template = Format::Template(Arc::new(LineTemplate::parse("{cluster}:{pod} {message}").unwrap()));
+        assert_eq!(labelled(template), "prod:web-1 hello\nprod:web-1 world\n");
+        assert_eq!(labelled(Format::RAW_WITH_TIMESTAMPS).as_bytes(), INPUT);
+        // Without a name nothing changes: no field, no prefix.
+        assert!(!text(&encode(Format::Json, std::slice::from_ref(&b))).contains("cluster"));
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl CheckpointSpec {
         Ok(match self {
             CheckpointSpec::None => None,
             CheckpointSpec::Auto => match sink {
-                SinkConfig::File(config) => Some(Arc::new(FileCheckpointStore::new(config.dir.join(CHECKPOINT_FILE)))),
+                SinkConfig::File(config) => Some(Arc::new(FileCheckpointStore::new(config.own_file(CHECKPOINT_FILE)))),
                 #[cfg(feature = "s3")]
                 SinkConfig::S3(config) => Some(Arc::new(
                     crate::s3::ObjectCheckpointStore::from_config(config)?.with_lease_timing(lease),
@@ -87,6 +87,38 @@ impl CheckpointSpec {
                 .with_lease_timing(lease),
             )),
         })
+    }
+
+    /// This spec for one cluster of a run over several: a file `PATH` becomes
+    /// `PATH`'s name with `.cluster-NAME` before its extension, a ConfigMap `NAME`
+    /// becomes `NAME-<cluster>`, so that two clusters' exports never share a checkpoint (the
+    /// clusters may be one, reached through two contexts). `auto` is one cluster's already
+    /// through its [sink](SinkConfig::with_cluster); `none` stays none.
+    ///
+    /// ```
+    /// use kle_sinks::CheckpointSpec;
+    ///
+    /// let file: CheckpointSpec = "file:/state/export.json".parse().unwrap();
+    /// assert_eq!(file.for_cluster("prod").to_string(), "file:/state/export.cluster-prod.json");
+    /// let map: CheckpointSpec = "configmap:logs/export".parse().unwrap();
+    /// assert_eq!(map.for_cluster("Prod_EU").to_string(), "configmap:logs/export-prod-eu");
+    /// ```
+    #[must_use]
+    pub fn for_cluster(&self, cluster: &str) -> CheckpointSpec {
+        match self {
+            CheckpointSpec::File(path) => {
+                let name = path.file_name().map_or_else(
+                    || CHECKPOINT_FILE.to_owned(),
+                    |name| name.to_string_lossy().into_owned(),
+                );
+                CheckpointSpec::File(path.with_file_name(crate::cluster::own_file_name(&name, cluster)))
+            }
+            CheckpointSpec::ConfigMap { namespace, name } => CheckpointSpec::ConfigMap {
+                namespace: namespace.clone(),
+                name: format!("{name}-{}", crate::cluster::object_name_suffix(cluster)),
+            },
+            CheckpointSpec::Auto | CheckpointSpec::None => self.clone(),
+        }
     }
 
     /// The checkpoint of one shard of a sharded follow ([`kle_core::shards`]), kept where every
@@ -371,6 +403,16 @@ pub struct ExportConfig {
     /// Kubeconfig context (`--context`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
+    /// Several kubeconfig contexts, one export each in one run (`--context` repeated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contexts: Option<Vec<String>>,
+    /// Every kubeconfig context whose name matches this regular expression (`--context-regex`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_regex: Option<String>,
+    /// The clusters' names in lines, paths and keys, as `CONTEXT=NAME` (or `NAME` for a run's
+    /// one cluster); default: the context's name (`--cluster-name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_names: Option<Vec<String>>,
     /// Where the lines go (see [`SinkConfig`]).
     #[serde(serialize_with = "write_sink", skip_serializing_if = "Option::is_none")]
     sink: Option<Spanned<SinkConfig>>,

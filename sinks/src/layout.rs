@@ -10,6 +10,7 @@
 //! | `{namespace}` `{pod}` `{container}` | names of the container instance |
 //! | `{pod_uid}` | `metadata.uid` of the pod |
 //! | `{node}` | the pod's node (`_` when it has none) |
+//! | `{cluster}` | the cluster's name, in a run that names clusters ([`Layout::with_cluster`]; `_` otherwise) |
 //! | `{restart}` | the restart count of the instance (the previous instance's count for `previous`) |
 //! | `{label:KEY}` | the value of the pod label `KEY` (`_` when it is not set) |
 //! | `{date}` | UTC date (`YYYY-MM-DD`) of the first line written to the file or object |
@@ -64,6 +65,8 @@ pub struct Layout {
     template: String,
     /// Path components, each a sequence of segments.
     components: Vec<Vec<Segment>>,
+    /// What `{cluster}` renders.
+    cluster: Option<String>,
 }
 
 impl Layout {
@@ -117,7 +120,22 @@ impl Layout {
         Ok(Self {
             template: template.to_owned(),
             components,
+            cluster: None,
         })
+    }
+
+    /// The layout with `{cluster}` rendering `name`, the cluster the sink's containers are in.
+    #[must_use]
+    pub fn with_cluster(mut self, name: impl Into<String>) -> Self {
+        self.cluster = Some(name.into());
+        self
+    }
+
+    /// Whether the template has `{cluster}`: its paths, and so the sink's own files beside
+    /// them, are one cluster's.
+    pub fn uses_cluster(&self) -> bool {
+        self.placeholders()
+            .any(|placeholder| *placeholder == Placeholder::Cluster)
     }
 
     /// The template as written.
@@ -158,6 +176,7 @@ impl Layout {
                     segments,
                     Values {
                         date: Some(date),
+                        cluster: self.cluster.as_deref(),
                         ..Values::of(container)
                     },
                 )
@@ -176,6 +195,7 @@ impl Layout {
                     Values {
                         date: Some(date),
                         stamp: Some(stamp),
+                        cluster: self.cluster.as_deref(),
                         ..Values::of(container)
                     },
                 )
@@ -221,6 +241,7 @@ impl Default for Layout {
                     Segment::Literal(".log".into()),
                 ],
             ],
+            cluster: None,
         }
     }
 }

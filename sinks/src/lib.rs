@@ -29,6 +29,7 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod cluster;
 mod config;
 pub mod encode;
 mod export_config;

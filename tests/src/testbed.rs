@@ -155,6 +155,111 @@ impl Testbed {
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
+    /// A token for the ServiceAccount `sa` of `namespace`: TokenRequest (a bound token) when
+    /// kubectl supports it, else the legacy token Secret of 1.20.
+    pub fn service_account_token(&self, namespace: &str, sa: &str) -> String {
+        let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).trim().to_owned();
+        let requested = self.kubectl_output(&["create", "token", sa, "-n", namespace], None);
+        if requested.status.success() {
+            return text(requested.stdout);
+        }
+        let mut token = String::new();
+        self.wait_for(
+            &format!("a token for ServiceAccount {sa}"),
+            Duration::from_secs(30),
+            || {
+                let jsonpath = "jsonpath={.secrets[0].name}";
+                let secret = text(self.kubectl(&["get", "serviceaccount", sa, "-n", namespace, "-o", jsonpath]));
+                if !secret.is_empty() {
+                    let template = "go-template={{.data.token | base64decode}}";
+                    token = text(self.kubectl(&["get", "secret", &secret, "-n", namespace, "-o", template]));
+                }
+                !token.is_empty()
+            },
+        );
+        token
+    }
+
+    /// A kubeconfig in `dir` that authenticates as the ServiceAccount `sa` of `namespace`, with
+    /// the cluster's CA; its one context, `sa`, defaults to `namespace`.
+    pub fn service_account_kubeconfig(&self, namespace: &str, sa: &str, dir: &Path) -> PathBuf {
+        let token = self.service_account_token(namespace, sa);
+        let path = dir.join("sa.kubeconfig");
+        let (server, ca) = self.server_and_ca();
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: sa\nclusters:\n- name: c\n  cluster: {{server: \"{server}\", certificate-authority-data: \"{ca}\"}}\nusers:\n- name: sa\n  user: {{token: \"{token}\"}}\ncontexts:\n- name: sa\n  context: {{cluster: c, user: sa, namespace: {namespace}}}\n"
+            ),
+        )
+        .expect("writing the ServiceAccount's kubeconfig");
+        path
+    }
+
+    /// A kubeconfig in `dir` with two contexts on this cluster as two different users: `admin`
+    /// (the admin's certificate) and `reader` (the ServiceAccount `sa` of `namespace`), both
+    /// defaulting to `namespace`; `admin` is current.
+    pub fn two_user_kubeconfig(&self, namespace: &str, sa: &str, dir: &Path) -> PathBuf {
+        let path = dir.join("two-users.kubeconfig");
+        std::fs::write(
+            &path,
+            self.kubectl(&["config", "view", "--raw", "--flatten", "--minify"]),
+        )
+        .expect("writing the two users' kubeconfig");
+        let file = path.to_str().expect("a UTF-8 temporary path");
+        let current = String::from_utf8_lossy(&self.kubectl(&["config", "current-context"]))
+            .trim()
+            .to_owned();
+        let cluster = String::from_utf8_lossy(&self.kubectl(&[
+            "config",
+            "view",
+            "--minify",
+            "-o",
+            "jsonpath={.contexts[0].context.cluster}",
+        ]))
+        .trim()
+        .to_owned();
+        let token = self.service_account_token(namespace, sa);
+        let user_token = format!("--token={token}");
+        let cluster_flag = format!("--cluster={cluster}");
+        let namespace_flag = format!("--namespace={namespace}");
+        for args in [
+            vec!["config", "rename-context", current.as_str(), "admin"],
+            vec!["config", "set-context", "admin", namespace_flag.as_str()],
+            vec!["config", "set-credentials", "reader", user_token.as_str()],
+            vec![
+                "config",
+                "set-context",
+                "reader",
+                cluster_flag.as_str(),
+                "--user=reader",
+                namespace_flag.as_str(),
+            ],
+        ] {
+            // `--kubeconfig` given last wins over the admin one `kubectl` puts first.
+            let output = self.kubectl_output(&[&args[..], &["--kubeconfig", file]].concat(), None);
+            assert!(
+                output.status.success(),
+                "kubectl {args:?} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        path
+    }
+
+    /// The API server's URL and CA (base64 PEM) from the admin kubeconfig.
+    fn server_and_ca(&self) -> (String, String) {
+        let field = |jsonpath: &str| {
+            String::from_utf8_lossy(&self.kubectl(&["config", "view", "--raw", "-o", jsonpath]))
+                .trim()
+                .to_owned()
+        };
+        (
+            field("jsonpath={.clusters[0].cluster.server}"),
+            field("jsonpath={.clusters[0].cluster.certificate-authority-data}"),
+        )
+    }
+
     /// Polls `ready` every 200 ms until it holds; panics naming `what` after `timeout`.
     pub fn wait_for(&self, what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
         let deadline = Instant::now() + timeout;

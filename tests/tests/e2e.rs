@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -241,7 +240,7 @@ fn missing_permissions_are_explained_and_the_printed_rbac_fixes_them() {
     cleanup_rbac(&testbed, sa);
     testbed.kubectl(&["create", "serviceaccount", sa, "-n", NS]);
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = service_account_kubeconfig(&testbed, sa, dir.path());
+    let kubeconfig = testbed.service_account_kubeconfig(NS, sa, dir.path());
     let as_sa = |args: &[&str]| {
         exporter()
             .arg("--kubeconfig")
@@ -297,68 +296,6 @@ fn missing_permissions_are_explained_and_the_printed_rbac_fixes_them() {
 fn cleanup_rbac(testbed: &Testbed, sa: &str) {
     for kind in ["rolebinding", "role", "serviceaccount"] {
         testbed.kubectl_output(&["delete", kind, sa, "-n", NS, "--ignore-not-found"], None);
-    }
-}
-
-/// A kubeconfig that authenticates as the ServiceAccount, with the cluster's CA.
-fn service_account_kubeconfig(testbed: &Testbed, sa: &str, dir: &Path) -> std::path::PathBuf {
-    let token = service_account_token(testbed, sa);
-    let ca = text(&testbed.kubectl(&[
-        "config",
-        "view",
-        "--raw",
-        "-o",
-        "jsonpath={.clusters[0].cluster.certificate-authority-data}",
-    ]));
-    let server = text(&testbed.kubectl(&[
-        "config",
-        "view",
-        "--raw",
-        "-o",
-        "jsonpath={.clusters[0].cluster.server}",
-    ]));
-    let path = dir.join("sa.kubeconfig");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: sa\nclusters:\n- name: c\n  cluster: {{server: \"{server}\", certificate-authority-data: \"{ca}\"}}\nusers:\n- name: sa\n  user: {{token: \"{token}\"}}\ncontexts:\n- name: sa\n  context: {{cluster: c, user: sa, namespace: {NS}}}\n"
-        ),
-    )
-    .unwrap();
-    path
-}
-
-fn service_account_token(testbed: &Testbed, sa: &str) -> String {
-    // TokenRequest (bound token) when kubectl supports it, else the legacy token Secret of 1.20.
-    let requested = testbed.kubectl_output(&["create", "token", sa, "-n", NS], None);
-    if requested.status.success() {
-        return text(&requested.stdout).trim().to_owned();
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let secret = text(&testbed.kubectl(&[
-            "get",
-            "serviceaccount",
-            sa,
-            "-n",
-            NS,
-            "-o",
-            "jsonpath={.secrets[0].name}",
-        ]));
-        if !secret.is_empty() {
-            let token = testbed.kubectl(&[
-                "get",
-                "secret",
-                &secret,
-                "-n",
-                NS,
-                "-o",
-                "go-template={{.data.token | base64decode}}",
-            ]);
-            return text(&token).trim().to_owned();
-        }
-        assert!(Instant::now() < deadline, "no token for ServiceAccount {sa}");
-        std::thread::sleep(Duration::from_millis(500));
     }
 }
 

@@ -588,3 +588,160 @@ fn cronjob_follow(testbed: &Testbed, follow: Child, follow_log: &Path, out: &Pat
         done.len()
     );
 }
+
+/// Two kubeconfig contexts on the test cluster as two users (the admin and a ServiceAccount):
+/// one run exports both, each cluster's lines under its `{cluster}`, each with its own
+/// checkpoint; the ServiceAccount's missing RBAC stops the run before anything is written,
+/// naming its cluster; a second run adds nothing; JSON lines and S3 keys carry the cluster.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the test cluster and s3s-fs: scripts/test.sh runs it"]
+async fn two_contexts_as_two_users_export_apart_each_with_its_checkpoint() {
+    use kle_tests::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
+    use kle_tests::testbed::FIXTURES_NAMESPACE as FIXTURES;
+
+    let testbed = Testbed::from_env();
+    let sa = "kle-e2e-contexts";
+    let forget = || {
+        for kind in ["rolebinding", "role", "serviceaccount"] {
+            testbed.kubectl_output(&["delete", kind, sa, "-n", FIXTURES, "--ignore-not-found"], None);
+        }
+    };
+    forget();
+    testbed.kubectl(&["create", "serviceaccount", sa, "-n", FIXTURES]);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = testbed.two_user_kubeconfig(FIXTURES, sa, dir.path());
+    let out = dir.path().join("out");
+    let both = |extra: &[&str]| {
+        let mut command = exporter();
+        command
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["export", "--context", "admin", "--context", "reader", "^burst$"])
+            .args(extra);
+        command
+    };
+    let to_files = [
+        "--sink",
+        "file",
+        "--dir",
+        out.to_str().unwrap(),
+        "--layout",
+        "{cluster}/{namespace}/{pod}/{container}.log",
+    ];
+
+    // The ServiceAccount may not read logs yet: exit 4 for its cluster, nothing written.
+    let denied = both(&to_files).output().unwrap();
+    let stderr = text(&denied.stderr);
+    assert_eq!(denied.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("cluster reader: permission denied"), "{stderr}");
+    assert!(
+        !out.join("admin").exists(),
+        "nothing is exported before every cluster is checked"
+    );
+
+    let rbac = run(
+        &testbed,
+        &[
+            "rbac",
+            "-n",
+            FIXTURES,
+            "--service-account",
+            sa,
+            "--sa-namespace",
+            FIXTURES,
+            "^burst$",
+        ],
+    );
+    assert!(rbac.status.success(), "{}", text(&rbac.stderr));
+    testbed.apply(&text(&rbac.stdout));
+    let mut exported = None;
+    testbed.wait_for("the reader's RBAC to take effect", Duration::from_secs(30), || {
+        let output = both(&to_files).output().unwrap();
+        let done = output.status.code() != Some(4);
+        exported = Some(output);
+        done
+    });
+    let exported = exported.unwrap();
+    let stderr = text(&exported.stderr);
+    assert!(exported.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cluster=admin") && stderr.contains("cluster=reader"),
+        "{stderr}"
+    );
+    let kubectl = testbed.logs(FIXTURES, "burst", "burst", false);
+    let file = |cluster: &str| std::fs::read(out.join(cluster).join(FIXTURES).join("burst/burst.log")).unwrap();
+    for cluster in ["admin", "reader"] {
+        assert!(
+            file(cluster) == kubectl,
+            "{cluster}: the file differs from kubectl logs --timestamps"
+        );
+        let checkpoint = out.join(format!(".kube-log-exporter-checkpoint.cluster-{cluster}.json"));
+        assert!(checkpoint.is_file(), "{} is missing", checkpoint.display());
+    }
+    // Each resumes from its own checkpoint: nothing twice.
+    let again = both(&to_files).output().unwrap();
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    for cluster in ["admin", "reader"] {
+        assert!(file(cluster) == kubectl, "{cluster}: a second run changed the file");
+    }
+
+    // JSON lines say their cluster.
+    let json = both(&["-o", "json", "--checkpoint", "none"]).output().unwrap();
+    assert!(json.status.success(), "{}", text(&json.stderr));
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for line in text(&json.stdout).lines() {
+        let record: Value = serde_json::from_str(line).unwrap();
+        *counts
+            .entry(record["cluster"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    let lines = text(&kubectl).lines().count();
+    assert_eq!(
+        counts,
+        [("admin".to_owned(), lines), ("reader".to_owned(), lines)].into()
+    );
+
+    // S3: keys under `{cluster}`, a checkpoint object per cluster.
+    let server = S3Server::start();
+    server.create_bucket("clusters");
+    let endpoint = server.endpoint();
+    let template = "{cluster}/{namespace}/{pod}/{container}/{first_ts}-{last_ts}-{lines}-{hash}";
+    let to_s3 = [
+        "--sink",
+        "s3",
+        "--s3-url",
+        "s3://clusters/archive",
+        "--s3-key-template",
+        template,
+        "--s3-endpoint",
+        &endpoint,
+        "--s3-allow-http",
+    ];
+    let s3 = both(&to_s3)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(s3.status.success(), "{}", text(&s3.stderr));
+    let objects = server.objects("clusters").await;
+    for cluster in ["admin", "reader"] {
+        let prefix = format!("archive/{cluster}/{FIXTURES}/burst/burst/");
+        let bytes: Vec<u8> = objects
+            .iter()
+            .filter(|(key, _)| key.starts_with(&prefix))
+            .flat_map(|(_, bytes)| bytes.clone())
+            .collect();
+        assert!(
+            bytes == kubectl,
+            "{cluster}: the objects under {prefix} differ from kubectl logs"
+        );
+        let checkpoint = format!("archive/.kube-log-exporter-checkpoint.cluster-{cluster}.json");
+        assert!(
+            objects.contains_key(&checkpoint),
+            "{checkpoint} is missing: {:?}",
+            objects.keys()
+        );
+    }
+    forget();
+}

@@ -74,6 +74,10 @@ pub(crate) struct ExportSettings {
     pub(crate) lease_duration: Duration,
     /// `--shards`, `--shard-group`, `--shard-namespace`; `shards` is `None` for a run of its own.
     pub(crate) shards: ShardArgs,
+    /// `--context-regex`: more clusters, by the names of their contexts.
+    pub(crate) context_regex: Option<String>,
+    /// `--cluster-name`, as given: `CONTEXT=NAME` or `NAME`.
+    pub(crate) cluster_names: Vec<String>,
     pub(crate) dry_run: bool,
     pub(crate) quiet: bool,
 }
@@ -102,7 +106,10 @@ struct NamespaceChoice {
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Layer {
     kubeconfig: Option<PathBuf>,
-    context: Option<String>,
+    /// `--context` (repeatable), or the file's `context` and `contexts`.
+    context: Option<Vec<String>>,
+    context_regex: Option<String>,
+    cluster_names: Option<Vec<String>>,
     namespaces: Option<NamespaceChoice>,
     selector: Option<String>,
     field_selector: Option<String>,
@@ -155,6 +162,8 @@ impl Layer {
         let ExportArgs {
             config: _,
             select,
+            context_regex,
+            cluster_name,
             since,
             since_time,
             tail,
@@ -197,7 +206,9 @@ impl Layer {
         } = select;
         let layer = Layer {
             kubeconfig: global.kubeconfig.take(),
-            context: global.context.take(),
+            context: list(std::mem::take(&mut global.context)),
+            context_regex,
+            cluster_names: list(cluster_name),
             namespaces: (!namespaces.is_empty() || all_namespaces).then_some(NamespaceChoice {
                 namespaces,
                 all: all_namespaces,
@@ -247,7 +258,15 @@ impl Layer {
         });
         Layer {
             kubeconfig: file.kubeconfig.clone(),
-            context: file.context.clone(),
+            context: (file.context.is_some() || file.contexts.is_some()).then(|| {
+                file.context
+                    .iter()
+                    .chain(file.contexts.iter().flatten())
+                    .cloned()
+                    .collect()
+            }),
+            context_regex: file.context_regex.clone(),
+            cluster_names: file.cluster_names.clone(),
             namespaces,
             selector: file.selector.clone(),
             field_selector: file.field_selector.clone(),
@@ -286,6 +305,8 @@ impl Layer {
         Layer {
             kubeconfig: self.kubeconfig.or(under.kubeconfig),
             context: self.context.or(under.context),
+            context_regex: self.context_regex.or(under.context_regex),
+            cluster_names: self.cluster_names.or(under.cluster_names),
             namespaces: self.namespaces.or(under.namespaces),
             selector: self.selector.or(under.selector),
             field_selector: self.field_selector.or(under.field_selector),
@@ -323,7 +344,7 @@ impl Layer {
     fn settle(self, global: &mut GlobalArgs, dry_run: bool, quiet: bool) -> ExportSettings {
         // `None` is a default too: kube's kubeconfig and context.
         global.kubeconfig = self.kubeconfig;
-        global.context = self.context;
+        global.context = self.context.unwrap_or_default();
         let namespaces = self.namespaces.unwrap_or_default();
         ExportSettings {
             select: SelectArgs {
@@ -362,6 +383,8 @@ impl Layer {
                 shard_group: self.shard_group,
                 shard_namespace: self.shard_namespace,
             },
+            context_regex: self.context_regex,
+            cluster_names: self.cluster_names.unwrap_or_default(),
             dry_run,
             quiet,
         }

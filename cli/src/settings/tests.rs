@@ -78,7 +78,10 @@ fn defaults_apply_when_neither_flags_nor_file_say() {
         );
         assert!(select.query.is_empty() && select.container_state.is_none());
         assert!(args.include.is_empty() && args.exclude.is_empty());
-        assert_eq!((&settings.global.kubeconfig, &settings.global.context), (&None, &None));
+        assert_eq!(
+            (&settings.global.kubeconfig, &settings.global.context),
+            (&None, &Vec::<String>::new())
+        );
         assert_eq!(settings.sink, SinkConfig::Stdout(StdoutConfig::default()));
     }
 }
@@ -88,7 +91,7 @@ fn the_file_fills_what_the_flags_leave() {
     let settings = resolved(&["--dry-run", "-q"], Some(EVERY_KEY));
     let args = &settings.args;
     assert_eq!(settings.global.kubeconfig, Some(PathBuf::from("/file/kubeconfig")));
-    assert_eq!(settings.global.context.as_deref(), Some("file-context"));
+    assert_eq!(settings.global.context, ["file-context"]);
     let select = &args.select;
     assert_eq!(select.selector.as_deref(), Some("app=web"));
     assert_eq!(select.field_selector.as_deref(), Some("spec.nodeName=node-1"));
@@ -163,7 +166,7 @@ fn flags_given_win_over_the_file() {
     let settings = resolved(&flags, Some(EVERY_KEY));
     let args = &settings.args;
     assert_eq!(settings.global.kubeconfig, Some(PathBuf::from("/flag/kubeconfig")));
-    assert_eq!(settings.global.context.as_deref(), Some("flag-context"));
+    assert_eq!(settings.global.context, ["flag-context"]);
     let select = &args.select;
     assert_eq!(select.selector.as_deref(), Some("app=api"));
     assert_eq!(select.field_selector.as_deref(), Some("spec.nodeName=node-2"));

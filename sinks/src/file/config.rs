@@ -30,6 +30,19 @@ pub struct FileConfig {
     /// Files open at once; default 256.
     #[serde(default = "default_max_open_files")]
     pub max_open_files: usize,
+    /// The cluster whose lines this sink writes, for a run that names clusters (set with
+    /// [`SinkConfig::with_cluster`](crate::SinkConfig::with_cluster), never read from a file).
+    #[serde(skip)]
+    pub cluster: Option<String>,
+}
+
+/// `base`, or one cluster's own name for it when `layout` splits the output by `{cluster}`.
+pub(super) fn own_name(layout: &str, cluster: Option<&str>, base: &str) -> String {
+    let split = Layout::parse_for_files(layout).is_ok_and(|layout| layout.uses_cluster());
+    match cluster {
+        Some(cluster) if split => crate::cluster::own_file_name(base, cluster),
+        _ => base.to_owned(),
+    }
 }
 
 fn default_layout() -> String {
@@ -58,6 +71,7 @@ impl FileConfig {
             format: default_file_format(),
             timestamps: true,
             max_open_files: default_max_open_files(),
+            cluster: None,
         }
     }
 
@@ -79,6 +93,13 @@ impl FileConfig {
     /// The format written (never coloured).
     pub fn format(&self) -> Format {
         self.format.with(self.timestamps, false)
+    }
+
+    /// The name of the sink's own file `base` in [`dir`](Self::dir): one cluster's own
+    /// ([`own_file_name`](crate::cluster::own_file_name)) when the layout has `{cluster}` and
+    /// the sink is a cluster's, else `base`.
+    pub fn own_file(&self, base: &str) -> PathBuf {
+        self.dir.join(own_name(&self.layout, self.cluster.as_deref(), base))
     }
 
     /// Checks the layout and the numbers, without touching the disk.
@@ -116,6 +137,7 @@ impl FileConfig {
                 .with_layout(&self.layout)
                 .with_format(self.format())
                 .with_max_open_files(self.max_open_files)
+                .with_cluster(self.cluster.as_deref())
                 .build()?;
             Ok(Box::new(sink))
         }

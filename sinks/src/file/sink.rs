@@ -13,7 +13,7 @@ use jiff::tz::Offset;
 use kle_core::{Container, ContainerKey, Gap, LogBatch};
 use tracing::warn;
 
-use super::state::{FileState, Journal, baseline, instance_id, load_journal, resume};
+use super::state::{FileState, JOURNAL_FILE, Journal, baseline, instance_id, load_journal, resume};
 use crate::encode::{Encoder, Format};
 use crate::layout::{DEFAULT_LAYOUT, Layout};
 use kle_core::Sink;
@@ -30,6 +30,7 @@ pub struct FileSinkBuilder {
     layout: String,
     format: Format,
     max_open_files: usize,
+    cluster: Option<String>,
 }
 
 impl FileSinkBuilder {
@@ -41,7 +42,16 @@ impl FileSinkBuilder {
             layout: DEFAULT_LAYOUT.to_owned(),
             format: Format::RAW_WITH_TIMESTAMPS,
             max_open_files: DEFAULT_MAX_OPEN_FILES,
+            cluster: None,
         }
+    }
+
+    /// Sets the cluster whose lines the sink writes: `{cluster}` in the layout renders it,
+    /// JSON and text lines carry it, and when the layout has `{cluster}` the length journal is
+    /// that cluster's own ([`cluster`](crate::cluster)).
+    pub fn with_cluster(mut self, cluster: Option<&str>) -> Self {
+        self.cluster = cluster.map(str::to_owned);
+        self
     }
 
     /// Sets the path template (see [`layout`](crate::layout) for the placeholders).
@@ -69,7 +79,11 @@ impl FileSinkBuilder {
     /// [`SinkError::InvalidLayout`] for a bad template; [`SinkError::PermissionDenied`] or
     /// another I/O error when the directory cannot be created.
     pub fn build(self) -> Result<FileSink, SinkError> {
-        let layout = Layout::parse_for_files(&self.layout)?;
+        let mut layout = Layout::parse_for_files(&self.layout)?;
+        if let Some(cluster) = &self.cluster {
+            layout = layout.with_cluster(cluster);
+        }
+        let journal = super::config::own_name(&self.layout, self.cluster.as_deref(), JOURNAL_FILE);
         if self.dir.as_os_str().is_empty() {
             return Err(SinkError::InvalidConfig {
                 sink: "file",
@@ -80,7 +94,7 @@ impl FileSinkBuilder {
         create_dirs(&self.dir, &mut new_dirs)?;
         Ok(FileSink {
             layout,
-            encoder: Encoder::new(self.format),
+            encoder: Encoder::new(self.format).with_cluster(self.cluster.as_deref()),
             buf: Vec::with_capacity(64 * 1024),
             routes: HashMap::new(),
             files: HashMap::new(),
@@ -91,7 +105,7 @@ impl FileSinkBuilder {
             lengths: HashMap::new(),
             committed: BTreeMap::new(),
             writers: BTreeMap::new(),
-            journal: Journal::new(&self.dir),
+            journal: Journal::new(self.dir.join(journal)),
             restoring: false,
             checked: HashSet::new(),
             root: self.dir,

@@ -76,10 +76,10 @@ pub(super) enum JournalSync {
 }
 
 impl Journal {
-    /// The journal of the sink writing under `root`.
-    pub(super) fn new(root: &Path) -> Self {
+    /// The journal kept at `path` (normally [`JOURNAL_FILE`] in the sink's directory).
+    pub(super) fn new(path: PathBuf) -> Self {
         Self {
-            path: root.join(JOURNAL_FILE),
+            path,
             entries: BTreeMap::new(),
             appender: None,
             appended: false,
@@ -275,7 +275,7 @@ mod tests {
     #[test]
     fn journal_survives_a_torn_line_and_a_rewrite_forgets() {
         let dir = tempfile::tempdir().unwrap();
-        let mut journal = Journal::new(dir.path());
+        let mut journal = Journal::new(dir.path().join(JOURNAL_FILE));
         journal.record("a.log", 0).unwrap();
         journal.record("b/c.log", 42).unwrap();
         let sync = journal.pending_sync();

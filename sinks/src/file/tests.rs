@@ -568,3 +568,55 @@ async fn a_shared_file_is_kept_until_its_last_writer_is_retired_even_in_a_later_
     assert!(state.get("writers").is_none(), "{state}");
     assert_eq!(read(dir.path().join("shop/web-0.log")).lines().count(), 2);
 }
+
+/// Two clusters' sinks under one directory: `{cluster}` keeps their files apart, each line
+/// says its cluster, and each keeps its own journal and checkpoint beside the files.
+#[tokio::test]
+async fn clusters_share_a_directory_through_cluster_in_the_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = "{cluster}/{namespace}/{pod}/{container}.ndjson";
+    let c = container("web-1", "app");
+    for cluster in ["prod", "staging"] {
+        let mut sink = FileSink::builder(dir.path())
+            .with_layout(layout)
+            .with_format(Format::Json)
+            .with_cluster(Some(cluster))
+            .build()
+            .unwrap();
+        // A checkpointed run (its first), which keeps the journal.
+        sink.restore(None).await.unwrap();
+        sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", cluster)]))
+            .await
+            .unwrap();
+        sink.commit().await.unwrap();
+        let journal = dir
+            .path()
+            .join(format!(".kube-log-exporter-file-lengths.cluster-{cluster}.journal"));
+        assert!(journal.exists(), "{} is missing", journal.display());
+    }
+    for cluster in ["prod", "staging"] {
+        let text = read(dir.path().join(cluster).join("shop/web-1/app.ndjson"));
+        assert!(
+            text.starts_with(&format!(
+                "{{\"timestamp\":\"2026-11-23T10:00:00Z\",\"cluster\":\"{cluster}\","
+            )),
+            "{text}"
+        );
+        assert!(text.contains(&format!("\"message\":\"{cluster}\"")), "{text}");
+    }
+    assert!(!dir.path().join(crate::file::state::JOURNAL_FILE).exists());
+
+    let config = crate::file::FileConfig::new(dir.path()).with_layout(layout);
+    let own = |config: &crate::file::FileConfig| config.own_file(kle_core::checkpoint::CHECKPOINT_FILE);
+    assert_eq!(own(&config), dir.path().join(".kube-log-exporter-checkpoint.json"));
+    let mut prod = config.clone();
+    prod.cluster = Some("prod".into());
+    assert_eq!(
+        own(&prod),
+        dir.path().join(".kube-log-exporter-checkpoint.cluster-prod.json")
+    );
+    // A layout that does not split by cluster keeps the one checkpoint it always had.
+    let mut unsplit = crate::file::FileConfig::new(dir.path());
+    unsplit.cluster = Some("prod".into());
+    assert_eq!(own(&unsplit), dir.path().join(".kube-log-exporter-checkpoint.json"));
+}

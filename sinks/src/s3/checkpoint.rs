@@ -68,7 +68,8 @@ impl ObjectCheckpointStore {
     }
 
     /// The checkpoint beside the objects an [`S3Config`](crate::s3::S3Config) describes:
-    /// `<prefix>/.kube-log-exporter-checkpoint.json` in its bucket.
+    /// `<prefix>/.kube-log-exporter-checkpoint.json` in its bucket (a cluster's own,
+    /// [`ValidS3Config::own_key`](crate::s3::ValidS3Config::own_key), when keys have `{cluster}`).
     ///
     /// # Errors
     /// The configuration is invalid, or the S3 client cannot be configured.
@@ -83,7 +84,7 @@ impl ObjectCheckpointStore {
     /// The S3 client cannot be configured.
     pub fn from_valid(valid: &crate::s3::ValidS3Config) -> Result<Self, kle_core::SinkError> {
         let store = super::upload::s3_store(valid)?;
-        Ok(Self::new(store, valid.bucket(), valid.key(CHECKPOINT_OBJECT)))
+        Ok(Self::new(store, valid.bucket(), valid.own_key(CHECKPOINT_OBJECT)))
     }
 
     /// The checkpoint of one shard of a sharded follow, beside the objects:
@@ -99,7 +100,7 @@ impl ObjectCheckpointStore {
         let valid = config.validated()?;
         let store = super::upload::s3_store(&valid)?;
         let name = CHECKPOINT_OBJECT.replace(".json", &format!(".shard-{}.json", shard.slug()));
-        Ok(Self::new(store, valid.bucket(), valid.key(&name)))
+        Ok(Self::new(store, valid.bucket(), valid.own_key(&name)))
     }
 
     /// A store error with its S3 code and what to do about it.

@@ -119,6 +119,10 @@ pub struct S3Config {
     /// Timeout of connecting to the endpoint; default 5.
     #[serde(default = "default_connect_timeout_secs")]
     pub connect_timeout_secs: u64,
+    /// The cluster whose lines this sink writes, for a run that names clusters (set with
+    /// [`SinkConfig::with_cluster`](crate::SinkConfig::with_cluster), never read from a file).
+    #[serde(skip)]
+    pub cluster: Option<String>,
 }
 
 fn default_key_template() -> String {
@@ -177,6 +181,7 @@ impl S3Config {
             retry_timeout_secs: default_retry_timeout_secs(),
             request_timeout_secs: default_request_timeout_secs(),
             connect_timeout_secs: default_connect_timeout_secs(),
+            cluster: None,
         }
     }
 
@@ -259,7 +264,10 @@ impl S3Config {
     pub fn validated(&self) -> Result<ValidS3Config, SinkError> {
         let (bucket, prefix) = parse_url(&self.url)?;
         self.format.refuse_template("s3")?;
-        let key_layout = parse_key_template(&self.key_template)?;
+        let mut key_layout = parse_key_template(&self.key_template)?;
+        if let Some(cluster) = &self.cluster {
+            key_layout = key_layout.with_cluster(cluster);
+        }
         let invalid = |reason: &str| SinkError::InvalidConfig {
             sink: "s3",
             reason: reason.to_owned(),
@@ -363,6 +371,16 @@ impl ValidS3Config {
     pub fn key(&self, name: &str) -> String {
         prefixed(&self.prefix, name)
     }
+
+    /// The key of the sink's own object `base` (a checkpoint) under the prefix: one cluster's
+    /// own ([`own_file_name`](crate::cluster::own_file_name)) when the key template has
+    /// `{cluster}` and the sink is a cluster's, so two clusters' exports never share one.
+    pub fn own_key(&self, base: &str) -> String {
+        match &self.config.cluster {
+            Some(cluster) if self.key_layout.uses_cluster() => self.key(&crate::cluster::own_file_name(base, cluster)),
+            _ => self.key(base),
+        }
+    }
 }
 
 /// The bucket and key prefix of an `s3://bucket[/prefix]` URL.
@@ -441,6 +459,42 @@ mod tests {
         let err = S3Config::new("s3://logs").build().err();
         let message = err.map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("feature `s3`"), "{message}");
+    }
+
+    #[test]
+    fn a_clusters_keys_and_checkpoint_are_its_own_when_keys_split_by_cluster() {
+        let split = S3Config::new("s3://logs/archive")
+            .with_key_template("{cluster}/{namespace}/{pod}/{container}/{first_ts}-{last_ts}-{hash}");
+        let mut prod = split.clone();
+        prod.cluster = Some("prod".into());
+        let valid = prod.validated().unwrap();
+        let stamp = crate::template::ObjectStamp::new(None, None, 1, 0);
+        let c = kle_core::testing::container_in("shop", "web-0", "app", &[], None);
+        assert!(
+            valid
+                .key_layout()
+                .render_object_key(&c, &stamp)
+                .starts_with("prod/shop/web-0/app/")
+        );
+        assert_eq!(
+            valid.own_key(".kube-log-exporter-checkpoint.json"),
+            "archive/.kube-log-exporter-checkpoint.cluster-prod.json"
+        );
+        // Keys that do not split by cluster keep the one checkpoint; no name renders as `_`.
+        let mut unsplit = S3Config::new("s3://logs/archive");
+        unsplit.cluster = Some("prod".into());
+        let unsplit = unsplit.validated().unwrap();
+        assert_eq!(
+            unsplit.own_key(".kube-log-exporter-checkpoint.json"),
+            "archive/.kube-log-exporter-checkpoint.json"
+        );
+        let unnamed = split.validated().unwrap();
+        assert!(
+            unnamed
+                .key_layout()
+                .render_object_key(&c, &stamp)
+                .starts_with("_/shop/")
+        );
     }
 
     #[test]

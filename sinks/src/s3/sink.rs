@@ -46,6 +46,7 @@ pub struct S3SinkBuilder {
     part_bytes: usize,
     upload_concurrency: usize,
     max_buffered_bytes: usize,
+    cluster: Option<String>,
 }
 
 /// A builder's key template: as set by hand, or parsed already by [`S3Config::validated`].
@@ -72,6 +73,7 @@ impl S3SinkBuilder {
             part_bytes: DEFAULT_PART_BYTES,
             upload_concurrency: DEFAULT_UPLOAD_CONCURRENCY,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+            cluster: None,
         }
     }
 
@@ -90,6 +92,14 @@ impl S3SinkBuilder {
         .with_max_object_bytes(config.max_object_bytes)
         .with_max_object_age(config.max_object_age())
         .with_max_buffered_bytes(DEFAULT_MAX_BUFFERED_BYTES.max(max_bytes))
+        .with_cluster(config.cluster.as_deref())
+    }
+
+    /// Sets the cluster whose lines the sink writes: `{cluster}` in keys renders it, and
+    /// JSON and text lines carry it.
+    pub fn with_cluster(mut self, cluster: Option<&str>) -> Self {
+        self.cluster = cluster.map(str::to_owned);
+        self
     }
 
     /// Sets the key prefix (`cluster-a/logs`), put before every key with a `/`.
@@ -154,10 +164,13 @@ impl S3SinkBuilder {
     /// [`SinkError::InvalidLayout`] for a template that does not name objects uniquely,
     /// [`SinkError::InvalidConfig`] for a part size under 5 MiB or a zero limit.
     pub fn build(self) -> Result<S3Sink, SinkError> {
-        let layout = match self.key_template {
+        let mut layout = match self.key_template {
             KeyTemplate::Text(template) => parse_key_template(&template)?,
             KeyTemplate::Checked(layout) => layout,
         };
+        if let Some(cluster) = &self.cluster {
+            layout = layout.with_cluster(cluster);
+        }
         let invalid = |reason: String| SinkError::InvalidConfig { sink: "s3", reason };
         if self.part_bytes < MIN_PART_BYTES {
             return Err(invalid(format!(
@@ -182,7 +195,7 @@ impl S3SinkBuilder {
             prefix: self.prefix,
             layout,
             extension: extension(self.format.clone(), self.compression),
-            encoder: Encoder::new(self.format),
+            encoder: Encoder::new(self.format).with_cluster(self.cluster.as_deref()),
             compressor: BlockCompressor::new(self.compression)
                 .map_err(|err| invalid(format!("cannot set up {:?} compression: {err}", self.compression)))?,
             max_object_bytes: self.max_object_bytes,

@@ -51,6 +51,10 @@ pub struct StdoutConfig {
     /// [`LineTemplate`](crate::LineTemplate)).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    /// The cluster whose lines this sink writes, for a run that names clusters (set with
+    /// [`SinkConfig::with_cluster`](crate::SinkConfig::with_cluster), never read from a file).
+    #[serde(skip)]
+    pub cluster: Option<String>,
 }
 
 impl Default for StdoutConfig {
@@ -60,6 +64,7 @@ impl Default for StdoutConfig {
             timestamps: false,
             color: ColorChoice::Auto,
             template: None,
+            cluster: None,
         }
     }
 }
@@ -134,7 +139,9 @@ impl StdoutConfig {
         self.validate()?;
         #[cfg(feature = "stdout")]
         {
-            Ok(Box::new(super::StdoutSink::new(self.format())))
+            Ok(Box::new(
+                super::StdoutSink::new(self.format()).with_cluster(self.cluster.as_deref()),
+            ))
         }
         #[cfg(not(feature = "stdout"))]
         {

@@ -129,6 +129,13 @@ impl<O: Output> StdoutSink<O> {
         }
     }
 
+    /// Labels every line with its cluster, `name` (see [`Encoder::with_cluster`]).
+    #[must_use]
+    pub fn with_cluster(mut self, name: Option<&str>) -> Self {
+        self.encoder = Encoder::new(self.encoder.format()).with_cluster(name);
+        self
+    }
+
     /// Names the output in messages and in [`describe`](Sink::describe).
     #[must_use]
     pub fn with_name(mut self, name: impl Into<String>) -> Self {

@@ -7,7 +7,7 @@ use super::{Segment, Use, Value, Values, parse};
 use kle_core::SinkError;
 
 /// A parsed line template: literal text and placeholders — those that describe the container
-/// (`{namespace}` `{pod}` `{container}` `{pod_uid}` `{node}` `{restart}` `{label:KEY}`), plus
+/// (`{namespace}` `{pod}` `{container}` `{pod_uid}` `{node}` `{cluster}` `{restart}` `{label:KEY}`), plus
 /// `{timestamp}` and `{message}`. `{{` and `}}` are literal braces, as in file layouts and object
 /// keys ([`layout`](crate::layout)).
 ///
@@ -47,10 +47,21 @@ impl LineTemplate {
         &self.template
     }
 
-    /// Appends `line` of `container`, rendered, to `out` (without the newline).
-    pub(crate) fn render(&self, container: &Container, line: &LogLine<'_>, out: &mut Vec<u8>) {
+    /// Whether the template has the placeholder `name` (as written between the braces).
+    pub fn has_placeholder(&self, name: &str) -> bool {
+        super::Placeholder::from_name(name).is_some_and(|wanted| {
+            self.segments
+                .iter()
+                .any(|segment| matches!(segment, Segment::Placeholder(p) if *p == wanted))
+        })
+    }
+
+    /// Appends `line` of `container`, rendered, to `out` (without the newline); `{cluster}`
+    /// renders `cluster`.
+    pub(crate) fn render(&self, container: &Container, line: &LogLine<'_>, cluster: Option<&str>, out: &mut Vec<u8>) {
         let values = Values {
             line: Some(*line),
+            cluster,
             ..Values::of(container)
         };
         for segment in &self.segments {
@@ -76,7 +87,7 @@ mod tests {
         let template = LineTemplate::parse("{{{namespace}/{pod}}} [{label:app}@{node}] {timestamp} {message}").unwrap();
         let mut out = Vec::new();
         let lines = vec![line("2026-11-23T10:00:00Z", "hello")].into_lines();
-        template.render(&c, &lines.first().unwrap(), &mut out);
+        template.render(&c, &lines.first().unwrap(), None, &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{shop/web-0} [web@node-1] 2026-11-23T10:00:00Z hello"
@@ -91,7 +102,7 @@ mod tests {
         input.extend(std::iter::repeat_n(b'y', 100));
         let mut out = Vec::new();
         for piece in &split(&input, 64) {
-            template.render(&c, &piece, &mut out);
+            template.render(&c, &piece, None, &mut out);
             out.push(b'\n');
         }
         let rendered = String::from_utf8(out).unwrap();

@@ -14,6 +14,7 @@
 //! | `{namespace}` `{pod}` `{container}` | names of the container instance | yes | yes | yes |
 //! | `{pod_uid}` | `metadata.uid` of the pod | yes | yes | yes |
 //! | `{node}` | the pod's node | yes | yes | yes |
+//! | `{cluster}` | the name of the pod's cluster (its kubeconfig context, or `--cluster-name`) | yes | yes | yes |
 //! | `{restart}` | the restart count of the instance | yes | yes | yes |
 //! | `{label:KEY}` | the value of the pod label `KEY` | yes | yes | yes |
 //! | `{date}` | UTC date of the first line of the file or object | yes | yes | — |
@@ -66,6 +67,7 @@ pub(crate) enum Placeholder {
     Container,
     PodUid,
     Node,
+    Cluster,
     Restart,
     Label(String),
     Date,
@@ -79,12 +81,13 @@ pub(crate) enum Placeholder {
 }
 
 /// Every placeholder as written, in the order messages list them.
-const NAMES: [&str; 15] = [
+const NAMES: [&str; 16] = [
     "namespace",
     "pod",
     "container",
     "pod_uid",
     "node",
+    "cluster",
     "restart",
     "label:KEY",
     "date",
@@ -106,6 +109,7 @@ impl Placeholder {
             "container" => Placeholder::Container,
             "pod_uid" => Placeholder::PodUid,
             "node" => Placeholder::Node,
+            "cluster" => Placeholder::Cluster,
             "restart" => Placeholder::Restart,
             "date" => Placeholder::Date,
             "hour" => Placeholder::Hour,
@@ -152,6 +156,7 @@ impl Placeholder {
             Placeholder::Container => container.name.as_str().into(),
             Placeholder::PodUid => container.pod.uid.as_str().into(),
             Placeholder::Node => container.pod.node.as_deref().unwrap_or_default().into(),
+            Placeholder::Cluster => values.cluster.unwrap_or_default().into(),
             Placeholder::Restart => instance_restart_count(container).to_string().into(),
             Placeholder::Label(key) => container.pod.labels.get(key).map_or("", String::as_str).into(),
             Placeholder::Date => values.date.map_or(Cow::Borrowed(""), |date| date.to_string().into()),
@@ -208,6 +213,8 @@ pub(crate) struct Values<'a> {
     pub(crate) stamp: Option<&'a ObjectStamp>,
     /// The line.
     pub(crate) line: Option<LogLine<'a>>,
+    /// The name of the container's cluster, when the run names it.
+    pub(crate) cluster: Option<&'a str>,
 }
 
 impl<'a> Values<'a> {
@@ -218,6 +225,7 @@ impl<'a> Values<'a> {
             date: None,
             stamp: None,
             line: None,
+            cluster: None,
         }
     }
 }
@@ -315,7 +323,7 @@ mod tests {
         let line_text = LineTemplate::parse(template).map(|t| {
             let lines = vec![line("2026-11-23T10:00:00Z", "hello")].into_lines();
             let mut out = Vec::new();
-            t.render(&c, &lines.first().unwrap(), &mut out);
+            t.render(&c, &lines.first().unwrap(), None, &mut out);
             String::from_utf8(out).unwrap()
         });
         [file.map_err(message), key.map_err(message), line_text.map_err(message)]
