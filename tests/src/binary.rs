@@ -46,6 +46,13 @@ pub async fn run_against(server: &crate::fake_api::FakeApiServer, dir: &Path, ar
     server
         .write_kubeconfig(&kubeconfig, "fake")
         .expect("writing the fake API's kubeconfig");
+    run_with_kubeconfig(&kubeconfig, args).await
+}
+
+/// Runs the exporter to its end with `--kubeconfig kubeconfig`, off the async runtime (which
+/// may be serving fake API servers).
+pub async fn run_with_kubeconfig(kubeconfig: &Path, args: &[&str]) -> Output {
+    let kubeconfig = kubeconfig.to_owned();
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     tokio::task::spawn_blocking(move || {
         exporter()

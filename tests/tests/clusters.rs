@@ -6,10 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::Output;
 
 use jiff::Timestamp;
-use kle_tests::binary::exporter;
+use kle_tests::binary::run_with_kubeconfig as run;
 use kle_tests::fake_api::{FakeApiServer, FakeContainer, FakePod, lines, render};
 
 fn start() -> Timestamp {
@@ -45,21 +44,6 @@ fn kubeconfig(path: &Path, clusters: &[(&str, &FakeApiServer)]) {
     }
     yaml += &format!("current-context: {}\n", clusters[0].0);
     std::fs::write(path, yaml).unwrap();
-}
-
-async fn run(kubeconfig: &Path, args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let kubeconfig = kubeconfig.to_owned();
-    tokio::task::spawn_blocking(move || {
-        exporter()
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(args)
-            .output()
-            .expect("running kube-log-exporter")
-    })
-    .await
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
