@@ -32,4 +32,4 @@ pub use access::{AccessCheck, check_access, render_access_table};
 pub use client::{AuthMode, AuthSource, ClientOptions, Connection, connect, install_crypto_provider, who_am_i};
 pub use error::AuthError;
 pub use rbac::{Rbac, Subject};
-pub use transport::{DEFAULT_READ_BUFFER, read_buffer_for};
+pub use transport::{DEFAULT_READ_BUFFER, HttpVersion, KeepAlive, ResponseBody, TransportStats, read_buffer_for};
