@@ -77,11 +77,13 @@ pub(crate) async fn export(global: GlobalArgs, args: ExportArgs, follow: bool) -
         (args.metrics_addr.is_some() || interactive).then(|| Arc::new(Metrics::new(export.sink_description())));
     if let Some(metrics) = &metrics {
         if let Some(addr) = args.metrics_addr {
-            crate::serve::serve(addr, Arc::clone(metrics)).await.map_err(|err| {
-                Failure::Usage(format!(
-                    "cannot serve metrics on {addr}: {err}; choose a free address with --metrics-addr"
-                ))
-            })?;
+            crate::serve::serve(addr, Arc::clone(metrics), connection.transport.clone())
+                .await
+                .map_err(|err| {
+                    Failure::Usage(format!(
+                        "cannot serve metrics on {addr}: {err}; choose a free address with --metrics-addr"
+                    ))
+                })?;
         }
         export = export.with_metrics(Arc::clone(metrics));
     }

@@ -49,21 +49,68 @@ pub fn read_buffer_for(streams: usize) -> usize {
     (READ_AHEAD_BUDGET / streams.max(1)).clamp(MIN_READ_BUFFER, DEFAULT_READ_BUFFER)
 }
 
-/// Which HTTP version to speak to the API server (`--http-version`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+/// Which HTTP version to speak to the API server (`--http-version`, the file's
+/// `http_version`: `auto`, `1.1` or `2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HttpVersion {
     /// HTTP/2 where the server offers it in the TLS handshake (ALPN), else HTTP/1.1; HTTP/1.1
     /// to a plain `http://` server, as kubectl does.
     #[default]
-    #[serde(rename = "auto")]
     Auto,
     /// HTTP/1.1 only: one connection per stream.
-    #[serde(rename = "1.1")]
     Http1,
     /// HTTP/2 only: over TLS the server must offer `h2`; to a plain `http://` server, h2
     /// without negotiation (prior knowledge).
-    #[serde(rename = "2")]
     Http2,
+}
+
+impl HttpVersion {
+    /// How the flag spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Http1 => "1.1",
+            Self::Http2 => "2",
+        }
+    }
+}
+
+impl std::fmt::Display for HttpVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for HttpVersion {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// From `auto`, `"1.1"` or `"2"`, and from YAML's numbers `1.1` and `2` as written unquoted.
+impl<'de> serde::Deserialize<'de> for HttpVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = HttpVersion;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("auto, 1.1 or 2")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<HttpVersion, E> {
+                v.parse().map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<HttpVersion, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<HttpVersion, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<HttpVersion, E> {
+                self.visit_str(&v.to_string())
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl FromStr for HttpVersion {

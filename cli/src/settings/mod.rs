@@ -20,8 +20,8 @@ use kle_sinks::{ExportConfig, SinkConfig};
 use kle_core::container::StateFilter;
 
 use crate::args::{
-    CheckpointArg, ColorArg, CompressionArg, ContainerStateArg, ExportArgs, FormatArg, GlobalArgs, OutputArgs, S3Args,
-    SelectArgs, ShardArgs, SinkArg,
+    CheckpointArg, ColorArg, CompressionArg, ContainerStateArg, ExportArgs, FormatArg, GlobalArgs, HttpVersionArg,
+    OutputArgs, S3Args, SelectArgs, ShardArgs, SinkArg,
 };
 
 /// `--max-streams` when neither the flag nor the file says.
@@ -38,7 +38,7 @@ const DEFAULT_SINK: SinkArg = SinkArg::Stdout;
 /// The settings of an export: the flags over the configuration file over the defaults.
 #[derive(Debug)]
 pub(crate) struct Settings {
-    /// The global flags, `--kubeconfig` and `--context` completed from the file.
+    /// The global flags, `--kubeconfig`, `--context` and `--http-version` completed from the file.
     pub(crate) global: GlobalArgs,
     /// Everything but the connection and the sink.
     pub(crate) args: ExportSettings,
@@ -103,6 +103,7 @@ struct NamespaceChoice {
 struct Layer {
     kubeconfig: Option<PathBuf>,
     context: Option<String>,
+    http_version: Option<HttpVersionArg>,
     namespaces: Option<NamespaceChoice>,
     selector: Option<String>,
     field_selector: Option<String>,
@@ -198,6 +199,7 @@ impl Layer {
         let layer = Layer {
             kubeconfig: global.kubeconfig.take(),
             context: global.context.take(),
+            http_version: global.http_version.take(),
             namespaces: (!namespaces.is_empty() || all_namespaces).then_some(NamespaceChoice {
                 namespaces,
                 all: all_namespaces,
@@ -248,6 +250,7 @@ impl Layer {
         Layer {
             kubeconfig: file.kubeconfig.clone(),
             context: file.context.clone(),
+            http_version: file.http_version.map(HttpVersionArg::from),
             namespaces,
             selector: file.selector.clone(),
             field_selector: file.field_selector.clone(),
@@ -286,6 +289,7 @@ impl Layer {
         Layer {
             kubeconfig: self.kubeconfig.or(under.kubeconfig),
             context: self.context.or(under.context),
+            http_version: self.http_version.or(under.http_version),
             namespaces: self.namespaces.or(under.namespaces),
             selector: self.selector.or(under.selector),
             field_selector: self.field_selector.or(under.field_selector),
@@ -324,6 +328,7 @@ impl Layer {
         // `None` is a default too: kube's kubeconfig and context.
         global.kubeconfig = self.kubeconfig;
         global.context = self.context;
+        global.http_version = self.http_version;
         let namespaces = self.namespaces.unwrap_or_default();
         ExportSettings {
             select: SelectArgs {
