@@ -190,7 +190,18 @@ impl Pool {
                 }
             };
             let request = copy_head(&parts);
+            let connection = slot.conn.id;
             match send_on(slot, request, body.clone()).await {
+                Err(error) if error.is_go_away() || error.is_io() => {
+                    // The connection is going (a server shutting down says GOAWAY): no new
+                    // stream goes on it, while the streams it still carries finish.
+                    shared.close(connection, Closed::Ended);
+                    if attempt == 1 && never_processed(&error) {
+                        debug!(%error, uri = %parts.uri, "stream not processed before GOAWAY; sending it again");
+                        continue;
+                    }
+                    return Err(error.into());
+                }
                 Err(error) if attempt == 1 && never_processed(&error) => {
                     debug!(%error, uri = %parts.uri, "stream refused before processing; sending it again");
                 }
