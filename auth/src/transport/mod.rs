@@ -199,7 +199,7 @@ pub(crate) fn build(config: Config, options: TransportOptions) -> Result<Client,
     let transport = match (options.version, tls) {
         (HttpVersion::Http1, _) | (HttpVersion::Auto, false) => {
             options.stats.set_version("1.1");
-            Transport::Http1(http1()?, options.stats)
+            Transport::Http1(Box::new(http1()?), options.stats)
         }
         (version, _) => {
             let negotiation = if tls {
@@ -290,7 +290,7 @@ fn h2_settings(read_buffer: usize) -> h2::client::Builder {
 /// The bottom of the stack: HTTP/1.1 through hyper's client, or the HTTP/2 pool.
 #[derive(Clone)]
 enum Transport {
-    Http1(Http1Client, TransportStats),
+    Http1(Box<Http1Client>, TransportStats),
     Http2(Pool),
 }
 
@@ -305,7 +305,7 @@ impl tower::Service<Request<kube::client::Body>> for Transport {
 
     fn call(&mut self, request: Request<kube::client::Body>) -> Self::Future {
         match self {
-            Transport::Http1(client, stats) => Box::pin(send_http1(client.clone(), request, &stats.clone())),
+            Transport::Http1(client, stats) => Box::pin(send_http1(Http1Client::clone(client), request, stats)),
             Transport::Http2(pool) => Box::pin(pool.clone().send(request)),
         }
     }

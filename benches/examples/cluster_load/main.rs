@@ -332,7 +332,14 @@ fn tcp_connections_to(pid: u32, port: u16) -> usize {
     let remote = format!(":{port:04X}");
     ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
-        .flat_map(|table| std::fs::read_to_string(table).unwrap_or_default().lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|table| {
+            std::fs::read_to_string(table)
+                .unwrap_or_default()
+                .lines()
+                .skip(1)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
         .filter(|row| {
             let f: Vec<&str> = row.split_whitespace().collect();
             // rem_address, st (01 = ESTABLISHED), inode
@@ -350,10 +357,7 @@ fn api_server_rss() -> f64 {
 fn measure(name: &str, argv: &[String], args: &Args) -> Measured {
     let name = name.to_owned();
     let api_rss_before = api_server_rss();
-    let stderr = std::env::temp_dir().join(format!(
-        "kle-cluster-load-{}.stderr",
-        name.replace(['/', ' '], "-")
-    ));
+    let stderr = std::env::temp_dir().join(format!("kle-cluster-load-{}.stderr", name.replace(['/', ' '], "-")));
     eprintln!("{name}: its stderr goes to {}", stderr.display());
     let mut child = Command::new(&argv[0])
         .args(&argv[1..])
@@ -530,7 +534,10 @@ fn main() {
     println!("| tool | connections | API server RSS MiB | its growth while the tool ran, MiB |");
     println!("|---|---|---|---|");
     for m in &results {
-        println!("| {} | {} | {:.1} | {:+.1} |", m.name, m.connections, m.api_rss_mib.0, m.api_rss_mib.1);
+        println!(
+            "| {} | {} | {:.1} | {:+.1} |",
+            m.name, m.connections, m.api_rss_mib.0, m.api_rss_mib.1
+        );
     }
     println!("\nCluster components' CPU (% of a core) while each tool ran:\n");
     println!("| tool | {} |", COMPONENTS.join(" | "));
