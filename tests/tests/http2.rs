@@ -18,7 +18,8 @@ fn start() -> Timestamp {
     "2026-11-23T10:00:00Z".parse().unwrap()
 }
 
-/// A client of `server` through kle-auth (the exporter's own transport), PINGing fast.
+/// A client of `server` through kle-auth (the exporter's own transport), PINGing fast (a
+/// second for the answer: a busy machine does not make a live connection look dead).
 async fn connect_to(server: &FakeApiServer, version: HttpVersion) -> (kube::Client, TransportStats, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("config");
@@ -27,8 +28,8 @@ async fn connect_to(server: &FakeApiServer, version: HttpVersion) -> (kube::Clie
         .with_kubeconfig(&kubeconfig)
         .with_http_version(version)
         .with_keep_alive(KeepAlive {
-            interval: Duration::from_millis(200),
-            timeout: Duration::from_millis(400),
+            interval: Duration::from_millis(250),
+            timeout: Duration::from_secs(1),
         });
     let connection = connect(&options).await.unwrap();
     (connection.client, connection.transport, dir)
