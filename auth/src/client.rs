@@ -9,6 +9,7 @@ use tracing::debug;
 
 use crate::error::AuthError;
 use crate::rbac::Subject;
+use crate::transport::{BuildError, HttpVersion, KeepAlive, TransportOptions, TransportStats};
 
 /// Where the ServiceAccount token of a pod is mounted.
 const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -35,6 +36,8 @@ pub struct ClientOptions {
     context: Option<String>,
     service_account_dir: Option<PathBuf>,
     read_buffer: Option<usize>,
+    http_version: HttpVersion,
+    keep_alive: KeepAlive,
 }
 
 impl ClientOptions {
@@ -75,6 +78,20 @@ impl ClientOptions {
     /// [`DEFAULT_READ_BUFFER`](crate::DEFAULT_READ_BUFFER), least 8 KiB).
     pub fn with_read_buffer(mut self, bytes: usize) -> Self {
         self.read_buffer = Some(bytes);
+        self
+    }
+
+    /// Speaks this HTTP version to the API server (default [`HttpVersion::Http1`];
+    /// [`HttpVersion::Auto`] for HTTP/2 where the server offers it).
+    pub fn with_http_version(mut self, version: HttpVersion) -> Self {
+        self.http_version = version;
+        self
+    }
+
+    /// PINGs HTTP/2 connections this often and drops one whose answer takes longer than
+    /// `keep_alive.timeout` (default 15 s and 15 s: a dead connection is found within 30 s).
+    pub fn with_keep_alive(mut self, keep_alive: KeepAlive) -> Self {
+        self.keep_alive = keep_alive;
         self
     }
 
@@ -142,6 +159,8 @@ pub struct Connection {
     /// ServiceAccount token, in-cluster or in a kubeconfig); `None` for other credentials
     /// (see [`who_am_i`] for asking the API server).
     pub subject: Option<Subject>,
+    /// The connections and streams under `client`, for the debug log and `/metrics`.
+    pub transport: TransportStats,
 }
 
 impl fmt::Debug for Connection {
@@ -180,13 +199,23 @@ pub async fn connect(options: &ClientOptions) -> Result<Connection, AuthError> {
     };
     debug!(%source, server = %config.cluster_url, "authenticating");
     let default_namespace = config.default_namespace.clone();
-    let read_buffer = options.read_buffer.unwrap_or(crate::DEFAULT_READ_BUFFER);
-    let client = crate::transport::build(config, read_buffer).map_err(|e| explain_client_error(e, &source))?;
+    let transport = TransportStats::default();
+    let transport_options = TransportOptions {
+        read_buffer: options.read_buffer.unwrap_or(crate::DEFAULT_READ_BUFFER),
+        version: options.http_version,
+        keep_alive: options.keep_alive,
+        stats: transport.clone(),
+    };
+    let client = crate::transport::build(config, transport_options).map_err(|e| match e {
+        BuildError::Kube(e) => explain_client_error(e, &source),
+        BuildError::Http2Unavailable(reason) => AuthError::Http2Unavailable { reason },
+    })?;
     Ok(Connection {
         client,
         source,
         default_namespace,
         subject,
+        transport,
     })
 }
 

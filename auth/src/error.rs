@@ -53,6 +53,12 @@ pub enum AuthError {
         #[source]
         source: Box<kube::Error>,
     },
+    /// `--http-version 2` where HTTP/2 cannot be spoken (through an HTTP proxy).
+    #[error("cannot use HTTP/2 to the API server: {reason}; use --http-version auto or 1.1")]
+    Http2Unavailable {
+        /// Why not.
+        reason: String,
+    },
     /// A SelfSubjectAccessReview could not be made (the API server is unreachable, for one).
     #[error("cannot check permissions with SelfSubjectAccessReview: {reason}")]
     AccessReview {

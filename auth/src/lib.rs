@@ -2,7 +2,11 @@
 //!
 //! - [`connect`] builds a [`kube::Client`] from a kubeconfig (path, context, exec plugins and
 //!   client certificates as kube supports them) or from the in-cluster ServiceAccount, chosen
-//!   by [`AuthMode`]: explicitly, or automatically (in-cluster when running in a pod).
+//!   by [`AuthMode`]: explicitly, or automatically (in-cluster when running in a pod). Its
+//!   requests go over HTTP/2 where the API server offers it ([`HttpVersion`]): a pool of
+//!   connections, each carrying at most the server's per-connection stream limit, PINGed so
+//!   that a dead one is dropped (its streams fail and resume) within 30 s; or over HTTP/1.1,
+//!   one connection per stream. [`TransportStats`] counts connections and streams.
 //! - [`check_access`] asks the API server, with SelfSubjectAccessReviews, whether the current
 //!   identity holds each [`Permission`] an export needs.
 //! - [`Rbac`] renders the ServiceAccount, Role/ClusterRole and bindings that grant exactly
@@ -35,4 +39,4 @@ pub use client::{
 };
 pub use error::AuthError;
 pub use rbac::{Rbac, Subject};
-pub use transport::{DEFAULT_READ_BUFFER, read_buffer_for};
+pub use transport::{DEFAULT_READ_BUFFER, HttpVersion, KeepAlive, ResponseBody, TransportStats, read_buffer_for};

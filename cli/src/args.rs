@@ -92,6 +92,11 @@ pub(crate) struct GlobalArgs {
     /// How to authenticate: kubeconfig, the in-cluster ServiceAccount, or auto (in-cluster when in a pod).
     #[arg(long, global = true, value_enum, default_value_t = AuthArg::Auto)]
     pub(crate) auth: AuthArg,
+    /// HTTP version to the API server: 2 carries many log streams on each connection, 1.1 opens
+    /// one connection per stream, auto uses 2 where the server offers it (TLS ALPN) [default: 1.1,
+    /// until HTTP/2's CPU cost with many busy streams is measured; see BENCHMARKS.md].
+    #[arg(long, global = true, value_enum, value_name = "VERSION")]
+    pub(crate) http_version: Option<HttpVersionArg>,
     /// More logging on stderr (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
@@ -105,6 +110,35 @@ pub(crate) struct GlobalArgs {
 pub(crate) enum LogFormatArg {
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum HttpVersionArg {
+    Auto,
+    #[value(name = "1.1")]
+    Http1,
+    #[value(name = "2")]
+    Http2,
+}
+
+impl From<HttpVersionArg> for kle_auth::HttpVersion {
+    fn from(arg: HttpVersionArg) -> Self {
+        match arg {
+            HttpVersionArg::Auto => Self::Auto,
+            HttpVersionArg::Http1 => Self::Http1,
+            HttpVersionArg::Http2 => Self::Http2,
+        }
+    }
+}
+
+impl From<kle_auth::HttpVersion> for HttpVersionArg {
+    fn from(version: kle_auth::HttpVersion) -> Self {
+        match version {
+            kle_auth::HttpVersion::Http1 => Self::Http1,
+            kle_auth::HttpVersion::Http2 => Self::Http2,
+            _ => Self::Auto,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -14,7 +14,10 @@ pub(crate) async fn connection(global: &GlobalArgs, streams: usize) -> Result<Co
         AuthArg::Kubeconfig => AuthMode::Kubeconfig,
         AuthArg::InCluster => AuthMode::InCluster,
     };
-    let mut options = ClientOptions::new(mode).with_concurrent_streams(streams);
+    let version = global.http_version.map(Into::into).unwrap_or_default();
+    let mut options = ClientOptions::new(mode)
+        .with_concurrent_streams(streams)
+        .with_http_version(version);
     if let Some(path) = &global.kubeconfig {
         options = options.with_kubeconfig(path);
     }

@@ -11,6 +11,7 @@ use kle_sinks::ExportConfig;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use kle_auth::TransportStats;
 use kle_sinks::SinkConfig;
 use tracing::{Instrument as _, error, info_span};
 
@@ -67,7 +68,7 @@ async fn one_cluster(global: GlobalArgs, args: &ExportSettings, sink: SinkConfig
     let metrics = (args.metrics_addr.is_some() || interactive)
         .then(|| Arc::new(Metrics::new(prepared.export.sink_description())));
     if let Some(metrics) = &metrics {
-        serve_metrics(args, metrics).await?;
+        serve_metrics(args, metrics, Some(prepared.transport.clone())).await?;
     }
     let cancel = CancellationToken::new();
     crate::signals::cancel_on_signals(cancel.clone(), args.grace_period);
@@ -129,7 +130,7 @@ async fn several_clusters(
         )))
     });
     if let Some(metrics) = &metrics {
-        serve_metrics(args, metrics).await?;
+        serve_metrics(args, metrics, None).await?;
     }
     let cancel = CancellationToken::new();
     crate::signals::cancel_on_signals(cancel.clone(), args.grace_period);
@@ -184,6 +185,8 @@ struct Prepared {
     export: Export,
     selection: Selection,
     needed: Vec<kle_core::Permission>,
+    /// The connections to the API server, for `/metrics`.
+    transport: TransportStats,
 }
 
 /// What a finished export leaves for its verdict.
@@ -239,6 +242,7 @@ async fn prepare(
         export,
         selection,
         needed,
+        transport: connection.transport.clone(),
     }))
 }
 
@@ -250,6 +254,7 @@ impl Prepared {
             mut export,
             selection,
             needed,
+            transport: _,
         } = self;
         if let Some(metrics) = metrics {
             export = export.with_metrics(metrics);
@@ -275,14 +280,21 @@ impl Prepared {
     }
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` on `--metrics-addr`, if given.
-async fn serve_metrics(args: &ExportSettings, metrics: &Arc<Metrics>) -> Result<(), Failure> {
+/// Serves `/metrics`, `/healthz` and `/readyz` on `--metrics-addr`, if given; `transport`:
+/// the API connections of a run over one cluster.
+async fn serve_metrics(
+    args: &ExportSettings,
+    metrics: &Arc<Metrics>,
+    transport: Option<TransportStats>,
+) -> Result<(), Failure> {
     if let Some(addr) = args.metrics_addr {
-        crate::serve::serve(addr, Arc::clone(metrics)).await.map_err(|err| {
-            Failure::Usage(format!(
-                "cannot serve metrics on {addr}: {err}; choose a free address with --metrics-addr"
-            ))
-        })?;
+        crate::serve::serve(addr, Arc::clone(metrics), transport)
+            .await
+            .map_err(|err| {
+                Failure::Usage(format!(
+                    "cannot serve metrics on {addr}: {err}; choose a free address with --metrics-addr"
+                ))
+            })?;
     }
     Ok(())
 }

@@ -101,11 +101,13 @@ pub(crate) async fn follow(
     }
     let metrics = Arc::new(Metrics::new(sink.build()?.describe()));
     if let Some(addr) = args.metrics_addr {
-        crate::serve::serve(addr, Arc::clone(&metrics)).await.map_err(|err| {
-            Failure::Usage(format!(
-                "cannot serve metrics on {addr}: {err}; choose a free address with --metrics-addr"
-            ))
-        })?;
+        crate::serve::serve(addr, Arc::clone(&metrics), Some(connection.transport.clone()))
+            .await
+            .map_err(|err| {
+                Failure::Usage(format!(
+                    "cannot serve metrics on {addr}: {err}; choose a free address with --metrics-addr"
+                ))
+            })?;
     }
     let exports = {
         let client = connection.client.clone();

@@ -413,6 +413,9 @@ pub struct ExportConfig {
     /// one cluster); default: the context's name (`--cluster-name`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_names: Option<Vec<String>>,
+    /// HTTP version to the API server (`--http-version`): `auto`, `1.1` or `2`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_version: Option<kle_auth::HttpVersion>,
     /// Where the lines go (see [`SinkConfig`]).
     #[serde(serialize_with = "write_sink", skip_serializing_if = "Option::is_none")]
     sink: Option<Spanned<SinkConfig>>,
@@ -666,6 +669,23 @@ mod tests {
         assert_eq!(config.tail, Some(10));
         assert_eq!(config.namespaces, None);
         assert_eq!(config.sink(), Some(&SinkConfig::File(FileConfig::new("out"))));
+    }
+
+    #[test]
+    fn http_version_is_read_quoted_or_as_yaml_numbers() {
+        use kle_auth::HttpVersion;
+        for (text, version) in [
+            ("http_version: auto\n", HttpVersion::Auto),
+            ("http_version: 1.1\n", HttpVersion::Http1),
+            ("http_version: \"1.1\"\n", HttpVersion::Http1),
+            ("http_version: 2\n", HttpVersion::Http2),
+        ] {
+            let config = ExportConfig::from_yaml(text).unwrap();
+            assert_eq!(config.http_version, Some(version), "{text}");
+            assert_eq!(ExportConfig::from_yaml(&config.to_yaml()).unwrap(), config);
+        }
+        let wrong = error_of("tail: 1\nhttp_version: 3\n");
+        assert!(wrong.contains("line 2") && wrong.contains("auto, 1.1 or 2"), "{wrong}");
     }
 
     fn error_of(text: &str) -> String {

@@ -384,8 +384,9 @@ async fn the_rbac_for_a_denial_grants_only_the_namespaces_that_lack_something() 
 async fn usage_mistakes_exit_2_without_contacting_the_api_server() {
     let server = shop().await;
     let dir = tempfile::tempdir().unwrap();
-    let mistakes: [(&[&str], &str); 5] = [
+    let mistakes: [(&[&str], &str); 6] = [
         (&["export", "-n", "shop", "web-(", "-o", "raw"], "pod query"),
+        (&["--http-version", "3", "export", "-n", "shop"], "--http-version"),
         (&["export", "-n", "shop", "--exclude-pod", "["], "--exclude-pod"),
         (&["export", "-n", "shop", "-c", "a{2,1}"], "--container"),
         (&["check", "-n", "shop", "-E", "("], "--exclude-container"),

@@ -161,27 +161,41 @@ fn previous_instance_of_a_crashing_container() {
 #[ignore = "needs the test cluster: scripts/test.sh runs it"]
 fn follow_streams_a_pod_created_after_it_started() {
     let testbed = Testbed::from_env();
-    let namespace = "kle-e2e-follow";
-    testbed.fresh_namespace(namespace);
+    // The API server offers h2: HTTP/2 is negotiated (and said in the debug log); 1.1 as asked.
+    for (version, namespace, said) in [
+        ("2", "kle-e2e-follow", "HTTP/2 connection opened"),
+        ("1.1", "kle-e2e-follow-h1", ""),
+    ] {
+        testbed.fresh_namespace(namespace);
+        let mut follow = exporter()
+            .arg("--kubeconfig")
+            .arg(testbed.kubeconfig())
+            .args(["--http-version", version])
+            .args(["follow", "-n", namespace, "-o", "raw", "--timestamps"])
+            .env("RUST_LOG", "warn,kle_auth=debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        testbed.kubectl_output(&["apply", "-f", "-"], Some(late_pod(namespace).as_bytes()));
 
-    let mut follow = exporter()
-        .arg("--kubeconfig")
-        .arg(testbed.kubeconfig())
-        .args(["follow", "-n", namespace, "-o", "raw", "--timestamps"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_secs(2));
-    testbed.kubectl_output(&["apply", "-f", "-"], Some(late_pod(namespace).as_bytes()));
-
-    let stdout = read_until_lines(&mut follow, 30, Duration::from_secs(120));
-    let _ = follow.kill();
-    let exported = follow_output_lines(&stdout, 30);
-    let kubectl = testbed.logs(namespace, "late", "late", false);
-    assert_eq!(text(&exported), text(&kubectl[..exported.len().min(kubectl.len())]));
-    assert_eq!(text(&exported).lines().count(), 30);
-    testbed.kubectl_output(&["delete", "namespace", namespace, "--wait=false"], None);
+        let stdout = read_until_lines(&mut follow, 30, Duration::from_secs(120));
+        let _ = follow.kill();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut follow.stderr.take().unwrap(), &mut stderr).unwrap();
+        let _ = follow.wait();
+        let exported = follow_output_lines(&stdout, 30);
+        let kubectl = testbed.logs(namespace, "late", "late", false);
+        assert_eq!(text(&exported), text(&kubectl[..exported.len().min(kubectl.len())]));
+        assert_eq!(text(&exported).lines().count(), 30, "HTTP/{version}");
+        if said.is_empty() {
+            assert!(!stderr.contains("HTTP/2 connection"), "HTTP/{version}: {stderr}");
+        } else {
+            assert!(stderr.contains(said), "HTTP/{version}: {stderr}");
+        }
+        testbed.kubectl_output(&["delete", "namespace", namespace, "--wait=false"], None);
+    }
 }
 
 fn late_pod(namespace: &str) -> String {

@@ -16,7 +16,12 @@
 //! - Keeping up: lines per second arrived against those logged, lag at the end of the window,
 //!   and every pod's numbers checked from its first line on: none missing, none twice.
 //! - Cost: the tool's CPU (user+sys from `/proc`) as a share of one core, per GiB, and its
-//!   resident memory; the API server's, kubelet's and containerd's CPU beside it. Each tool's
+//!   resident memory; the API server's, kubelet's and containerd's CPU beside it; the tool's
+//!   TCP connections to the API server and the API server's resident memory (and its growth
+//!   since just before the tool started) at the end of the window.
+//! - The exporter runs once per `--http-versions` (default `2,1.1`, in that order: the API
+//!   server's heap grows and does not give memory back at once, so the later run's growth is
+//!   the one that may be undercounted). Each tool's
 //!   stderr goes to `$TMPDIR/kle-cluster-load-<tool>.stderr`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -46,6 +51,7 @@ struct Args {
     warmup: u64,
     kubectl: bool,
     keep: bool,
+    http_versions: Vec<String>,
 }
 
 fn parse_args() -> Args {
@@ -58,6 +64,7 @@ fn parse_args() -> Args {
         warmup: 15,
         kubectl: false,
         keep: false,
+        http_versions: vec!["2".to_owned(), "1.1".to_owned()],
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -71,6 +78,7 @@ fn parse_args() -> Args {
             "--warmup" => args.warmup = value().parse().unwrap(),
             "--kubectl" => args.kubectl = true,
             "--keep" => args.keep = true,
+            "--http-versions" => args.http_versions = value().split(',').map(str::to_owned).collect(),
             _ => panic!("unknown flag {flag}"),
         }
     }
@@ -287,7 +295,7 @@ fn percentile(sorted: &[i64], p: f64) -> f64 {
 }
 
 struct Measured {
-    name: &'static str,
+    name: String,
     lines_per_s: f64,
     mib_per_s: f64,
     lag_ms: [f64; 5],
@@ -299,13 +307,57 @@ struct Measured {
     cpu_per_gib: f64,
     rss: (f64, f64),
     components: Vec<(&'static str, f64)>,
+    /// The tool's established TCP connections to the API server's port.
+    connections: usize,
+    /// The API server's resident memory at the end, and its growth since before the tool.
+    api_rss_mib: (f64, f64),
 }
 
-fn measure(name: &'static str, argv: &[String], args: &Args) -> Measured {
-    let stderr = std::env::temp_dir().join(format!(
-        "kle-cluster-load-{}.stderr",
-        name.split(' ').next().unwrap_or(name)
-    ));
+/// The API server's port on the test cluster.
+const API_PORT: u16 = 6443;
+
+/// Established TCP connections of `pid` to `port` (its socket inodes in `/proc/net/tcp{,6}`).
+fn tcp_connections_to(pid: u32, port: u16) -> usize {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .filter_map(|link| {
+                    let link = link.to_string_lossy().into_owned();
+                    link.strip_prefix("socket:[")?.strip_suffix(']').map(str::to_owned)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let remote = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .flat_map(|table| {
+            std::fs::read_to_string(table)
+                .unwrap_or_default()
+                .lines()
+                .skip(1)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|row| {
+            let f: Vec<&str> = row.split_whitespace().collect();
+            // rem_address, st (01 = ESTABLISHED), inode
+            f.len() > 9 && f[2].ends_with(&remote) && f[3] == "01" && inodes.contains(f[9])
+        })
+        .count()
+}
+
+fn api_server_rss() -> f64 {
+    processes(&["kube-apiserver"])
+        .get("kube-apiserver")
+        .map_or(0.0, |pids| pids.iter().map(|p| rss_mib(*p).0).sum())
+}
+
+fn measure(name: &str, argv: &[String], args: &Args) -> Measured {
+    let name = name.to_owned();
+    let api_rss_before = api_server_rss();
+    let stderr = std::env::temp_dir().join(format!("kle-cluster-load-{}.stderr", name.replace(['/', ' '], "-")));
     eprintln!("{name}: its stderr goes to {}", stderr.display());
     let mut child = Command::new(&argv[0])
         .args(&argv[1..])
@@ -342,6 +394,9 @@ fn measure(name: &'static str, argv: &[String], args: &Args) -> Measured {
     let cpu = cpu_seconds(pid) - cpu_before;
     let components_after = component_cpu(&components);
     let rss = rss_mib(pid);
+    // The tool runs under no wrapper here: its own sockets.
+    let connections = tcp_connections_to(pid, API_PORT);
+    let api_rss = api_server_rss();
     let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
     let _ = child.wait();
     let _ = reader.join();
@@ -366,6 +421,8 @@ fn measure(name: &'static str, argv: &[String], args: &Args) -> Measured {
             .zip(&components_after)
             .map(|((n, before), (_, after))| (*n, (after - before) / wall * 100.0))
             .collect(),
+        connections,
+        api_rss_mib: (api_rss, api_rss - api_rss_before),
     }
 }
 
@@ -387,32 +444,40 @@ fn main() {
     });
     let streams = (args.pods + 10).to_string();
     let argv = |parts: &[&str]| parts.iter().map(|part| (*part).to_owned()).collect::<Vec<_>>();
-    let mut tools: Vec<(&'static str, Vec<String>)> = vec![(
-        "exporter",
-        argv(&[
-            &exporter,
-            "--kubeconfig",
-            &kubeconfig,
-            "follow",
-            "-n",
-            NAMESPACE,
-            "-l",
-            "app=kle-load",
-            "--tail",
-            "0",
-            "-o",
-            "raw",
-            "--timestamps",
-            "--checkpoint",
-            "none",
-            "--no-preflight",
-            "--max-streams",
-            &streams,
-        ]),
-    )];
+    let mut tools: Vec<(String, Vec<String>)> = args
+        .http_versions
+        .iter()
+        .map(|version| {
+            (
+                format!("exporter HTTP/{version}"),
+                argv(&[
+                    &exporter,
+                    "--kubeconfig",
+                    &kubeconfig,
+                    "follow",
+                    "-n",
+                    NAMESPACE,
+                    "-l",
+                    "app=kle-load",
+                    "--tail",
+                    "0",
+                    "-o",
+                    "raw",
+                    "--timestamps",
+                    "--checkpoint",
+                    "none",
+                    "--no-preflight",
+                    "--http-version",
+                    version,
+                    "--max-streams",
+                    &streams,
+                ]),
+            )
+        })
+        .collect();
     if args.kubectl {
         tools.push((
-            "kubectl logs -f",
+            "kubectl logs -f".to_owned(),
             argv(&[
                 "kubectl",
                 "--kubeconfig",
@@ -464,6 +529,15 @@ fn main() {
         if m.unparsed > 0 {
             eprintln!("  {}: {} lines not in the logger's format", m.name, m.unparsed);
         }
+    }
+    println!("\nThe tool's TCP connections to the API server, and the API server's resident memory, at the end:\n");
+    println!("| tool | connections | API server RSS MiB | its growth while the tool ran, MiB |");
+    println!("|---|---|---|---|");
+    for m in &results {
+        println!(
+            "| {} | {} | {:.1} | {:+.1} |",
+            m.name, m.connections, m.api_rss_mib.0, m.api_rss_mib.1
+        );
     }
     println!("\nCluster components' CPU (% of a core) while each tool ran:\n");
     println!("| tool | {} |", COMPONENTS.join(" | "));

@@ -15,6 +15,9 @@
 //!    counted by the harness until every line arrived; then CPU and peak RSS are read (the tool
 //!    runs under `/usr/bin/time`) and the tool is stopped. Written to `cost_curve.csv`.
 //!
+//! The exporter runs once per `--http-versions` (default `1.1,2`: `--http-version 1.1`, then
+//! `2`), so both are measured on the same bytes in one run.
+//!
 //! The server runs in this process on its own thread, so it shares the cores with the tool under
 //! test; its CPU is not counted for any tool.
 
@@ -43,6 +46,7 @@ struct Args {
     out: PathBuf,
     kubectl_max: usize,
     timeout: Duration,
+    http_versions: Vec<String>,
 }
 
 fn parse_args() -> Args {
@@ -55,6 +59,7 @@ fn parse_args() -> Args {
         out: PathBuf::from("target/load"),
         kubectl_max: 5000,
         timeout: Duration::from_secs(300),
+        http_versions: vec![s("1.1"), s("2")],
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -74,6 +79,7 @@ fn parse_args() -> Args {
             "--out" => args.out = value.into(),
             "--kubectl-max" => args.kubectl_max = value.parse().unwrap(),
             "--timeout" => args.timeout = Duration::from_secs(value.parse().unwrap()),
+            "--http-versions" => args.http_versions = value.split(',').map(str::to_owned).collect(),
             _ => panic!("unknown flag {flag}"),
         }
     }
@@ -277,22 +283,26 @@ fn single_stream(args: &Args, exporter: &str, work: &Path) {
         v
     };
     let curl_file = work.join("curl.out").to_string_lossy().into_owned();
-    let tools: Vec<(&str, Vec<String>)> = vec![
+    let first = args.http_versions.first().cloned().unwrap_or_else(|| s("1.1"));
+    let mut tools: Vec<(String, Vec<String>)> = vec![
         (
-            "curl (raw transport)",
+            s("curl (raw transport)"),
             vec![s("curl"), s("-s"), s("-o"), s("/dev/null"), url.clone()],
         ),
         (
-            "curl -o FILE (raw transport into a file)",
+            s("curl -o FILE (raw transport into a file)"),
             vec![s("curl"), s("-s"), s("-o"), curl_file.clone(), url.clone()],
         ),
         (
-            "exporter -o raw --timestamps > /dev/null",
-            common(&["-o", "raw", "--timestamps"]),
+            format!("exporter -o raw --timestamps > /dev/null (HTTP/{first})"),
+            common(&["-o", "raw", "--timestamps", "--http-version", &first]),
         ),
-        ("exporter --sink file", common(&["--sink", "file", "--dir", &dir_s])),
         (
-            "kubectl logs --timestamps",
+            format!("exporter --sink file (HTTP/{first})"),
+            common(&["--sink", "file", "--dir", &dir_s, "--http-version", &first]),
+        ),
+        (
+            s("kubectl logs --timestamps"),
             vec![
                 s("kubectl"),
                 s("--kubeconfig"),
@@ -303,6 +313,13 @@ fn single_stream(args: &Args, exporter: &str, work: &Path) {
             ],
         ),
     ];
+    // The other HTTP versions, after the rows the ratios below were first written for.
+    for version in args.http_versions.iter().skip(1) {
+        tools.push((
+            format!("exporter -o raw --timestamps > /dev/null (HTTP/{version})"),
+            common(&["-o", "raw", "--timestamps", "--http-version", version]),
+        ));
+    }
     println!(
         "\n## One stream of {:.2} GiB ({} runs each; median (range))\n",
         bytes as f64 / GIB,
@@ -350,6 +367,13 @@ fn single_stream(args: &Args, exporter: &str, work: &Path) {
         ratio(3, 1),
         ratio(2, 4)
     );
+    for (i, version) in args.http_versions.iter().enumerate().skip(1) {
+        println!(
+            "exporter to stdout over HTTP/{version} / curl {}; / exporter over HTTP/{first} {}",
+            ratio(4 + i, 0),
+            ratio(4 + i, 2)
+        );
+    }
 }
 
 fn walk(dir: &Path) -> u64 {
@@ -387,28 +411,34 @@ fn many_streams(args: &Args, exporter: &str, work: &Path) {
         let bytes = per_stream.len() as u64 * n as u64;
         let server = server::start(n, per_stream);
         let kc = kubeconfig(work, server.addr).to_string_lossy().into_owned();
-        let mut tools: Vec<(&str, Vec<String>)> = vec![(
-            "exporter",
-            [
-                exporter,
-                "--kubeconfig",
-                &kc,
-                "follow",
-                "-n",
-                server::NAMESPACE,
-                "-l",
-                "app=bench",
-                "--max-streams",
-            ]
-            .into_iter()
-            .map(s)
-            .chain([n.to_string()])
-            .chain(["--checkpoint", "none", "--no-preflight", "-o", "raw", "--timestamps"].map(s))
-            .collect(),
-        )];
+        let mut tools: Vec<(String, Vec<String>)> = args
+            .http_versions
+            .iter()
+            .map(|version| {
+                let argv = [
+                    exporter,
+                    "--kubeconfig",
+                    &kc,
+                    "follow",
+                    "-n",
+                    server::NAMESPACE,
+                    "-l",
+                    "app=bench",
+                    "--http-version",
+                    version,
+                    "--max-streams",
+                ]
+                .into_iter()
+                .map(s)
+                .chain([n.to_string()])
+                .chain(["--checkpoint", "none", "--no-preflight", "-o", "raw", "--timestamps"].map(s))
+                .collect();
+                (format!("exporter HTTP/{version}"), argv)
+            })
+            .collect();
         if n <= args.kubectl_max {
             tools.push((
-                "kubectl",
+                s("kubectl"),
                 [
                     "kubectl",
                     "--kubeconfig",

@@ -1,6 +1,8 @@
 //! A lean loopback API server for the load harness: just enough of discovery, pods list/watch/get
 //! and `pods/log` for kube-log-exporter and `kubectl logs`, serving one prebuilt byte stream per
-//! pod at full speed (zero-copy 64 KiB slices of shared memory).
+//! pod at full speed (zero-copy 64 KiB slices of shared memory). It speaks HTTP/1.1 and h2
+//! (prior knowledge, as a client with `--http-version 2` to an `http://` server speaks it),
+//! allowing 100 streams on an HTTP/2 connection like current API servers.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -10,14 +12,17 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 /// Bytes per body frame: what a kubelet proxy typically forwards at once.
 const FRAME: usize = 64 * 1024;
+
+/// Streams on one HTTP/2 connection: current API servers' `--http2-max-streams-per-connection`.
+const HTTP2_MAX_STREAMS: u32 = 100;
 
 /// The namespace every pod lives in.
 pub(crate) const NAMESPACE: &str = "bench";
@@ -94,9 +99,9 @@ pub(crate) fn start(pods: usize, data: Bytes) -> Server {
                             let state = state.clone();
                             async move { Ok::<_, Infallible>(route(&state, &req)) }
                         });
-                        let _ = http1::Builder::new()
-                            .serve_connection(TokioIo::new(socket), service)
-                            .await;
+                        let mut builder = auto::Builder::new(TokioExecutor::new());
+                        builder.http2().max_concurrent_streams(HTTP2_MAX_STREAMS);
+                        let _ = builder.serve_connection(TokioIo::new(socket), service).await;
                     });
                 }
             };

@@ -20,8 +20,8 @@ use kle_sinks::{ExportConfig, SinkConfig};
 use kle_core::container::StateFilter;
 
 use crate::args::{
-    CheckpointArg, ColorArg, CompressionArg, ContainerStateArg, ExportArgs, FormatArg, GlobalArgs, OutputArgs, S3Args,
-    SelectArgs, ShardArgs, SinkArg,
+    CheckpointArg, ColorArg, CompressionArg, ContainerStateArg, ExportArgs, FormatArg, GlobalArgs, HttpVersionArg,
+    OutputArgs, S3Args, SelectArgs, ShardArgs, SinkArg,
 };
 
 /// `--max-streams` when neither the flag nor the file says.
@@ -38,7 +38,7 @@ const DEFAULT_SINK: SinkArg = SinkArg::Stdout;
 /// The settings of an export: the flags over the configuration file over the defaults.
 #[derive(Debug)]
 pub(crate) struct Settings {
-    /// The global flags, `--kubeconfig` and `--context` completed from the file.
+    /// The global flags, `--kubeconfig`, `--context` and `--http-version` completed from the file.
     pub(crate) global: GlobalArgs,
     /// Everything but the connection and the sink.
     pub(crate) args: ExportSettings,
@@ -110,6 +110,7 @@ struct Layer {
     context: Option<Vec<String>>,
     context_regex: Option<String>,
     cluster_names: Option<Vec<String>>,
+    http_version: Option<HttpVersionArg>,
     namespaces: Option<NamespaceChoice>,
     selector: Option<String>,
     field_selector: Option<String>,
@@ -209,6 +210,7 @@ impl Layer {
             context: list(std::mem::take(&mut global.context)),
             context_regex,
             cluster_names: list(cluster_name),
+            http_version: global.http_version.take(),
             namespaces: (!namespaces.is_empty() || all_namespaces).then_some(NamespaceChoice {
                 namespaces,
                 all: all_namespaces,
@@ -267,6 +269,7 @@ impl Layer {
             }),
             context_regex: file.context_regex.clone(),
             cluster_names: file.cluster_names.clone(),
+            http_version: file.http_version.map(HttpVersionArg::from),
             namespaces,
             selector: file.selector.clone(),
             field_selector: file.field_selector.clone(),
@@ -307,6 +310,7 @@ impl Layer {
             context: self.context.or(under.context),
             context_regex: self.context_regex.or(under.context_regex),
             cluster_names: self.cluster_names.or(under.cluster_names),
+            http_version: self.http_version.or(under.http_version),
             namespaces: self.namespaces.or(under.namespaces),
             selector: self.selector.or(under.selector),
             field_selector: self.field_selector.or(under.field_selector),
@@ -345,6 +349,7 @@ impl Layer {
         // `None` is a default too: kube's kubeconfig and context.
         global.kubeconfig = self.kubeconfig;
         global.context = self.context.unwrap_or_default();
+        global.http_version = self.http_version;
         let namespaces = self.namespaces.unwrap_or_default();
         ExportSettings {
             select: SelectArgs {

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use k8s_openapi::api::core::v1::Pod;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -22,6 +23,11 @@ use super::request::RecordedRequest;
 use super::store::Shared;
 
 /// A loopback, plain-HTTP Kubernetes API server (and kubelet) for pods and their logs.
+///
+/// It speaks HTTP/1.1 only, as proxies and old servers do, unless started with
+/// [`start_http2`](Self::start_http2): then also h2 without negotiation (prior knowledge), with
+/// a limit on the streams of one connection like the API server's
+/// `--http2-max-streams-per-connection`.
 ///
 /// It serves what a log exporter uses — pod list/get/watch with selectors and pagination, `pods/log` with every
 /// option, SelfSubjectAccessReviews — from a model the test drives: pods built with [`FakePod`], log lines,
@@ -66,11 +72,21 @@ impl FakeApiServer {
 
     /// Binds `127.0.0.1:0` and starts serving. Also installs the aws-lc-rs rustls provider that kube's client needs.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// Like [`start`](Self::start), serving HTTP/2 (prior knowledge) beside HTTP/1.1, with at
+    /// most `max_streams` concurrent streams on one HTTP/2 connection.
+    pub async fn start_http2(max_streams: u32) -> Self {
+        Self::start_with(Some(max_streams)).await
+    }
+
+    async fn start_with(http2_max_streams: Option<u32>) -> Self {
         install_crypto_provider();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding 127.0.0.1:0");
         let addr = listener.local_addr().expect("a bound listener has an address");
         let shared = Arc::new(Shared::new());
-        let acceptor = tokio::spawn(accept(listener, shared.clone()));
+        let acceptor = tokio::spawn(accept(listener, shared.clone(), http2_max_streams));
         Self {
             shared,
             addr,
@@ -286,6 +302,18 @@ impl FakeApiServer {
         self.shared.disconnects.send_modify(|n| *n += 1);
     }
 
+    /// Makes every open connection fall silent: it stays open, but nothing on it is read or
+    /// written again (no answer to PINGs either), like a peer behind a dead route. Connections
+    /// made afterwards work.
+    pub fn freeze_connections(&self) {
+        self.shared.freezes.send_modify(|n| *n += 1);
+    }
+
+    /// How many connections the server has accepted so far.
+    pub fn connections_accepted(&self) -> u64 {
+        self.shared.accepted.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Stops accepting, cuts every connection and ends every stream; the port is closed when this returns.
     pub async fn shutdown(mut self) {
         self.shared.shutdown.cancel();
@@ -309,7 +337,7 @@ fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
-async fn accept(listener: TcpListener, shared: Arc<Shared>) {
+async fn accept(listener: TcpListener, shared: Arc<Shared>, http2_max_streams: Option<u32>) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -317,18 +345,38 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
         };
         let Ok((stream, _)) = accepted else { continue };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_connection(stream, shared.clone()));
+        shared.accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tokio::spawn(serve_connection(stream, shared.clone(), http2_max_streams));
     }
 }
 
-async fn serve_connection(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
+async fn serve_connection(stream: tokio::net::TcpStream, shared: Arc<Shared>, http2_max_streams: Option<u32>) {
     let mut disconnects = shared.disconnects.subscribe();
+    let mut freezes = shared.freezes.subscribe();
     let shutdown = shared.shutdown.clone();
     let service = service_fn(move |request| handle(shared.clone(), request));
-    let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let io = TokioIo::new(stream);
+    let connection: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = match http2_max_streams {
+        None => Box::pin(async move {
+            let _ = http1::Builder::new().serve_connection(io, service).await;
+        }),
+        Some(max_streams) => Box::pin(async move {
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http2().max_concurrent_streams(max_streams);
+            let _ = builder.serve_connection(io, service).await;
+        }),
+    };
+    let mut connection = connection;
     tokio::select! {
-        _ = connection => {}
+        _ = &mut connection => return,
+        _ = disconnects.changed() => return,
+        () = shutdown.cancelled() => return,
+        _ = freezes.changed() => {}
+    }
+    // Frozen: kept open but never polled again, until cut or shut down.
+    tokio::select! {
         _ = disconnects.changed() => {}
         () = shutdown.cancelled() => {}
     }
+    drop(connection);
 }

@@ -272,6 +272,10 @@ pub(crate) struct Shared {
     changes: watch::Sender<u64>,
     /// Bumped to cut every open connection.
     pub(crate) disconnects: watch::Sender<u64>,
+    /// Bumped to make every open connection fall silent (neither read nor written again).
+    pub(crate) freezes: watch::Sender<u64>,
+    /// Connections accepted so far.
+    pub(crate) accepted: std::sync::atomic::AtomicU64,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -281,6 +285,8 @@ impl Shared {
             state: Mutex::new(State::new()),
             changes: watch::Sender::new(0),
             disconnects: watch::Sender::new(0),
+            freezes: watch::Sender::new(0),
+            accepted: std::sync::atomic::AtomicU64::new(0),
             shutdown: CancellationToken::new(),
         }
     }

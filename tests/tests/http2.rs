@@ -1,0 +1,254 @@
+//! kle-auth's HTTP/2 transport against the loopback fake API server: HTTP/1.1 fallback, more
+//! streams than one connection allows, a connection cut mid-flight and one gone silent. Every
+//! followed line arrives exactly once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Pod;
+use kle_auth::{AuthMode, ClientOptions, HttpVersion, KeepAlive, TransportStats, connect};
+use kle_core::events::{ExportEvent, ExportRun, Exporter, Retry};
+use kle_core::{ExportOptions, Namespaces, Selection, StreamOptions};
+use kle_tests::fake_api::{FakeApiServer, FakeContainer, FakePod, LogLine, lines, render};
+
+fn start() -> Timestamp {
+    "2026-11-23T10:00:00Z".parse().unwrap()
+}
+
+/// A client of `server` through kle-auth (the exporter's own transport), PINGing fast (a
+/// second for the answer: a busy machine does not make a live connection look dead).
+async fn connect_to(server: &FakeApiServer, version: HttpVersion) -> (kube::Client, TransportStats, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("config");
+    server.write_kubeconfig(&kubeconfig, "fake").unwrap();
+    let options = ClientOptions::new(AuthMode::Kubeconfig)
+        .with_kubeconfig(&kubeconfig)
+        .with_http_version(version)
+        .with_keep_alive(KeepAlive {
+            interval: Duration::from_millis(250),
+            timeout: Duration::from_secs(1),
+        });
+    let connection = connect(&options).await.unwrap();
+    (connection.client, connection.transport, dir)
+}
+
+/// `count` pods in namespace `shop` with one container `app` each, logging `first` lines.
+fn add_pods(server: &FakeApiServer, count: usize, first: usize) {
+    for p in 0..count {
+        let pod = format!("web-{p}");
+        server.add_pod(FakePod::new("shop", &pod).container(FakeContainer::new("app").logs(batch(&pod, 0, first))));
+    }
+}
+
+fn batch(pod: &str, from: usize, count: usize) -> Vec<LogLine> {
+    let t0 = start() + jiff::SignedDuration::from_secs(from as i64);
+    lines(t0, count, |i| format!("{pod} line {}", from + i))
+}
+
+fn append(server: &FakeApiServer, count: usize, from: usize, lines: usize) {
+    for p in 0..count {
+        let pod = format!("web-{p}");
+        server.append_log("shop", &pod, "app", batch(&pod, from, lines));
+    }
+}
+
+/// What every pod's container should have delivered after `total` lines.
+fn expected(count: usize, total: usize) -> BTreeMap<String, Vec<u8>> {
+    (0..count)
+        .map(|p| {
+            let pod = format!("web-{p}");
+            (format!("shop/{pod}/app"), render(&batch(&pod, 0, total), true))
+        })
+        .collect()
+}
+
+fn follow(client: kube::Client) -> ExportRun {
+    let selection = Selection::builder()
+        .with_namespaces(Namespaces::Only(vec!["shop".into()]))
+        .build()
+        .unwrap();
+    let options = ExportOptions {
+        stream: StreamOptions {
+            follow: true,
+            retry: Retry {
+                initial: Duration::from_millis(20),
+                max: Duration::from_millis(200),
+                max_attempts: Some(20),
+            },
+            ..StreamOptions::default()
+        },
+        ..ExportOptions::default()
+    };
+    Exporter::new(client, selection).with_options(options).start()
+}
+
+/// The bytes delivered per `namespace/pod/container`.
+#[derive(Default)]
+struct Delivered(BTreeMap<String, Vec<u8>>);
+
+impl Delivered {
+    /// Reads events until every container has `expected`'s length (or 30 s pass).
+    async fn until(&mut self, run: &mut ExportRun, expected: &BTreeMap<String, Vec<u8>>) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !self.reached(expected) {
+            match tokio::time::timeout_at(deadline, run.next_event()).await {
+                Ok(Some(ExportEvent::Lines(batch))) => {
+                    let c = &batch.container;
+                    let out = self
+                        .0
+                        .entry(format!("{}/{}/{}", c.namespace(), c.pod_name(), c.name))
+                        .or_default();
+                    for line in &batch.lines {
+                        out.extend_from_slice(line.raw());
+                        if line.ends_line() {
+                            out.push(b'\n');
+                        }
+                    }
+                }
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+    }
+
+    fn reached(&self, expected: &BTreeMap<String, Vec<u8>>) -> bool {
+        expected
+            .iter()
+            .all(|(key, bytes)| self.0.get(key).map_or(0, Vec::len) >= bytes.len())
+    }
+
+    fn assert_exactly(&self, expected: &BTreeMap<String, Vec<u8>>) {
+        assert_eq!(self.0.len(), expected.len(), "containers delivered");
+        for (key, bytes) in expected {
+            let got = self.0.get(key).map(Vec::as_slice).unwrap_or_default();
+            assert_eq!(
+                String::from_utf8_lossy(got),
+                String::from_utf8_lossy(bytes),
+                "{key}: every line exactly once"
+            );
+        }
+    }
+}
+
+/// Log requests per pod (each follow's first request plus its resumptions).
+fn log_requests(server: &FakeApiServer) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for request in server.requests() {
+        if let Some(pod) = request.path.strip_suffix("/log").and_then(|p| p.rsplit('/').next()) {
+            *counts.entry(pod.to_owned()).or_default() += 1;
+        }
+    }
+    counts
+}
+
+#[tokio::test]
+async fn a_server_without_http2_is_spoken_to_in_http1() {
+    let server = FakeApiServer::start().await;
+    add_pods(&server, 3, 5);
+    let (client, stats, _dir) = connect_to(&server, HttpVersion::Auto).await;
+    let mut run = follow(client);
+    let mut delivered = Delivered::default();
+    delivered.until(&mut run, &expected(3, 5)).await;
+    append(&server, 3, 5, 5);
+    delivered.until(&mut run, &expected(3, 10)).await;
+    run.cancellation().cancel();
+    delivered.assert_exactly(&expected(3, 10));
+    assert_eq!(stats.http_version(), "1.1");
+    assert!(stats.streams_per_connection().is_empty());
+
+    // Asked for HTTP/2 only, the same server is an error, not a hang.
+    let (client, _, _dir) = connect_to(&server, HttpVersion::Http2).await;
+    let pods: kube::Api<Pod> = kube::Api::namespaced(client, "shop");
+    let listed = tokio::time::timeout(Duration::from_secs(20), pods.list(&Default::default())).await;
+    assert!(matches!(listed, Ok(Err(_))), "{listed:?}");
+}
+
+#[tokio::test]
+async fn streams_beyond_a_connections_limit_go_on_new_connections() {
+    const LIMIT: usize = 4;
+    const PODS: usize = 10;
+    let server = FakeApiServer::start_http2(LIMIT as u32).await;
+    add_pods(&server, PODS, 5);
+    let (client, stats, _dir) = connect_to(&server, HttpVersion::Http2).await;
+    let mut run = follow(client);
+    let mut delivered = Delivered::default();
+    // A follow never ends: one waiting behind the limit would never deliver.
+    delivered.until(&mut run, &expected(PODS, 5)).await;
+    append(&server, PODS, 5, 5);
+    delivered.until(&mut run, &expected(PODS, 10)).await;
+
+    assert_eq!(stats.http_version(), "2");
+    let per_connection = stats.streams_per_connection();
+    let streams: usize = per_connection.iter().sum();
+    assert!(streams > PODS, "ten follows and the pod watch: {per_connection:?}");
+    assert!(per_connection.iter().all(|&s| s <= LIMIT), "{per_connection:?}");
+    assert!(
+        per_connection.len() <= streams.div_ceil(LIMIT) + 1,
+        "{} connections for {streams} streams: {per_connection:?}",
+        per_connection.len()
+    );
+    run.cancellation().cancel();
+    while run.next_event().await.is_some() {}
+    delivered.assert_exactly(&expected(PODS, 10));
+    assert!(
+        log_requests(&server).values().all(|&n| n == 1),
+        "{:?}",
+        log_requests(&server)
+    );
+}
+
+#[tokio::test]
+async fn streams_of_a_connection_cut_mid_flight_resume_exactly_once() {
+    const PODS: usize = 8;
+    let server = FakeApiServer::start_http2(4).await;
+    add_pods(&server, PODS, 5);
+    let (client, stats, _dir) = connect_to(&server, HttpVersion::Http2).await;
+    let mut run = follow(client);
+    let mut delivered = Delivered::default();
+    delivered.until(&mut run, &expected(PODS, 5)).await;
+    let opened = stats.connections_opened();
+
+    append(&server, PODS, 5, 5);
+    server.disconnect_all();
+    append(&server, PODS, 10, 5);
+    delivered.until(&mut run, &expected(PODS, 15)).await;
+
+    run.cancellation().cancel();
+    while run.next_event().await.is_some() {}
+    delivered.assert_exactly(&expected(PODS, 15));
+    assert!(stats.connections_opened() > opened, "new connections after the cut");
+    assert!(
+        log_requests(&server).values().all(|&n| n == 2),
+        "each follow resumed once: {:?}",
+        log_requests(&server)
+    );
+}
+
+#[tokio::test]
+async fn streams_of_a_silent_connection_resume_after_the_ping_timeout() {
+    const PODS: usize = 8;
+    let server = FakeApiServer::start_http2(4).await;
+    add_pods(&server, PODS, 5);
+    let (client, stats, _dir) = connect_to(&server, HttpVersion::Http2).await;
+    let mut run = follow(client);
+    let mut delivered = Delivered::default();
+    delivered.until(&mut run, &expected(PODS, 5)).await;
+
+    // The connections stay open but answer nothing: only the PINGs can tell.
+    server.freeze_connections();
+    append(&server, PODS, 5, 5);
+    delivered.until(&mut run, &expected(PODS, 10)).await;
+
+    run.cancellation().cancel();
+    while run.next_event().await.is_some() {}
+    delivered.assert_exactly(&expected(PODS, 10));
+    assert!(stats.connections_dead() >= 1, "{}", stats.render());
+    assert!(
+        log_requests(&server).values().all(|&n| n == 2),
+        "each follow resumed once: {:?}",
+        log_requests(&server)
+    );
+}
