@@ -71,9 +71,9 @@ impl CheckpointSpec {
             CheckpointSpec::None => None,
             CheckpointSpec::Auto => match sink {
                 SinkConfig::File(config) => Some(Arc::new(FileCheckpointStore::new(config.dir.join(CHECKPOINT_FILE)))),
-                #[cfg(feature = "s3")]
+                #[cfg(feature = "objects")]
                 SinkConfig::S3(config) => Some(Arc::new(
-                    crate::s3::ObjectCheckpointStore::from_config(config)?.with_lease_timing(lease),
+                    crate::object::ObjectCheckpointStore::from_config(config)?.with_lease_timing(lease),
                 )),
                 _ => None,
             },
@@ -91,7 +91,7 @@ impl CheckpointSpec {
 
     /// The checkpoint of one shard of a sharded follow ([`kle_core::shards`]), kept where every
     /// replica reaches it: with `auto`, an object per shard beside the S3 sink's objects
-    /// ([`ObjectCheckpointStore::for_shard`](crate::s3::ObjectCheckpointStore::for_shard)); a
+    /// ([`ObjectCheckpointStore::for_shard`](crate::object::ObjectCheckpointStore::for_shard)); a
     /// ConfigMap `NAME` becomes one per shard, `NAME-shard-3-of-16`. The shard's Lease owns
     /// it. `None` for a spec no other replica could resume from: `none`, a file, `auto` beside
     /// anything but an S3 sink (check with [`shareable`](Self::shareable) first).
@@ -106,10 +106,10 @@ impl CheckpointSpec {
         shard: Shard,
     ) -> Result<Option<Arc<dyn CheckpointStore>>, SinkError> {
         Ok(match (self, sink) {
-            #[cfg(feature = "s3")]
-            (CheckpointSpec::Auto, SinkConfig::S3(config)) => {
-                Some(Arc::new(crate::s3::ObjectCheckpointStore::for_shard(config, shard)?))
-            }
+            #[cfg(feature = "objects")]
+            (CheckpointSpec::Auto, SinkConfig::S3(config)) => Some(Arc::new(
+                crate::object::ObjectCheckpointStore::for_shard(config, shard)?,
+            )),
             (CheckpointSpec::ConfigMap { namespace, name }, _) => Some(Arc::new(ConfigMapCheckpointStore::new(
                 client.clone(),
                 namespace.as_deref().unwrap_or(default_namespace),

@@ -17,7 +17,7 @@ use kle_core::checkpoint::{CheckpointStore, FileCheckpointStore};
 use kle_core::container::PodInfo;
 use kle_core::lines::Lines;
 use kle_core::{Container, Export, LogBatch, Namespaces, Selection, Sink};
-use kle_sinks::s3::{Compression, MIN_PART_BYTES, S3Sink};
+use kle_sinks::object::{Compression, MIN_PART_BYTES, ObjectSink};
 use kle_tests::binary::exporter;
 use kle_tests::fake_api::{self, FakeApiServer, FakeContainer, FakePod, render};
 use kle_tests::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
@@ -56,8 +56,8 @@ fn batch(container: &Arc<Container>, lines: &[Vec<u8>]) -> LogBatch {
     LogBatch::new(Arc::clone(container), lines)
 }
 
-fn sink(server: &S3Server, compression: Compression) -> S3Sink {
-    S3Sink::builder(server.store(BUCKET), BUCKET)
+fn sink(server: &S3Server, compression: Compression) -> ObjectSink {
+    ObjectSink::builder(server.store(BUCKET), BUCKET)
         .with_prefix("cluster-a")
         .with_compression(compression)
         .build()
@@ -100,7 +100,7 @@ async fn objects_read_back_to_exactly_the_lines_with_zstd_and_gzip() {
 async fn a_large_object_goes_up_in_parts_the_server_accepts() {
     let server = S3Server::start();
     server.create_bucket(BUCKET);
-    let mut sink = S3Sink::builder(server.store(BUCKET), BUCKET)
+    let mut sink = ObjectSink::builder(server.store(BUCKET), BUCKET)
         .with_compression(Compression::None)
         .with_max_object_bytes(64 * 1024 * 1024)
         .with_part_bytes(MIN_PART_BYTES)
@@ -131,7 +131,7 @@ async fn a_repeated_upload_of_the_same_lines_is_one_object() {
     // 80 bytes with the newline: 125 lines per 10 000-byte object.
     let all = lines(0, 500, 79);
     for batch_size in [500, 7] {
-        let mut sink = S3Sink::builder(server.store(BUCKET), BUCKET)
+        let mut sink = ObjectSink::builder(server.store(BUCKET), BUCKET)
             .with_max_object_bytes(10_000)
             .build()
             .unwrap();
@@ -207,7 +207,7 @@ async fn bad_credentials_are_explained_with_the_s3_error_code() {
         // directory on PUT. kle-sinks' unit tests classify AWS's NoSuchBucket answer.
     ];
     for (store, bucket, code) in cases {
-        let mut sink = S3Sink::builder(store, bucket).build().unwrap();
+        let mut sink = ObjectSink::builder(store, bucket).build().unwrap();
         sink.write(&batch(&c, &lines(0, 3, 50))).await.unwrap();
         let err = sink.commit().await.unwrap_err();
         let failure = err.upload_failure().unwrap();
@@ -241,7 +241,7 @@ async fn an_export_through_the_fake_api_lands_in_s3_line_for_line() {
         .with_namespaces(Namespaces::Only(vec!["shop".into()]))
         .build()
         .unwrap();
-    let sink = S3Sink::builder(server.store(BUCKET), BUCKET)
+    let sink = ObjectSink::builder(server.store(BUCKET), BUCKET)
         .with_prefix("k8s")
         .with_max_object_bytes(64 * 1024)
         .build()
@@ -351,14 +351,14 @@ async fn a_failed_upload_moves_no_cursor_and_a_rerun_delivers_the_same_objects()
         .build()
         .unwrap();
     let new_sink = |server: &S3Server| {
-        S3Sink::builder(server.store(BUCKET), BUCKET)
+        ObjectSink::builder(server.store(BUCKET), BUCKET)
             .with_max_object_bytes(4096)
             .build()
             .unwrap()
     };
     let checkpoints = tempfile::tempdir().unwrap();
     let store = Arc::new(FileCheckpointStore::new(checkpoints.path().join("checkpoint.json")));
-    let export = |sink: S3Sink| {
+    let export = |sink: ObjectSink| {
         Export::new(api.client(), selection.clone(), Box::new(sink))
             .with_checkpoint(store.clone())
             .with_commit_interval(Duration::from_secs(300))

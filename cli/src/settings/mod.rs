@@ -13,7 +13,7 @@ use std::time::Duration;
 use kle_core::Since;
 use kle_sinks::encode::FormatKind;
 use kle_sinks::file::FileConfig;
-use kle_sinks::s3::{Compression, S3Config};
+use kle_sinks::object::{Compression, ObjectStoreConfig};
 use kle_sinks::stdout::{ColorChoice, StdoutConfig};
 use kle_sinks::{ExportConfig, SinkConfig};
 
@@ -396,7 +396,7 @@ fn default_sink(kind: SinkArg) -> SinkConfig {
     match kind {
         SinkArg::Stdout => SinkConfig::Stdout(StdoutConfig::default()),
         SinkArg::File => SinkConfig::File(FileConfig::new(PathBuf::new())),
-        SinkArg::S3 => SinkConfig::S3(S3Config::new(String::new())),
+        SinkArg::S3 => SinkConfig::S3(ObjectStoreConfig::new(String::new())),
     }
 }
 

@@ -1,4 +1,4 @@
-//! The S3 sink: its configuration ([`S3Config`], in every build) and [`S3Sink`] (feature `s3`),
+//! The S3 sink: its configuration ([`ObjectStoreConfig`], in every build) and [`ObjectSink`] (feature `s3`),
 //! which writes compressed objects to S3 or any S3-compatible store, through `object_store`.
 //!
 //! # Objects
@@ -57,13 +57,13 @@
 //! ```no_run
 //! use kle_core::{Export, Selection};
 //! use kle_sinks::SinkConfig;
-//! use kle_sinks::s3::{Compression, S3Config};
+//! use kle_sinks::object::{Compression, ObjectStoreConfig};
 //! use tokio_util::sync::CancellationToken;
 //!
 //! # async fn demo(client: kube::Client) -> Result<(), Box<dyn std::error::Error>> {
 //! // Credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or a role); a local store.
 //! let config = SinkConfig::S3(
-//!     S3Config::new("s3://logs/cluster-a")
+//!     ObjectStoreConfig::new("s3://logs/cluster-a")
 //!         .with_endpoint("http://127.0.0.1:9000", true)
 //!         .with_compression(Compression::Gzip),
 //! );
@@ -73,23 +73,32 @@
 //! # Ok(()) }
 //! ```
 
-#[cfg(feature = "s3")]
+#[cfg(feature = "objects")]
+mod buffer;
+#[cfg(feature = "objects")]
 mod checkpoint;
 mod config;
-#[cfg(feature = "s3")]
-mod object;
-#[cfg(feature = "s3")]
+mod location;
+#[cfg(feature = "objects")]
 mod sink;
-#[cfg(feature = "s3")]
+#[cfg(feature = "objects")]
+mod store;
+#[cfg(feature = "objects")]
 mod upload;
 
-#[cfg(feature = "s3")]
+#[cfg(feature = "objects")]
 pub use checkpoint::{CHECKPOINT_OBJECT, OWNER_SUFFIX, ObjectCheckpointStore, ObjectOwnerRecord};
 pub use config::{
-    Compression, DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_AGE, DEFAULT_MAX_OBJECT_BYTES, MIN_PART_BYTES, S3Config,
-    ValidS3Config,
+    Compression, DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_AGE, DEFAULT_MAX_OBJECT_BYTES, MIN_PART_BYTES,
+    ObjectStoreConfig, S3Config, ValidObjectStoreConfig, ValidS3Config,
 };
-#[cfg(feature = "s3")]
+#[cfg(not(feature = "objects"))]
+pub(crate) use location::not_compiled;
+pub use location::{Backend, StoreLocation};
+#[cfg(feature = "objects")]
 pub use sink::{
-    DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_PART_BYTES, DEFAULT_UPLOAD_CONCURRENCY, S3Sink, S3SinkBuilder, S3Stats,
+    DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_PART_BYTES, DEFAULT_UPLOAD_CONCURRENCY, ObjectSink, ObjectSinkBuilder,
+    ObjectStats, S3Sink, S3SinkBuilder, S3Stats,
 };
+#[cfg(feature = "objects")]
+pub use store::open_store;
