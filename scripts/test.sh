@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): formatting, lints, unit and fake-API-server
-# tests, the object sink's tests against real storage servers (s3s-fs, Azurite and
-# fake-gcs-server, which tests/s3/up.sh, tests/azure/up.sh and tests/gcs/up.sh install once and
-# cache) and DuckDB reading its archive (tests/duckdb/up.sh), then the end-to-end tests against a real single-node Kubernetes cluster,
+# tests, the object sink's tests against real storage servers (s3s-fs and Azurite, which
+# tests/s3/up.sh and tests/azure/up.sh install once and cache) and DuckDB reading its archive
+# (tests/duckdb/up.sh), then the end-to-end tests against a real single-node Kubernetes cluster,
 # which tests/cluster/up.sh builds from Debian's packages on first use and caches under ~/.cache.
 #
 #   scripts/test.sh               everything
@@ -24,9 +24,6 @@ s3s_fs=$(tests/s3/up.sh)
 step "Azure Blob server: Azurite (tests/azure/up.sh)"
 azurite=$(tests/azure/up.sh)
 
-step "GCS emulator: fake-gcs-server (tests/gcs/up.sh)"
-fake_gcs=$(tests/gcs/up.sh)
-
 step "DuckDB (tests/duckdb/up.sh)"
 duckdb_python=$(tests/duckdb/up.sh)
 
@@ -36,9 +33,8 @@ cargo test --workspace --locked
 step "S3 sink against a real S3 server (s3s-fs)"
 KLE_S3S_FS="$s3s_fs" cargo test -p kle-tests --locked --test s3 -- --ignored
 
-step "object sink against Azurite (Azure Blob) and fake-gcs-server (GCS); DuckDB reads a partitioned archive"
+step "object sink against Azurite (Azure Blob); DuckDB reads a partitioned archive"
 KLE_AZURITE="$azurite" cargo test -p kle-tests --locked --test azure -- --ignored
-KLE_FAKE_GCS="$fake_gcs" cargo test -p kle-tests --locked --test gcs -- --ignored
 KLE_DUCKDB_PYTHON="$duckdb_python" cargo test -p kle-tests --locked --test partitions -- --ignored
 
 if [[ "${KLE_SKIP_CLUSTER:-0}" == 1 ]]; then

@@ -380,6 +380,17 @@ mod tests {
         assert!(twin.save(&checkpoint).await.is_err());
     }
 
+    /// GCS compares generations, S3 and Azure ETags: an owner record's version carries both.
+    #[test]
+    fn record_versions_carry_the_etag_and_the_generation() {
+        let version = record_version(Some("\"etag\"".into()), Some("1733100000000000".into()));
+        let update = update_version(&version);
+        assert_eq!(update.e_tag.as_deref(), Some("\"etag\""));
+        assert_eq!(update.version.as_deref(), Some("1733100000000000"));
+        let etag_only = update_version(&record_version(Some("e".into()), None));
+        assert_eq!((etag_only.e_tag.as_deref(), etag_only.version), (Some("e"), None));
+    }
+
     #[tokio::test]
     async fn the_owner_record_is_written_only_at_the_version_read() {
         use kle_core::ownership::Claimant;

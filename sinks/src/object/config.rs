@@ -153,8 +153,8 @@ pub struct ObjectStoreConfig {
     /// `AZURE_STORAGE_USE_EMULATOR`).
     #[serde(default)]
     pub use_emulator: bool,
-    /// GCS only: send requests unsigned, with no credentials (an emulator, a public bucket);
-    /// default false.
+    /// GCS only: send requests without credentials (an emulator, a public bucket); the
+    /// `GOOGLE_*` environment is then ignored. Default false.
     #[serde(default)]
     pub anonymous: bool,
     /// Retries of a failed request (5xx, timeouts, connection errors) before giving up; default 10.

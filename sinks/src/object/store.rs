@@ -18,6 +18,10 @@ const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 #[cfg(feature = "azure")]
 const AZURITE_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
+/// A service account key that object_store reads as "no OAuth": requests carry an empty token.
+#[cfg(feature = "gcp")]
+const ANONYMOUS_GCS: &str = r#"{"private_key": "", "private_key_id": "", "client_email": "", "disable_oauth": true}"#;
+
 /// The client for the store a checked configuration names: its credentials from the store's
 /// usual environment (`AWS_*`, `AZURE_*`, `GOOGLE_*`, through object_store's `from_env`
 /// builders), then the configuration's settings (endpoint, region, emulator, encryption,
@@ -170,10 +174,18 @@ fn azure(valid: &ValidObjectStoreConfig) -> object_store::Result<Arc<dyn ObjectS
 fn gcs(valid: &ValidObjectStoreConfig) -> object_store::Result<Arc<dyn ObjectStore>> {
     use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
     let config = valid.config();
-    let mut builder = GoogleCloudStorageBuilder::from_env()
-        .with_bucket_name(valid.bucket())
-        .with_retry(retry(config))
-        .with_skip_signature(config.anonymous);
+    let mut builder = if config.anonymous {
+        // No credentials at all: object_store's `skip_signature` leaves reads unsigned but
+        // still fetches a token for writes, so the writes get an empty one, as its
+        // emulator-friendly `disable_oauth` does; the environment's credentials are ignored.
+        GoogleCloudStorageBuilder::new()
+            .with_skip_signature(true)
+            .with_service_account_key(ANONYMOUS_GCS)
+    } else {
+        GoogleCloudStorageBuilder::from_env()
+    }
+    .with_bucket_name(valid.bucket())
+    .with_retry(retry(config));
     for (key, value) in client_settings(config) {
         builder = builder.with_config(GoogleConfigKey::Client(key), value);
     }
@@ -181,4 +193,57 @@ fn gcs(valid: &ValidObjectStoreConfig) -> object_store::Result<Arc<dyn ObjectSto
         builder = builder.with_base_url(endpoint.trim_end_matches('/'));
     }
     Ok(Arc::new(builder.build()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every store's client is made from its URL and settings without contacting anything,
+    /// and says which store it reaches.
+    #[test]
+    fn each_scheme_opens_its_own_client() {
+        let cases = [
+            (
+                ObjectStoreConfig::new("s3://logs/a")
+                    .with_endpoint("http://127.0.0.1:9", true)
+                    .with_region("eu-west-1")
+                    .with_sse_kms("alias/logs"),
+                "AmazonS3",
+            ),
+            (
+                ObjectStoreConfig::new("azure://logs/a")
+                    .with_endpoint("http://127.0.0.1:9", true)
+                    .with_emulator(true),
+                "MicrosoftAzure",
+            ),
+            (
+                ObjectStoreConfig::new("gs://logs/a")
+                    .with_endpoint("http://127.0.0.1:9", true)
+                    .with_anonymous(true),
+                "GoogleCloudStorage",
+            ),
+        ];
+        for (config, client) in cases {
+            let (store, location) = config.open().unwrap();
+            assert_eq!(location.prefix(), "a");
+            assert!(format!("{store:?}").contains(client), "{store:?}");
+        }
+    }
+
+    /// An Azure URL without an account (none set, no emulator) is a configuration error that
+    /// names the store, not a panic at the first upload.
+    #[test]
+    fn a_client_that_cannot_be_configured_is_an_invalid_configuration() {
+        let mut config = ObjectStoreConfig::new("az://logs/a");
+        config.account = None;
+        if std::env::var_os("AZURE_STORAGE_ACCOUNT_NAME").is_some() {
+            return;
+        }
+        let err = config.open().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            err.contains("cannot configure the Azure Blob client for az://logs/a"),
+            "{err}"
+        );
+    }
 }
