@@ -167,6 +167,14 @@ fn hint_for_code(code: &str, bucket: &str) -> String {
         "AuthorizationHeaderMalformed" | "PermanentRedirect" | "IllegalLocationConstraintException" => {
             format!("the bucket {bucket} is in another region: set --s3-region (or AWS_REGION) to the bucket's region")
         }
+        "InvalidStorageClass" => "the store does not offer this storage class: fix --storage-class \
+                                  (`storage_class`) or leave it out for the bucket's default"
+            .into(),
+        "KMS.NotFoundException" | "KMS.DisabledException" | "KMS.KMSInvalidStateException" => {
+            "the KMS key of --s3-sse-kms-key-id (`sse_kms_key_id`) cannot be used: check its id, alias or ARN, \
+             its region, and that it is enabled"
+                .into()
+        }
         "EntityTooSmall" => "the store refused a multipart part as too small: it needs parts of at least 5 MiB; \
                              report this as a bug"
             .into(),
