@@ -34,7 +34,7 @@ use kle_core::SinkError;
 #[serde(try_from = "String", into = "String")]
 pub enum CheckpointSpec {
     /// Beside the output: a file next to the files of a file sink, an object next to the
-    /// objects of an S3 sink, none for stdout.
+    /// objects of the object sink (S3, Azure Blob, GCS), none for stdout.
     Auto,
     /// No checkpoint: every run starts from its `since`/`tail`.
     None,
@@ -129,12 +129,12 @@ impl CheckpointSpec {
             (CheckpointSpec::Auto, SinkConfig::S3(_)) | (CheckpointSpec::ConfigMap { .. }, _) => Ok(()),
             (CheckpointSpec::None, _) => Err(
                 "a sharded follow needs a checkpoint: each shard resumes from it on whichever replica owns it next; \
-                 use --checkpoint auto (an object per shard beside the S3 sink's) or configmap:NAME"
+                 use --checkpoint auto (an object per shard beside the object sink's) or configmap:NAME"
                     .to_owned(),
             ),
             (CheckpointSpec::File(_), _) | (CheckpointSpec::Auto, _) => Err(
                 "a sharded follow keeps each shard's checkpoint where every replica reaches it: use --checkpoint auto \
-                 with the S3 sink (an object per shard) or configmap:NAME (a ConfigMap per shard), not a file"
+                 with the object sink (an object per shard) or configmap:NAME (a ConfigMap per shard), not a file"
                     .to_owned(),
             ),
         }

@@ -609,4 +609,89 @@ mod tests {
             .validate();
         assert!(matches!(err, Err(SinkError::InvalidLayout { .. })), "{err:?}");
     }
+
+    #[test]
+    fn each_store_refuses_the_settings_of_another() {
+        let mut azure = ObjectStoreConfig::new("az://logs/a").with_region("eu-west-1");
+        let err = azure.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("`region` is a setting of S3 (s3://)") && err.contains("Azure Blob"),
+            "{err}"
+        );
+        azure.region = None;
+        assert!(azure.clone().with_emulator(true).validate().is_ok());
+        assert!(
+            azure
+                .with_anonymous(true)
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("`anonymous`")
+        );
+        let s3 = ObjectStoreConfig::new("s3://logs").with_emulator(true);
+        assert!(
+            s3.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("`use_emulator` is a setting of Azure Blob")
+        );
+        let gs = ObjectStoreConfig::new("gs://logs").with_sse_kms("k");
+        assert!(gs.validate().unwrap_err().to_string().contains("`sse_kms_key_id`"));
+        let class = ObjectStoreConfig::new("gs://logs").with_storage_class("NEAR LINE");
+        assert!(
+            class
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("not a storage class name")
+        );
+        assert!(
+            ObjectStoreConfig::new("gs://logs")
+                .with_storage_class("NEARLINE")
+                .validate()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_sse_c_key_file_must_hold_a_32_byte_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        let config = ObjectStoreConfig::new("s3://logs").with_sse_customer_key_file(&key);
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("cannot read the SSE-C key file")
+        );
+        std::fs::write(&key, "c2hvcnQ=").unwrap();
+        assert!(config.validate().unwrap_err().to_string().contains("holds 5 bytes"));
+        std::fs::write(&key, "not base64!").unwrap();
+        assert!(config.validate().unwrap_err().to_string().contains("is not base64"));
+        std::fs::write(&key, "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n").unwrap();
+        let valid = config.validated().unwrap();
+        assert_eq!(
+            valid.customer_key(),
+            Some("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+        );
+        assert!(!format!("{valid:?}").contains("MDEy"), "the key is never printed");
+        let both = config.with_sse_kms("alias/k");
+        assert!(both.validate().unwrap_err().to_string().contains("exclude each other"));
+    }
+
+    #[test]
+    fn the_older_yaml_still_reads() {
+        let old: crate::SinkConfig =
+            serde_saphyr::from_str("type: s3\nurl: s3://logs/a\nendpoint: http://127.0.0.1:9000\nallow_http: true\n")
+                .unwrap();
+        let new: crate::SinkConfig =
+            serde_saphyr::from_str("type: object\nurl: az://logs/a\nuse_emulator: true\nstorage_class: Cool\n")
+                .unwrap();
+        let (crate::SinkConfig::S3(old), crate::SinkConfig::S3(new)) = (old, new) else {
+            panic!("both are the object sink")
+        };
+        assert_eq!(old.validated().unwrap().location().backend(), Backend::S3);
+        assert_eq!(new.validated().unwrap().location().backend(), Backend::Azure);
+    }
 }

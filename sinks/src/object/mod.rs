@@ -1,5 +1,12 @@
-//! The S3 sink: its configuration ([`ObjectStoreConfig`], in every build) and [`ObjectSink`] (feature `s3`),
-//! which writes compressed objects to S3 or any S3-compatible store, through `object_store`.
+//! The object sink: its configuration ([`ObjectStoreConfig`], in every build) and [`ObjectSink`],
+//! which writes compressed objects through `object_store` to S3 or any S3-compatible store
+//! (feature `s3`, `s3://bucket/prefix`), Azure Blob Storage (feature `azure`,
+//! `az://container/prefix` or `azure://`) or Google Cloud Storage (feature `gcp`,
+//! `gs://bucket/prefix`). The backends share everything below: batching, keys, compression and
+//! the checkpoint object; they differ only in the client, which [`open_store`] makes from the
+//! URL ([`StoreLocation`]) and the settings — for the sink, its checkpoint and readers of the
+//! archive alike. Until it wrote to more than S3 this module was `s3`, and its types
+//! `S3Config`, `S3Sink`...: those names still work.
 //!
 //! # Objects
 //! Each container instance's lines go into an object of their own, rolled when its lines reach
@@ -39,7 +46,7 @@
 //! # Uploads and memory
 //! Objects up to the part size (8 MiB by default) go up in one PUT; larger ones as multipart
 //! uploads in parts of that size (S3's minimum is 5 MiB), a few parts at a time, aborted on
-//! failure. Uploads run in the background, at most `upload_concurrency` at once; a commit
+//! failure (Azure: blocks; GCS: XML multipart uploads). Uploads run in the background, at most `upload_concurrency` at once; a commit
 //! waits for all of them. Each open object holds its compressed bytes in 1 MiB chunks plus
 //! under 256 KiB waiting to be compressed: lines are compressed in 256 KiB blocks, each an
 //! independent zstd frame or gzip member, by one compressor shared by all objects, so a

@@ -310,6 +310,7 @@ fn key_templates_must_name_objects_uniquely() {
     );
 }
 
+#[cfg(feature = "s3")]
 #[tokio::test]
 async fn an_unreachable_endpoint_fails_the_commit_and_keeps_the_object() {
     // Static keys: no lookup of instance metadata; nothing listens on port 9.
