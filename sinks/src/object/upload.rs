@@ -116,9 +116,12 @@ fn azure_hint(code: &str, container: &str) -> String {
              AZURE_STORAGE_ACCOUNT_KEY (or AZURE_STORAGE_SAS_KEY, or the workload identity)"
                 .into()
         }
+        // Azurite answers a wrong account key with AuthorizationFailure, Azure with
+        // AuthenticationFailed: both causes are named.
         "AuthorizationFailure" | "AuthorizationPermissionMismatch" | "InsufficientAccountPermissions" => format!(
-            "this identity may not write there: give it the role Storage Blob Data Contributor on the container \
-             {container}, or use other credentials"
+            "the credentials were refused or may not write there: check AZURE_STORAGE_ACCOUNT_KEY (or \
+             AZURE_STORAGE_SAS_KEY), or give this identity the role Storage Blob Data Contributor on the container \
+             {container}"
         ),
         "InvalidResourceName" | "OutOfRangeInput" => {
             format!("{container} is not a valid container name (3-63 lowercase letters, digits and `-`)")
