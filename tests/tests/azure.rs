@@ -171,3 +171,21 @@ async fn the_cli_exports_to_azure_and_resumes() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("`region` is a setting of S3"), "{stderr}");
 }
+
+/// Azurite checks the access tier a blob is written with, so the storage class is proven to
+/// reach it: `Cool` is taken, a tier Azure does not have is refused with Azure's code.
+#[tokio::test]
+#[ignore = "needs Azurite: scripts/test.sh installs it and runs these with --ignored"]
+async fn the_storage_class_is_the_blobs_access_tier() {
+    let server = started();
+    let c = container("web-0", "app");
+    let mut cool = ObjectSink::from_config(&config(&server, "cool").with_storage_class("Cool")).unwrap();
+    cool.write(&batch(&c, &lines(0, 3))).await.unwrap();
+    cool.commit().await.unwrap();
+    let mut bogus = ObjectSink::from_config(&config(&server, "bogus").with_storage_class("Lukewarm")).unwrap();
+    bogus.write(&batch(&c, &lines(0, 3))).await.unwrap();
+    let err = bogus.commit().await.unwrap_err();
+    let failure = err.upload_failure().unwrap();
+    assert_eq!(failure.code, "InvalidHeaderValue", "{err}");
+    assert!(err.to_string().contains("--storage-class"), "{err}");
+}

@@ -123,6 +123,9 @@ fn azure_hint(code: &str, container: &str) -> String {
              AZURE_STORAGE_SAS_KEY), or give this identity the role Storage Blob Data Contributor on the container \
              {container}"
         ),
+        "InvalidHeaderValue" => "Azure refused a header: with --storage-class (`storage_class`), the access tier \
+                                 must be one Azure has (Hot, Cool, Cold, Archive)"
+            .into(),
         "InvalidResourceName" | "OutOfRangeInput" => {
             format!("{container} is not a valid container name (3-63 lowercase letters, digits and `-`)")
         }
