@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): formatting, lints, unit and fake-API-server
-# tests, the S3 sink's tests against a real S3 server (s3s-fs, which tests/s3/up.sh installs
-# once and caches), then the end-to-end tests against a real single-node Kubernetes cluster,
+# tests, the object sink's tests against real storage servers (s3s-fs and Azurite, which
+# tests/s3/up.sh and tests/azure/up.sh install once and cache) and DuckDB reading its archive
+# (tests/duckdb/up.sh), then the end-to-end tests against a real single-node Kubernetes cluster,
 # which tests/cluster/up.sh builds from Debian's packages on first use and caches under ~/.cache.
 #
 #   scripts/test.sh               everything
@@ -20,11 +21,21 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "S3 server (tests/s3/up.sh)"
 s3s_fs=$(tests/s3/up.sh)
 
+step "Azure Blob server: Azurite (tests/azure/up.sh)"
+azurite=$(tests/azure/up.sh)
+
+step "DuckDB (tests/duckdb/up.sh)"
+duckdb_python=$(tests/duckdb/up.sh)
+
 step "unit, doc and fake-API-server tests"
 cargo test --workspace --locked
 
 step "S3 sink against a real S3 server (s3s-fs)"
 KLE_S3S_FS="$s3s_fs" cargo test -p kle-tests --locked --test s3 -- --ignored
+
+step "object sink against Azurite (Azure Blob); DuckDB reads a partitioned archive"
+KLE_AZURITE="$azurite" cargo test -p kle-tests --locked --test azure -- --ignored
+KLE_DUCKDB_PYTHON="$duckdb_python" cargo test -p kle-tests --locked --test partitions -- --ignored
 
 if [[ "${KLE_SKIP_CLUSTER:-0}" == 1 ]]; then
   step "KLE_SKIP_CLUSTER=1: end-to-end tests against the real cluster skipped"

@@ -19,7 +19,7 @@ use jiff::{SignedDuration, Timestamp};
 use kle_core::container::PodInfo;
 use kle_core::lines::Lines;
 use kle_core::{Container, LogBatch, Sink};
-use kle_sinks::s3::{Compression, S3Sink};
+use kle_sinks::object::{Compression, ObjectSink};
 use kle_tests::fake_api::format_timestamp;
 use kle_tests::s3::S3Server;
 
@@ -101,8 +101,8 @@ fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn sink(server: &S3Server, compression: Compression) -> S3Sink {
-    S3Sink::builder(server.store(BUCKET), BUCKET)
+fn sink(server: &S3Server, compression: Compression) -> ObjectSink {
+    ObjectSink::builder(server.store(BUCKET), BUCKET)
         .with_prefix(format!("{compression:?}"))
         .with_compression(compression)
         .build()

@@ -308,7 +308,7 @@ fn parse_checkpoint(value: &str) -> Result<CheckpointArg, String> {
 /// Where the lines go.
 #[derive(Debug, Args)]
 pub(crate) struct OutputArgs {
-    /// Where to write: stdout, files under --dir, or objects under --s3-url [default: stdout]
+    /// Where to write: stdout, files under --dir, or objects under --s3-url (S3, Azure Blob or GCS by its scheme; `object` is another name for s3) [default: stdout]
     #[arg(long, value_enum)]
     pub(crate) sink: Option<SinkArg>,
     /// Output format. stdout: text (prefixed lines, default), raw, json, template (see --template). file and s3: raw (default: the API's lines with timestamps), json.
@@ -334,32 +334,56 @@ pub(crate) struct OutputArgs {
     pub(crate) s3: S3Args,
 }
 
-/// The S3 sink's flags; credentials and other settings come from the AWS_* environment.
+/// The object sink's flags (S3, Azure Blob, GCS); credentials and other settings come from the
+/// store's environment (AWS_*, AZURE_*, GOOGLE_*).
 #[derive(Debug, Args)]
 pub(crate) struct S3Args {
-    /// Bucket and key prefix of the S3 sink: s3://bucket/prefix.
-    #[arg(long, value_name = "URL", required_if_eq("sink", "s3"))]
+    /// Where the object sink writes: s3://bucket/prefix, az://container/prefix (or azure://), gs://bucket/prefix.
+    #[arg(
+        long,
+        visible_alias = "object-url",
+        value_name = "URL",
+        required_if_eq_any([("sink", "s3"), ("sink", "object")])
+    )]
     pub(crate) s3_url: Option<String>,
-    /// S3-compatible endpoint (default: $AWS_ENDPOINT, else AWS).
-    #[arg(long, value_name = "URL")]
+    /// Endpoint: an S3-compatible store (default: $AWS_ENDPOINT, else AWS), the Azure account's blob service or Azurite, a GCS emulator.
+    #[arg(long, visible_alias = "object-endpoint", value_name = "URL")]
     pub(crate) s3_endpoint: Option<String>,
-    /// Region (default: $AWS_REGION, else us-east-1).
+    /// S3 region (default: $AWS_REGION, else us-east-1).
     #[arg(long, value_name = "REGION")]
     pub(crate) s3_region: Option<String>,
     /// Allow an http:// endpoint.
-    #[arg(long)]
+    #[arg(long, visible_alias = "object-allow-http")]
     pub(crate) s3_allow_http: bool,
+    /// Storage class of the exported objects: S3 (STANDARD_IA, GLACIER_IR...), GCS (NEARLINE...), Azure access tier (Cool...) [default: the bucket's]
+    #[arg(long, value_name = "CLASS")]
+    pub(crate) storage_class: Option<String>,
+    /// S3: encrypt with SSE-KMS under this KMS key (id, alias or ARN).
+    #[arg(long, value_name = "KEY")]
+    pub(crate) s3_sse_kms_key_id: Option<String>,
+    /// S3: encrypt with SSE-C, the key read from this file (base64 of 32 bytes); every read needs it too.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) s3_sse_customer_key_file: Option<PathBuf>,
+    /// Azure: the storage account (default: $AZURE_STORAGE_ACCOUNT_NAME).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub(crate) azure_account: Option<String>,
+    /// Azure: talk to Azurite with its well-known account and key, at --s3-endpoint or $AZURITE_BLOB_STORAGE_URL (default http://127.0.0.1:10000).
+    #[arg(long)]
+    pub(crate) azure_emulator: bool,
+    /// GCS: send requests unsigned, without credentials (an emulator, a public bucket).
+    #[arg(long)]
+    pub(crate) gcs_anonymous: bool,
     /// Object key template under the prefix; the extension is appended. Placeholders as --layout, plus {first_ts} {last_ts} {lines} {hash} {hour}
     /// [default: {namespace}/{pod}/{container}/{date}/{first_ts}-{last_ts}-{lines}-{hash}]
     #[arg(long, value_name = "TEMPLATE")]
     pub(crate) s3_key_template: Option<String>,
-    /// Compression of S3 objects [default: zstd]
+    /// Compression of objects [default: zstd]
     #[arg(long, value_enum)]
     pub(crate) compression: Option<CompressionArg>,
-    /// Roll an S3 object at this many bytes of lines (before compression) [default: 8388608]
+    /// Roll an object at this many bytes of lines (before compression) [default: 8388608]
     #[arg(long, value_name = "BYTES")]
     pub(crate) max_object_bytes: Option<u64>,
-    /// Roll an S3 object at this age (`30s`, `5m`); also how often the S3 sink commits [default: 5m]
+    /// Roll an object at this age (`30s`, `5m`); also how often the object sink commits [default: 5m]
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub(crate) max_object_age: Option<Duration>,
 }
@@ -375,6 +399,8 @@ pub(crate) enum CompressionArg {
 pub(crate) enum SinkArg {
     Stdout,
     File,
+    /// Objects in S3, Azure Blob or GCS (the URL's scheme picks).
+    #[value(alias = "object")]
     S3,
 }
 

@@ -35,7 +35,7 @@ pub(crate) fn check(
     }
     if !matches!(sink, SinkConfig::S3(_)) {
         return Err(Failure::Usage(format!(
-            "--shards needs the S3 sink (--sink s3): a shard moves between replicas, and what one replica wrote to \
+            "--shards needs the object sink (--sink s3 or object: S3, Azure Blob or GCS): a shard moves between replicas, and what one replica wrote to \
              its {} after the shard's last checkpoint could be neither undone nor found by the next",
             sink_kind(sink)
         )));

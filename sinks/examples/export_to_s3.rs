@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use kle_core::{Export, ExportOptions, Namespaces, Selection, Since, StreamOptions};
-use kle_sinks::s3::{Compression, ObjectCheckpointStore, S3Config};
+use kle_sinks::object::{Compression, ObjectCheckpointStore, ObjectStoreConfig};
 use kle_sinks::{ExportConfig, SinkConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -28,7 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let Some(SinkConfig::S3(s3)) = config.sink() else {
         return Err("the configuration names no S3 sink".into());
     };
-    let s3: S3Config = s3.clone().with_compression(Compression::Gzip);
+    let s3: ObjectStoreConfig = s3.clone().with_compression(Compression::Gzip);
 
     let client = kube::Client::try_default().await?;
     let selection = Selection::builder()

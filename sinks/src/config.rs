@@ -6,7 +6,7 @@ use kle_core::SinkError;
 // Also reachable here for code that names the configs through this module (export_config's tests).
 use crate::file::FileConfig;
 use crate::layout::Layout;
-use crate::s3::S3Config;
+use crate::object::ObjectStoreConfig;
 use crate::stdout::StdoutConfig;
 use kle_core::Sink;
 
@@ -28,11 +28,11 @@ use kle_core::Sink;
 /// max_open_files: 256
 /// ```
 /// ```yaml
-/// type: s3
-/// url: s3://my-logs/cluster-a
+/// type: s3                 # or `object`: S3, Azure Blob or GCS, by the URL's scheme
+/// url: s3://my-logs/cluster-a   # az://container/prefix, gs://bucket/prefix
 /// compression: zstd
 /// ```
-/// (see [`S3Config`] for every field).
+/// (see [`ObjectStoreConfig`] for every field).
 ///
 /// Every variant exists in every build; one whose cargo feature is off fails to build with
 /// [`SinkError::NotCompiled`], so a configuration file reads the same everywhere.
@@ -44,8 +44,11 @@ pub enum SinkConfig {
     Stdout(StdoutConfig),
     /// Files under a directory (feature `file`).
     File(FileConfig),
-    /// Objects in S3 or an S3-compatible store (feature `s3`).
-    S3(S3Config),
+    /// Objects in S3 or an S3-compatible store (feature `s3`), Azure Blob (feature `azure`) or
+    /// Google Cloud Storage (feature `gcp`), picked by the URL's scheme. Written `type: s3`
+    /// (its name from when it wrote to S3 only) or `type: object`.
+    #[serde(alias = "object")]
+    S3(ObjectStoreConfig),
 }
 
 impl SinkConfig {
@@ -111,7 +114,7 @@ impl SinkConfig {
     }
 
     /// Where `container`'s lines would go, for a dry run: `stdout`, the file's path, or the
-    /// S3 object keys with their per-object placeholders left as `{first_ts}` and the like.
+    /// object keys with their per-object placeholders left as `{first_ts}` and the like.
     ///
     /// # Errors
     /// An invalid layout, key template or URL, as [`SinkConfig::validate`].
@@ -147,9 +150,8 @@ impl SinkConfig {
                     .collect::<Vec<_>>()
                     .join("/");
                 Ok(format!(
-                    "s3://{}/{}{}",
-                    valid.bucket(),
-                    valid.key(&key),
+                    "{}{}",
+                    valid.location().describe_key(&valid.key(&key)),
                     config.extension()
                 ))
             }

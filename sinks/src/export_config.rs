@@ -34,7 +34,7 @@ use kle_core::SinkError;
 #[serde(try_from = "String", into = "String")]
 pub enum CheckpointSpec {
     /// Beside the output: a file next to the files of a file sink, an object next to the
-    /// objects of an S3 sink, none for stdout.
+    /// objects of the object sink (S3, Azure Blob, GCS), none for stdout.
     Auto,
     /// No checkpoint: every run starts from its `since`/`tail`.
     None,
@@ -71,9 +71,9 @@ impl CheckpointSpec {
             CheckpointSpec::None => None,
             CheckpointSpec::Auto => match sink {
                 SinkConfig::File(config) => Some(Arc::new(FileCheckpointStore::new(config.own_file(CHECKPOINT_FILE)))),
-                #[cfg(feature = "s3")]
+                #[cfg(feature = "objects")]
                 SinkConfig::S3(config) => Some(Arc::new(
-                    crate::s3::ObjectCheckpointStore::from_config(config)?.with_lease_timing(lease),
+                    crate::object::ObjectCheckpointStore::from_config(config)?.with_lease_timing(lease),
                 )),
                 _ => None,
             },
@@ -123,7 +123,7 @@ impl CheckpointSpec {
 
     /// The checkpoint of one shard of a sharded follow ([`kle_core::shards`]), kept where every
     /// replica reaches it: with `auto`, an object per shard beside the S3 sink's objects
-    /// ([`ObjectCheckpointStore::for_shard`](crate::s3::ObjectCheckpointStore::for_shard)); a
+    /// ([`ObjectCheckpointStore::for_shard`](crate::object::ObjectCheckpointStore::for_shard)); a
     /// ConfigMap `NAME` becomes one per shard, `NAME-shard-3-of-16`. The shard's Lease owns
     /// it. `None` for a spec no other replica could resume from: `none`, a file, `auto` beside
     /// anything but an S3 sink (check with [`shareable`](Self::shareable) first).
@@ -138,10 +138,10 @@ impl CheckpointSpec {
         shard: Shard,
     ) -> Result<Option<Arc<dyn CheckpointStore>>, SinkError> {
         Ok(match (self, sink) {
-            #[cfg(feature = "s3")]
-            (CheckpointSpec::Auto, SinkConfig::S3(config)) => {
-                Some(Arc::new(crate::s3::ObjectCheckpointStore::for_shard(config, shard)?))
-            }
+            #[cfg(feature = "objects")]
+            (CheckpointSpec::Auto, SinkConfig::S3(config)) => Some(Arc::new(
+                crate::object::ObjectCheckpointStore::for_shard(config, shard)?,
+            )),
             (CheckpointSpec::ConfigMap { namespace, name }, _) => Some(Arc::new(ConfigMapCheckpointStore::new(
                 client.clone(),
                 namespace.as_deref().unwrap_or(default_namespace),
@@ -161,12 +161,12 @@ impl CheckpointSpec {
             (CheckpointSpec::Auto, SinkConfig::S3(_)) | (CheckpointSpec::ConfigMap { .. }, _) => Ok(()),
             (CheckpointSpec::None, _) => Err(
                 "a sharded follow needs a checkpoint: each shard resumes from it on whichever replica owns it next; \
-                 use --checkpoint auto (an object per shard beside the S3 sink's) or configmap:NAME"
+                 use --checkpoint auto (an object per shard beside the object sink's) or configmap:NAME"
                     .to_owned(),
             ),
             (CheckpointSpec::File(_), _) | (CheckpointSpec::Auto, _) => Err(
                 "a sharded follow keeps each shard's checkpoint where every replica reaches it: use --checkpoint auto \
-                 with the S3 sink (an object per shard) or configmap:NAME (a ConfigMap per shard), not a file"
+                 with the object sink (an object per shard) or configmap:NAME (a ConfigMap per shard), not a file"
                     .to_owned(),
             ),
         }

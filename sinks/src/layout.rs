@@ -14,6 +14,7 @@
 //! | `{restart}` | the restart count of the instance (the previous instance's count for `previous`) |
 //! | `{label:KEY}` | the value of the pod label `KEY` (`_` when it is not set) |
 //! | `{date}` | UTC date (`YYYY-MM-DD`) of the first line written to the file or object |
+//! | `{year}` `{month}` `{day}` | the parts of that date (`2026`, `11`, `23`), for layouts partitioned by year, month and day |
 //!
 //! Object keys (the S3 sink) may also name the object's content, taken from its lines' own
 //! timestamps ([`ObjectStamp`]); file layouts refuse these:
@@ -24,6 +25,24 @@
 //! | `{lines}` | how many lines the object holds |
 //! | `{hash}` | CRC-32 of the object's bytes before compression, 8 hex digits: tells apart objects whose lines share their first and last timestamps |
 //! | `{hour}` | UTC hour (`00`–`23`) of the first line |
+//!
+//! # Partitions that query engines prune
+//! Hive-style keys (`name=value` path components) let Athena, DuckDB, Spark and Trino read the
+//! partition from the key and skip the objects outside a query's range. With the JSON format:
+//!
+//! ```text
+//! dt={date}/hour={hour}/{namespace}/{pod}/{container}/{first_ts}-{last_ts}-{lines}-{hash}
+//! year={year}/month={month}/day={day}/{namespace}/{pod}/{container}/{first_ts}-{last_ts}-{lines}-{hash}
+//! ```
+//! The partition is the UTC date (and hour) of the object's **first** line: an object spans up
+//! to `max_object_age` of lines, so one that starts at 23:58 also holds lines of the next day or
+//! hour. A query bounded by time should filter on the line's own `timestamp` field and widen the
+//! partition filter by one partition on the early side (`dt >= day before`). And the objects
+//! of a run that resumed after a crash may repeat lines of an object written before the crash
+//! (see the object sink's documentation): a query that must count every line once keeps,
+//! among a container's objects with the same `{first_ts}`, the one with the latest `{last_ts}`
+//! (or deduplicates on `namespace, pod, container, timestamp, message`). `docs/partitions.md` has
+//! DuckDB and Athena examples.
 //!
 //! `{{` and `}}` are a literal `{` and `}`, as in line templates
 //! ([`LineTemplate`](crate::LineTemplate)): all three are read by one parser. A placeholder left
@@ -143,9 +162,10 @@ impl Layout {
         &self.template
     }
 
-    /// Whether the template has `{date}`, so rendering needs the date of the first line.
+    /// Whether the template has `{date}` (or `{year}`, `{month}`, `{day}`), so rendering needs
+    /// the date of the first line.
     pub fn uses_date(&self) -> bool {
-        self.placeholders().any(|placeholder| *placeholder == Placeholder::Date)
+        self.placeholders().any(Placeholder::is_date)
     }
 
     /// Whether the template names an object's content (`{first_ts}`, `{last_ts}`, `{lines}`,
@@ -514,5 +534,33 @@ mod tests {
         assert_eq!(k1, layout.render_key(&c1, date()), "deterministic");
         let multibyte = container_in("ns", &"é".repeat(200), "c", &[], None);
         assert!(layout.render_key(&multibyte, date()).len() <= MAX_COMPONENT_BYTES);
+    }
+
+    #[test]
+    fn hive_partitions_from_the_first_line() {
+        use kle_core::container::PodInfo;
+        let pod = PodInfo::new("shop", "web-0", "uid-1");
+        let container = Container::new(std::sync::Arc::new(pod), "app");
+        let first: jiff::Timestamp = "2026-11-23T09:59:59Z".parse().unwrap();
+        let last: jiff::Timestamp = "2026-11-23T10:00:05Z".parse().unwrap();
+        let stamp = ObjectStamp::new(Some(first), Some(last), 2, 0xab);
+        let hive =
+            Layout::parse("dt={date}/hour={hour}/{namespace}/{pod}/{container}/{first_ts}-{last_ts}-{hash}").unwrap();
+        assert_eq!(
+            hive.render_object_key(&container, &stamp),
+            "dt=2026-11-23/hour=09/shop/web-0/app/20261123T095959.000000000Z-20261123T100005.000000000Z-000000ab"
+        );
+        let ymd =
+            Layout::parse("year={year}/month={month}/day={day}/{pod}/{container}/{first_ts}-{last_ts}-{hash}").unwrap();
+        assert!(ymd.uses_date());
+        assert!(
+            ymd.render_object_key(&container, &stamp)
+                .starts_with("year=2026/month=11/day=23/web-0/app/"),
+            "{}",
+            ymd.render_object_key(&container, &stamp)
+        );
+        let files = Layout::parse_for_files("{year}/{month}/{day}/{pod}.log").unwrap();
+        let date = jiff::civil::date(2026, 1, 5);
+        assert_eq!(files.render_key(&container, date), "2026/01/05/web-0.log");
     }
 }

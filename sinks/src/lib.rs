@@ -5,8 +5,10 @@
 //! encodings and each backend's configuration:
 //! - The backends, each in its module with its configuration: [`stdout`] (feature `stdout`),
 //!   [`file`] (feature `file`, one file per container laid out by a [`layout::Layout`]
-//!   template), both on by default, and [`s3`] (feature `s3`: compressed objects in S3 or an
-//!   S3-compatible store, through `object_store`).
+//!   template), both on by default, and [`object`] (compressed objects through `object_store`:
+//!   S3 or an S3-compatible store with feature `s3`, Azure Blob with `azure`, Google Cloud
+//!   Storage with `gcp`; [`object::open_store`] makes the client from a URL, for the sink, its
+//!   checkpoint and readers alike). The module's older name, `s3`, still works.
 //! - [`encode`] turns batches into bytes (text like stern, raw like `kubectl logs`, NDJSON with
 //!   metadata, or a line template such as `{namespace}/{pod} {message}`), into one reused
 //!   buffer.
@@ -35,9 +37,11 @@ pub mod encode;
 mod export_config;
 pub mod file;
 pub mod layout;
-pub mod s3;
+pub mod object;
 pub mod stdout;
 mod template;
 
 pub use config::SinkConfig;
 pub use export_config::{CheckpointSpec, EXAMPLE_CONFIG, ExportConfig};
+/// The [`object`] module under its older name, from when the object sink wrote to S3 only.
+pub use object as s3;

@@ -481,7 +481,7 @@ async fn shard_mistakes_exit_2_without_contacting_the_api_server() {
             vec![
                 "follow", "-n", "shop", "--shards", "4", "--sink", "file", "--dir", "out",
             ],
-            "needs the S3 sink",
+            "needs the object sink",
         ),
         (
             [&["follow", "-n", "shop", "--shards", "4", "--checkpoint", "none"], s3].concat(),

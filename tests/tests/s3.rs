@@ -17,7 +17,7 @@ use kle_core::checkpoint::{CheckpointStore, FileCheckpointStore};
 use kle_core::container::PodInfo;
 use kle_core::lines::Lines;
 use kle_core::{Container, Export, LogBatch, Namespaces, Selection, Sink};
-use kle_sinks::s3::{Compression, MIN_PART_BYTES, S3Sink};
+use kle_sinks::object::{Compression, MIN_PART_BYTES, ObjectSink};
 use kle_tests::binary::exporter;
 use kle_tests::fake_api::{self, FakeApiServer, FakeContainer, FakePod, render};
 use kle_tests::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
@@ -56,8 +56,8 @@ fn batch(container: &Arc<Container>, lines: &[Vec<u8>]) -> LogBatch {
     LogBatch::new(Arc::clone(container), lines)
 }
 
-fn sink(server: &S3Server, compression: Compression) -> S3Sink {
-    S3Sink::builder(server.store(BUCKET), BUCKET)
+fn sink(server: &S3Server, compression: Compression) -> ObjectSink {
+    ObjectSink::builder(server.store(BUCKET), BUCKET)
         .with_prefix("cluster-a")
         .with_compression(compression)
         .build()
@@ -100,7 +100,7 @@ async fn objects_read_back_to_exactly_the_lines_with_zstd_and_gzip() {
 async fn a_large_object_goes_up_in_parts_the_server_accepts() {
     let server = S3Server::start();
     server.create_bucket(BUCKET);
-    let mut sink = S3Sink::builder(server.store(BUCKET), BUCKET)
+    let mut sink = ObjectSink::builder(server.store(BUCKET), BUCKET)
         .with_compression(Compression::None)
         .with_max_object_bytes(64 * 1024 * 1024)
         .with_part_bytes(MIN_PART_BYTES)
@@ -131,7 +131,7 @@ async fn a_repeated_upload_of_the_same_lines_is_one_object() {
     // 80 bytes with the newline: 125 lines per 10 000-byte object.
     let all = lines(0, 500, 79);
     for batch_size in [500, 7] {
-        let mut sink = S3Sink::builder(server.store(BUCKET), BUCKET)
+        let mut sink = ObjectSink::builder(server.store(BUCKET), BUCKET)
             .with_max_object_bytes(10_000)
             .build()
             .unwrap();
@@ -207,7 +207,7 @@ async fn bad_credentials_are_explained_with_the_s3_error_code() {
         // directory on PUT. kle-sinks' unit tests classify AWS's NoSuchBucket answer.
     ];
     for (store, bucket, code) in cases {
-        let mut sink = S3Sink::builder(store, bucket).build().unwrap();
+        let mut sink = ObjectSink::builder(store, bucket).build().unwrap();
         sink.write(&batch(&c, &lines(0, 3, 50))).await.unwrap();
         let err = sink.commit().await.unwrap_err();
         let failure = err.upload_failure().unwrap();
@@ -241,7 +241,7 @@ async fn an_export_through_the_fake_api_lands_in_s3_line_for_line() {
         .with_namespaces(Namespaces::Only(vec!["shop".into()]))
         .build()
         .unwrap();
-    let sink = S3Sink::builder(server.store(BUCKET), BUCKET)
+    let sink = ObjectSink::builder(server.store(BUCKET), BUCKET)
         .with_prefix("k8s")
         .with_max_object_bytes(64 * 1024)
         .build()
@@ -351,14 +351,14 @@ async fn a_failed_upload_moves_no_cursor_and_a_rerun_delivers_the_same_objects()
         .build()
         .unwrap();
     let new_sink = |server: &S3Server| {
-        S3Sink::builder(server.store(BUCKET), BUCKET)
+        ObjectSink::builder(server.store(BUCKET), BUCKET)
             .with_max_object_bytes(4096)
             .build()
             .unwrap()
     };
     let checkpoints = tempfile::tempdir().unwrap();
     let store = Arc::new(FileCheckpointStore::new(checkpoints.path().join("checkpoint.json")));
-    let export = |sink: S3Sink| {
+    let export = |sink: ObjectSink| {
         Export::new(api.client(), selection.clone(), Box::new(sink))
             .with_checkpoint(store.clone())
             .with_commit_interval(Duration::from_secs(300))
@@ -386,4 +386,172 @@ async fn a_failed_upload_moves_no_cursor_and_a_rerun_delivers_the_same_objects()
     export(new_sink(&server)).await.unwrap();
     let objects = server.objects(BUCKET).await;
     assert_eq!(concatenated(&objects, "shop/web-0/app/"), render(&app, true));
+}
+
+/// A loopback proxy in front of `target` that keeps every byte the client sent: what the
+/// requests carried, whatever the server made of it.
+async fn recording_proxy(target: u16) -> (u16, Arc<std::sync::Mutex<Vec<u8>>>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let record = Arc::clone(&record);
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
+                    return;
+                };
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let upstream = async move {
+                    let mut buf = vec![0; 64 * 1024];
+                    while let Ok(n) = client_read.read(&mut buf).await {
+                        if n == 0 || server_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        record.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                    let _ = server_write.shutdown().await;
+                };
+                let downstream = async move {
+                    let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                };
+                tokio::join!(upstream, downstream);
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// s3s-fs checks the storage class (it knows only STANDARD, and refuses others as AWS refuses
+/// an unknown one) but stores objects unencrypted whatever the headers say, so for encryption
+/// the test proves what the requests carry, through the command line's flags, the
+/// configuration and `open_store`: not that a store encrypted anything.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs s3s-fs: scripts/test.sh installs it and runs these with --ignored"]
+async fn storage_class_and_server_side_encryption_are_sent_with_every_object() {
+    let server = S3Server::start();
+    server.create_bucket(BUCKET);
+    let port: u16 = server.endpoint().rsplit(':').next().unwrap().parse().unwrap();
+    let (proxy, seen) = recording_proxy(port).await;
+    let api = FakeApiServer::start().await;
+    let app = fake_api::lines(start(), 20, |i| format!("app {i}"));
+    api.add_pod(FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(app.clone())));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "fake").unwrap();
+    let customer_key = dir.path().join("sse-c.key");
+    // The base64 of 32 bytes.
+    std::fs::write(&customer_key, "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n").unwrap();
+    let run = |prefix: &str, extra: Vec<String>| {
+        let kubeconfig = kubeconfig.clone();
+        let url = format!("s3://{BUCKET}/{prefix}");
+        tokio::task::spawn_blocking(move || {
+            exporter()
+                .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+                .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+                .env("AWS_REGION", "us-east-1")
+                .env_remove("AWS_ENDPOINT")
+                .env_remove("AWS_SESSION_TOKEN")
+                .arg("--kubeconfig")
+                .arg(kubeconfig)
+                .args([
+                    "export",
+                    "-n",
+                    "shop",
+                    "--sink",
+                    "s3",
+                    "--s3-url",
+                    &url,
+                    "--s3-allow-http",
+                ])
+                .arg("--s3-endpoint")
+                .arg(format!("http://127.0.0.1:{proxy}"))
+                .args(extra)
+                .output()
+                .unwrap()
+        })
+    };
+    // A class the store does not offer: its error, and what to do.
+    let refused = run("ia", ["--storage-class", "STANDARD_IA"].map(String::from).to_vec())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("InvalidStorageClass") && stderr.contains("--storage-class"),
+        "{stderr}"
+    );
+    seen.lock().unwrap().clear();
+
+    let kms = run(
+        "kms",
+        ["--storage-class", "STANDARD", "--s3-sse-kms-key-id", "alias/kle-logs"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await
+    .unwrap();
+    assert!(kms.status.success(), "{}", String::from_utf8_lossy(&kms.stderr));
+    let kms_requests = String::from_utf8_lossy(&std::mem::take(&mut *seen.lock().unwrap())).to_lowercase();
+    let ssec = run(
+        "ssec",
+        vec!["--s3-sse-customer-key-file".into(), customer_key.display().to_string()],
+    )
+    .await
+    .unwrap();
+    assert!(ssec.status.success(), "{}", String::from_utf8_lossy(&ssec.stderr));
+    let ssec_requests = String::from_utf8_lossy(&std::mem::take(&mut *seen.lock().unwrap())).to_lowercase();
+
+    // The object's PUT carries the class; every PUT (object, checkpoint) the encryption.
+    let object_put = kms_requests
+        .split("put /")
+        .find(|request| request.starts_with(&format!("{BUCKET}/kms/shop/")))
+        .expect("the object's PUT");
+    assert!(object_put.contains("x-amz-storage-class: standard\r\n"), "{object_put}");
+    let checkpoint_put = kms_requests
+        .split("put /")
+        .find(|request| request.starts_with(&format!("{BUCKET}/kms/.kube-log-exporter-checkpoint.json ")))
+        .expect("the checkpoint's PUT");
+    assert!(
+        !checkpoint_put.contains("x-amz-storage-class"),
+        "the checkpoint keeps the bucket's class"
+    );
+    for put in kms_requests.split("put /").skip(1) {
+        assert!(put.contains("x-amz-server-side-encryption: aws:kms"), "{put}");
+        assert!(
+            put.contains("x-amz-server-side-encryption-aws-kms-key-id: alias/kle-logs"),
+            "{put}"
+        );
+    }
+    // SSE-C: the key goes with every request, reads of the checkpoint included.
+    assert!(
+        ssec_requests.contains("get /logs/ssec/.kube-log-exporter-checkpoint.json"),
+        "{ssec_requests}"
+    );
+    for request in ssec_requests
+        .split("\r\n\r\n")
+        .filter(|r| r.contains(" http/1.1\r\n") && r.contains("/ssec/"))
+    {
+        assert!(
+            request.contains("x-amz-server-side-encryption-customer-algorithm: aes256")
+                && request.contains("x-amz-server-side-encryption-customer-key-md5:"),
+            "{request}"
+        );
+    }
+    assert!(!ssec_requests.contains("x-amz-storage-class"));
+
+    // A key file that is not a key is refused before anything is contacted.
+    std::fs::write(&customer_key, "not a key").unwrap();
+    let bad = run(
+        "bad",
+        vec!["--s3-sse-customer-key-file".into(), customer_key.display().to_string()],
+    )
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is not base64"), "{stderr}");
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use kle_core::Since;
 use kle_sinks::encode::FormatKind;
 use kle_sinks::file::FileConfig;
-use kle_sinks::s3::{Compression, S3Config};
+use kle_sinks::object::{Compression, ObjectStoreConfig};
 use kle_sinks::stdout::{ColorChoice, StdoutConfig};
 use kle_sinks::{ExportConfig, SinkConfig};
 
@@ -424,7 +424,7 @@ fn default_sink(kind: SinkArg) -> SinkConfig {
     match kind {
         SinkArg::Stdout => SinkConfig::Stdout(StdoutConfig::default()),
         SinkArg::File => SinkConfig::File(FileConfig::new(PathBuf::new())),
-        SinkArg::S3 => SinkConfig::S3(S3Config::new(String::new())),
+        SinkArg::S3 => SinkConfig::S3(ObjectStoreConfig::new(String::new())),
     }
 }
 
@@ -466,6 +466,12 @@ fn complete(sink: &mut SinkConfig, output: OutputArgs) {
                 s3_endpoint,
                 s3_region,
                 s3_allow_http,
+                storage_class,
+                s3_sse_kms_key_id,
+                s3_sse_customer_key_file,
+                azure_account,
+                azure_emulator,
+                gcs_anonymous,
                 s3_key_template,
                 compression,
                 max_object_bytes,
@@ -475,6 +481,12 @@ fn complete(sink: &mut SinkConfig, output: OutputArgs) {
             config.endpoint = s3_endpoint.or(config.endpoint.take());
             config.region = s3_region.or(config.region.take());
             config.allow_http |= s3_allow_http;
+            config.storage_class = storage_class.or(config.storage_class.take());
+            config.sse_kms_key_id = s3_sse_kms_key_id.or(config.sse_kms_key_id.take());
+            config.sse_customer_key_file = s3_sse_customer_key_file.or(config.sse_customer_key_file.take());
+            config.account = azure_account.or(config.account.take());
+            config.use_emulator |= azure_emulator;
+            config.anonymous |= gcs_anonymous;
             overlay(&mut config.key_template, s3_key_template);
             overlay(&mut config.compression, compression.map(compression_kind));
             overlay(&mut config.max_object_bytes, max_object_bytes);

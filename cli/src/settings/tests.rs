@@ -1,7 +1,7 @@
 use clap::{CommandFactory as _, Parser as _};
 use jiff::Timestamp;
 use kle_sinks::layout::DEFAULT_LAYOUT;
-use kle_sinks::s3::{DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_BYTES};
+use kle_sinks::object::{DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_BYTES};
 
 use super::*;
 use crate::args::{Cli, Command};
@@ -328,7 +328,7 @@ fn sink_of_another_type_replaces_the_files() {
     let settings = resolved(&["--sink", "stdout"], Some(FILE_SINK));
     assert_eq!(settings.sink, SinkConfig::Stdout(StdoutConfig::default()));
     let settings = resolved(&["--sink", "s3", "--s3-url", "s3://logs/b"], Some(FILE_SINK));
-    assert_eq!(settings.sink, SinkConfig::S3(S3Config::new("s3://logs/b")));
+    assert_eq!(settings.sink, SinkConfig::S3(ObjectStoreConfig::new("s3://logs/b")));
     // A file without a sink: the flags' sink with its defaults.
     let settings = resolved(&["--sink", "file", "--dir", "/c"], Some("tail: 1\n"));
     assert_eq!(settings.sink, SinkConfig::File(FileConfig::new("/c")));
@@ -424,7 +424,7 @@ fn s3_flags_alone_build_the_sink_from_its_defaults() {
         "--max-object-age",
         "1500ms",
     ];
-    let expected = S3Config::new("s3://logs/b")
+    let expected = ObjectStoreConfig::new("s3://logs/b")
         .with_endpoint("http://127.0.0.1:9001", false)
         .with_max_object(DEFAULT_MAX_OBJECT_BYTES, Duration::from_secs(1));
     assert_eq!(resolved(&flags, None).sink, SinkConfig::S3(expected.clone()));
@@ -450,7 +450,7 @@ fn the_help_shows_the_defaults_that_apply() {
     let args = &defaults.args;
     let stdout = StdoutConfig::default();
     let file = FileConfig::new("");
-    let s3 = S3Config::new("");
+    let s3 = ObjectStoreConfig::new("");
     assert_eq!(
         (file.layout.as_str(), s3.key_template.as_str()),
         (DEFAULT_LAYOUT, DEFAULT_KEY_TEMPLATE)

@@ -95,7 +95,9 @@ pub enum SinkError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct UploadFailure {
-    /// The bucket.
+    /// The URL scheme of the store (`s3`, `az`, `gs`); `s3` unless [set](Self::with_scheme).
+    pub scheme: String,
+    /// The bucket (Azure: the container).
     pub bucket: String,
     /// The object key.
     pub key: String,
@@ -119,6 +121,7 @@ impl UploadFailure {
         hint: impl Into<String>,
     ) -> Self {
         Self {
+            scheme: "s3".to_owned(),
             bucket: bucket.into(),
             key: key.into(),
             code: code.into(),
@@ -126,14 +129,21 @@ impl UploadFailure {
             hint: hint.into(),
         }
     }
+
+    /// The same failure in a store of another scheme (`az`, `gs`).
+    #[must_use]
+    pub fn with_scheme(mut self, scheme: impl Into<String>) -> Self {
+        self.scheme = scheme.into();
+        self
+    }
 }
 
 impl std::fmt::Display for UploadFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "uploading s3://{}/{} failed: {}: {}; {}",
-            self.bucket, self.key, self.code, self.message, self.hint
+            "uploading {}://{}/{} failed: {}: {}; {}",
+            self.scheme, self.bucket, self.key, self.code, self.message, self.hint
         )
     }
 }

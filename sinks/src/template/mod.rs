@@ -71,6 +71,9 @@ pub(crate) enum Placeholder {
     Restart,
     Label(String),
     Date,
+    Year,
+    Month,
+    Day,
     Hour,
     FirstTs,
     LastTs,
@@ -81,7 +84,7 @@ pub(crate) enum Placeholder {
 }
 
 /// Every placeholder as written, in the order messages list them.
-const NAMES: [&str; 16] = [
+const NAMES: [&str; 19] = [
     "namespace",
     "pod",
     "container",
@@ -91,6 +94,9 @@ const NAMES: [&str; 16] = [
     "restart",
     "label:KEY",
     "date",
+    "year",
+    "month",
+    "day",
     "hour",
     "first_ts",
     "last_ts",
@@ -112,6 +118,9 @@ impl Placeholder {
             "cluster" => Placeholder::Cluster,
             "restart" => Placeholder::Restart,
             "date" => Placeholder::Date,
+            "year" => Placeholder::Year,
+            "month" => Placeholder::Month,
+            "day" => Placeholder::Day,
             "hour" => Placeholder::Hour,
             "first_ts" => Placeholder::FirstTs,
             "last_ts" => Placeholder::LastTs,
@@ -127,7 +136,9 @@ impl Placeholder {
     /// grows; lines have their own timestamp instead of a date.
     fn uses(&self) -> &'static [Use] {
         match self {
-            Placeholder::Date => &[Use::FileLayout, Use::ObjectKey],
+            Placeholder::Date | Placeholder::Year | Placeholder::Month | Placeholder::Day => {
+                &[Use::FileLayout, Use::ObjectKey]
+            }
             Placeholder::Hour | Placeholder::FirstTs | Placeholder::LastTs | Placeholder::Lines | Placeholder::Hash => {
                 &[Use::ObjectKey]
             }
@@ -139,6 +150,14 @@ impl Placeholder {
     /// Whether `usage` allows it.
     pub(crate) fn allowed_in(&self, usage: Use) -> bool {
         self.uses().contains(&usage)
+    }
+
+    /// Whether it is the first line's date or a part of it (`{date}`, `{year}`, `{month}`, `{day}`).
+    pub(crate) fn is_date(&self) -> bool {
+        matches!(
+            self,
+            Placeholder::Date | Placeholder::Year | Placeholder::Month | Placeholder::Day
+        )
     }
 
     /// Whether it names what an object holds, which only object keys have.
@@ -160,6 +179,15 @@ impl Placeholder {
             Placeholder::Restart => instance_restart_count(container).to_string().into(),
             Placeholder::Label(key) => container.pod.labels.get(key).map_or("", String::as_str).into(),
             Placeholder::Date => values.date.map_or(Cow::Borrowed(""), |date| date.to_string().into()),
+            Placeholder::Year => values
+                .date
+                .map_or(Cow::Borrowed(""), |date| format!("{:04}", date.year()).into()),
+            Placeholder::Month => values
+                .date
+                .map_or(Cow::Borrowed(""), |date| format!("{:02}", date.month()).into()),
+            Placeholder::Day => values
+                .date
+                .map_or(Cow::Borrowed(""), |date| format!("{:02}", date.day()).into()),
             Placeholder::Hour => values.stamp.map_or(Cow::Borrowed(""), |s| {
                 format!(
                     "{:02}",
@@ -367,7 +395,7 @@ mod tests {
         let file = file.unwrap_err();
         assert!(
             file.contains("{first_ts} is for object keys only; file layouts have {namespace}")
-                && file.ends_with("{label:KEY} {date}"),
+                && file.ends_with("{label:KEY} {date} {year} {month} {day}"),
             "{file}"
         );
         assert!(key.is_ok());

@@ -11,7 +11,7 @@ use object_store::memory::InMemory;
 use object_store::{ObjectStore, ObjectStoreExt as _};
 
 use super::*;
-use crate::s3::ObjectCheckpointStore;
+use crate::object::ObjectCheckpointStore;
 use kle_core::testing::{TestLine, batch, container, container_in, line};
 
 /// Every object in `store`, decompressed by its extension.
@@ -60,9 +60,9 @@ fn raw(lines: &[TestLine]) -> Vec<u8> {
     out
 }
 
-fn sink(store: &Arc<InMemory>) -> S3SinkBuilder {
+fn sink(store: &Arc<InMemory>) -> ObjectSinkBuilder {
     let store: Arc<dyn ObjectStore> = Arc::clone(store) as Arc<dyn ObjectStore>;
-    S3Sink::builder(store, "logs").with_prefix("cluster-a")
+    ObjectSink::builder(store, "logs").with_prefix("cluster-a")
 }
 
 #[tokio::test]
@@ -291,25 +291,26 @@ fn key_templates_must_name_objects_uniquely() {
         ("{pod}/{container}/{first_ts}-{last_ts}-{lines}", "{hash}"),
         ("/{pod}", "relative"),
     ] {
-        let err = S3Sink::builder(Arc::clone(&store), "b")
+        let err = ObjectSink::builder(Arc::clone(&store), "b")
             .with_key_template(template)
             .build()
             .unwrap_err();
         assert!(err.to_string().contains(needle), "{template}: {err}");
     }
-    let small_parts = S3Sink::builder(Arc::clone(&store), "b")
+    let small_parts = ObjectSink::builder(Arc::clone(&store), "b")
         .with_part_bytes(1024)
         .build()
         .unwrap_err();
     assert!(small_parts.to_string().contains("minimum"), "{small_parts}");
     assert!(
-        S3Sink::builder(store, "b")
+        ObjectSink::builder(store, "b")
             .with_key_template("{pod_uid}/{container}/{date}/{hour}/{first_ts}_{last_ts}_{hash}")
             .build()
             .is_ok()
     );
 }
 
+#[cfg(feature = "s3")]
 #[tokio::test]
 async fn an_unreachable_endpoint_fails_the_commit_and_keeps_the_object() {
     // Static keys: no lookup of instance metadata; nothing listens on port 9.
@@ -326,7 +327,7 @@ async fn an_unreachable_endpoint_fails_the_commit_and_keeps_the_object() {
         })
         .build()
         .unwrap();
-    let mut sink = S3Sink::builder(Arc::new(store), "logs")
+    let mut sink = ObjectSink::builder(Arc::new(store), "logs")
         .with_prefix("a")
         .build()
         .unwrap();
@@ -363,12 +364,12 @@ fn config_from_yaml_and_url_checks() {
     assert_eq!((valid.bucket(), valid.prefix()), ("logs", "cluster-a"));
     assert_eq!(s3.extension(), ".log.gz");
     assert_eq!(s3.max_object_age(), DEFAULT_MAX_OBJECT_AGE);
-    let valid = S3Config::new("s3://logs").validated().unwrap();
+    let valid = ObjectStoreConfig::new("s3://logs").validated().unwrap();
     assert_eq!((valid.bucket(), valid.prefix()), ("logs", ""));
     for url in ["logs/x", "s3:///x", "s3://b/../x", "s3://b/a//c", "s3://b/a\tb"] {
-        assert!(S3Config::new(url).validate().is_err(), "{url}");
+        assert!(ObjectStoreConfig::new(url).validate().is_err(), "{url}");
     }
-    let zero = S3Config::new("s3://b").with_max_object(0, Duration::from_secs(1));
+    let zero = ObjectStoreConfig::new("s3://b").with_max_object(0, Duration::from_secs(1));
     assert!(zero.validate().is_err());
     let unknown: Result<crate::SinkConfig, _> = serde_saphyr::from_str("type: s3\nurl: s3://b\nbukcet: x\n");
     assert!(unknown.is_err());
@@ -376,18 +377,18 @@ fn config_from_yaml_and_url_checks() {
 
 #[test]
 fn validation_reports_the_first_problem_in_the_same_words_as_before() {
-    let base = || S3Config::new("s3://logs/a");
+    let base = || ObjectStoreConfig::new("s3://logs/a");
     for (config, expected) in [
         (
-            S3Config::new("logs/a"),
-            "invalid s3 sink configuration: the url \"logs/a\" must look like s3://bucket or s3://bucket/prefix",
+            ObjectStoreConfig::new("logs/a"),
+            "invalid s3 sink configuration: the url \"logs/a\" must look like s3://bucket/prefix, az://container/prefix or gs://bucket/prefix",
         ),
         (
-            S3Config::new("s3:///a"),
+            ObjectStoreConfig::new("s3:///a"),
             "invalid s3 sink configuration: the url \"s3:///a\" names no bucket: use s3://bucket/prefix",
         ),
         (
-            S3Config::new("s3://b/x/../y"),
+            ObjectStoreConfig::new("s3://b/x/../y"),
             "invalid s3 sink configuration: the prefix \"x/../y\" must not contain empty, `.` or `..` parts, or control characters",
         ),
         (
@@ -403,7 +404,7 @@ fn validation_reports_the_first_problem_in_the_same_words_as_before() {
             "invalid s3 sink configuration: `max_object_age_secs` must be at least 1",
         ),
         (
-            S3Config {
+            ObjectStoreConfig {
                 connect_timeout_secs: 0,
                 ..base()
             },
@@ -413,7 +414,7 @@ fn validation_reports_the_first_problem_in_the_same_words_as_before() {
         let sink_config = crate::SinkConfig::S3(config.clone());
         assert_eq!(sink_config.validate().unwrap_err().to_string(), expected);
         assert_eq!(config.validated().unwrap_err().to_string(), expected);
-        assert_eq!(S3Sink::from_config(&config).unwrap_err().to_string(), expected);
+        assert_eq!(ObjectSink::from_config(&config).unwrap_err().to_string(), expected);
         assert_eq!(
             ObjectCheckpointStore::from_config(&config).unwrap_err().to_string(),
             expected
@@ -431,7 +432,7 @@ fn validation_reports_the_first_problem_in_the_same_words_as_before() {
 /// the template parsed, the format and compression as configured.
 #[tokio::test]
 async fn the_sink_and_the_checkpoint_store_share_the_checked_settings() {
-    let valid = S3Config::new("s3://logs/cluster-a/")
+    let valid = ObjectStoreConfig::new("s3://logs/cluster-a/")
         .with_key_template("{pod}/{container}/{first_ts}-{last_ts}-{hash}")
         .with_compression(Compression::None)
         .validated()
@@ -441,7 +442,7 @@ async fn the_sink_and_the_checkpoint_store_share_the_checked_settings() {
         "s3://logs/cluster-a/.kube-log-exporter-checkpoint.json"
     );
     let store = Arc::new(InMemory::new());
-    let mut sink = S3SinkBuilder::from_valid(store.clone(), &valid).build().unwrap();
+    let mut sink = ObjectSinkBuilder::from_valid(store.clone(), &valid).build().unwrap();
     assert_eq!(sink.describe(), "s3://logs/cluster-a");
     let c = container("web-1", "app");
     sink.write(&batch(&c, vec![line("2026-11-23T10:00:00Z", "one")]))
@@ -461,7 +462,7 @@ async fn the_sink_and_the_checkpoint_store_share_the_checked_settings() {
 #[test]
 fn json_extension() {
     assert_eq!(
-        S3Config::new("s3://b")
+        ObjectStoreConfig::new("s3://b")
             .with_format(crate::encode::FormatKind::Json, true)
             .extension(),
         ".ndjson.zst"

@@ -1,5 +1,12 @@
-//! The S3 sink: its configuration ([`S3Config`], in every build) and [`S3Sink`] (feature `s3`),
-//! which writes compressed objects to S3 or any S3-compatible store, through `object_store`.
+//! The object sink: its configuration ([`ObjectStoreConfig`], in every build) and [`ObjectSink`],
+//! which writes compressed objects through `object_store` to S3 or any S3-compatible store
+//! (feature `s3`, `s3://bucket/prefix`), Azure Blob Storage (feature `azure`,
+//! `az://container/prefix` or `azure://`) or Google Cloud Storage (feature `gcp`,
+//! `gs://bucket/prefix`). The backends share everything below: batching, keys, compression and
+//! the checkpoint object; they differ only in the client, which [`open_store`] makes from the
+//! URL ([`StoreLocation`]) and the settings — for the sink, its checkpoint and readers of the
+//! archive alike. Until it wrote to more than S3 this module was `s3`, and its types
+//! `S3Config`, `S3Sink`...: those names still work.
 //!
 //! # Objects
 //! Each container instance's lines go into an object of their own, rolled when its lines reach
@@ -39,7 +46,7 @@
 //! # Uploads and memory
 //! Objects up to the part size (8 MiB by default) go up in one PUT; larger ones as multipart
 //! uploads in parts of that size (S3's minimum is 5 MiB), a few parts at a time, aborted on
-//! failure. Uploads run in the background, at most `upload_concurrency` at once; a commit
+//! failure (Azure: blocks; GCS: XML multipart uploads). Uploads run in the background, at most `upload_concurrency` at once; a commit
 //! waits for all of them. Each open object holds its compressed bytes in 1 MiB chunks plus
 //! under 256 KiB waiting to be compressed: lines are compressed in 256 KiB blocks, each an
 //! independent zstd frame or gzip member, by one compressor shared by all objects, so a
@@ -57,13 +64,13 @@
 //! ```no_run
 //! use kle_core::{Export, Selection};
 //! use kle_sinks::SinkConfig;
-//! use kle_sinks::s3::{Compression, S3Config};
+//! use kle_sinks::object::{Compression, ObjectStoreConfig};
 //! use tokio_util::sync::CancellationToken;
 //!
 //! # async fn demo(client: kube::Client) -> Result<(), Box<dyn std::error::Error>> {
 //! // Credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or a role); a local store.
 //! let config = SinkConfig::S3(
-//!     S3Config::new("s3://logs/cluster-a")
+//!     ObjectStoreConfig::new("s3://logs/cluster-a")
 //!         .with_endpoint("http://127.0.0.1:9000", true)
 //!         .with_compression(Compression::Gzip),
 //! );
@@ -73,23 +80,32 @@
 //! # Ok(()) }
 //! ```
 
-#[cfg(feature = "s3")]
+#[cfg(feature = "objects")]
+mod buffer;
+#[cfg(feature = "objects")]
 mod checkpoint;
 mod config;
-#[cfg(feature = "s3")]
-mod object;
-#[cfg(feature = "s3")]
+mod location;
+#[cfg(feature = "objects")]
 mod sink;
-#[cfg(feature = "s3")]
+#[cfg(feature = "objects")]
+mod store;
+#[cfg(feature = "objects")]
 mod upload;
 
-#[cfg(feature = "s3")]
+#[cfg(feature = "objects")]
 pub use checkpoint::{CHECKPOINT_OBJECT, OWNER_SUFFIX, ObjectCheckpointStore, ObjectOwnerRecord};
 pub use config::{
-    Compression, DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_AGE, DEFAULT_MAX_OBJECT_BYTES, MIN_PART_BYTES, S3Config,
-    ValidS3Config,
+    Compression, DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_AGE, DEFAULT_MAX_OBJECT_BYTES, MIN_PART_BYTES,
+    ObjectStoreConfig, S3Config, ValidObjectStoreConfig, ValidS3Config,
 };
-#[cfg(feature = "s3")]
+#[cfg(not(feature = "objects"))]
+pub(crate) use location::not_compiled;
+pub use location::{Backend, StoreLocation};
+#[cfg(feature = "objects")]
 pub use sink::{
-    DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_PART_BYTES, DEFAULT_UPLOAD_CONCURRENCY, S3Sink, S3SinkBuilder, S3Stats,
+    DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_PART_BYTES, DEFAULT_UPLOAD_CONCURRENCY, ObjectSink, ObjectSinkBuilder,
+    ObjectStats, S3Sink, S3SinkBuilder, S3Stats,
 };
+#[cfg(feature = "objects")]
+pub use store::open_store;

@@ -1,4 +1,4 @@
-//! [`S3Sink`]: each container's lines as compressed objects; see the [module](super) documentation.
+//! [`ObjectSink`]: each container's lines as compressed objects; see the [module](super) documentation.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -6,18 +6,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kle_core::{Container, Gap, LogBatch};
-use object_store::ObjectStore;
+use object_store::{Attribute, Attributes, ObjectStore};
 use tokio::task::{Id, JoinSet};
 use tracing::{debug, warn};
 
-use super::object::{BlockCompressor, FinishedObject, OpenObject};
+use super::buffer::{BlockCompressor, FinishedObject, OpenObject};
 use super::upload::{self, Target};
 use crate::encode::{Encoder, Format};
 use crate::layout::Layout;
-use crate::s3::config::{
-    Compression, DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_AGE, DEFAULT_MAX_OBJECT_BYTES, MIN_PART_BYTES, S3Config,
-    ValidS3Config, extension, parse_key_template, prefixed,
+use crate::object::config::{
+    Compression, DEFAULT_KEY_TEMPLATE, DEFAULT_MAX_OBJECT_AGE, DEFAULT_MAX_OBJECT_BYTES, MIN_PART_BYTES,
+    ObjectStoreConfig, ValidObjectStoreConfig, extension, parse_key_template,
 };
+use crate::object::location::{Backend, prefixed};
 use kle_core::Sink;
 use kle_core::SinkError;
 use kle_core::sinks::UploadFailure;
@@ -31,12 +32,14 @@ pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 8;
 /// Default cap on the compressed bytes all open objects hold together.
 pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 256 * 1024 * 1024;
 
-/// Builds an [`S3Sink`] on any [`ObjectStore`].
+/// Builds an [`ObjectSink`] on any [`ObjectStore`].
 #[derive(Debug, Clone)]
 #[must_use]
-pub struct S3SinkBuilder {
+pub struct ObjectSinkBuilder {
     store: Arc<dyn ObjectStore>,
+    backend: Backend,
     bucket: String,
+    storage_class: Option<String>,
     prefix: String,
     key_template: KeyTemplate,
     format: Format,
@@ -49,21 +52,23 @@ pub struct S3SinkBuilder {
     cluster: Option<String>,
 }
 
-/// A builder's key template: as set by hand, or parsed already by [`S3Config::validated`].
+/// A builder's key template: as set by hand, or parsed already by [`ObjectStoreConfig::validated`].
 #[derive(Debug, Clone)]
 enum KeyTemplate {
     Text(String),
     Checked(Layout),
 }
 
-impl S3SinkBuilder {
+impl ObjectSinkBuilder {
     /// A builder for objects in `store`; `bucket` names it in messages. Defaults: no prefix,
     /// [`DEFAULT_KEY_TEMPLATE`], the API's bytes with timestamps, zstd, 8 MiB or 5 minutes per
     /// object.
     pub fn new(store: Arc<dyn ObjectStore>, bucket: impl Into<String>) -> Self {
         Self {
             store,
+            backend: Backend::S3,
             bucket: bucket.into(),
+            storage_class: None,
             prefix: String::new(),
             key_template: KeyTemplate::Text(DEFAULT_KEY_TEMPLATE.to_owned()),
             format: Format::RAW_WITH_TIMESTAMPS,
@@ -79,12 +84,14 @@ impl S3SinkBuilder {
 
     /// A builder for objects in `store` with the settings of a checked configuration: its
     /// bucket, prefix, key template, format, compression and object limits.
-    pub fn from_valid(store: Arc<dyn ObjectStore>, valid: &ValidS3Config) -> Self {
+    pub fn from_valid(store: Arc<dyn ObjectStore>, valid: &ValidObjectStoreConfig) -> Self {
         let config = valid.config();
         let max_bytes = usize::try_from(config.max_object_bytes).unwrap_or(usize::MAX);
         Self {
+            backend: valid.location().backend(),
             prefix: valid.prefix().to_owned(),
             key_template: KeyTemplate::Checked(valid.key_layout().clone()),
+            storage_class: config.storage_class.clone(),
             ..Self::new(store, valid.bucket())
         }
         .with_format(config.format())
@@ -99,6 +106,19 @@ impl S3SinkBuilder {
     /// JSON and text lines carry it.
     pub fn with_cluster(mut self, cluster: Option<&str>) -> Self {
         self.cluster = cluster.map(str::to_owned);
+        self
+    }
+
+    /// Names the store as `backend`'s in descriptions and messages (`az://container/...`);
+    /// default S3.
+    pub fn in_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Sets the storage class of every object (Azure: the access tier).
+    pub fn with_storage_class(mut self, class: impl Into<String>) -> Self {
+        self.storage_class = Some(class.into());
         self
     }
 
@@ -157,13 +177,13 @@ impl S3SinkBuilder {
         self
     }
 
-    /// Checks what was set by hand (a key template from a [`ValidS3Config`] is parsed already)
+    /// Checks what was set by hand (a key template from a [`ValidObjectStoreConfig`] is parsed already)
     /// and the numbers.
     ///
     /// # Errors
     /// [`SinkError::InvalidLayout`] for a template that does not name objects uniquely,
     /// [`SinkError::InvalidConfig`] for a part size under 5 MiB or a zero limit.
-    pub fn build(self) -> Result<S3Sink, SinkError> {
+    pub fn build(self) -> Result<ObjectSink, SinkError> {
         let mut layout = match self.key_template {
             KeyTemplate::Text(template) => parse_key_template(&template)?,
             KeyTemplate::Checked(layout) => layout,
@@ -181,15 +201,22 @@ impl S3SinkBuilder {
         if self.max_object_bytes == 0 || self.max_object_age.is_zero() {
             return Err(invalid("the maximum object size and age must be above zero".into()));
         }
+        let scheme = self.backend.scheme();
         let describe = if self.prefix.is_empty() {
-            format!("s3://{}", self.bucket)
+            format!("{scheme}://{}", self.bucket)
         } else {
-            format!("s3://{}/{}", self.bucket, self.prefix)
+            format!("{scheme}://{}/{}", self.bucket, self.prefix)
         };
-        Ok(S3Sink {
+        let mut attributes = Attributes::new();
+        if let Some(class) = self.storage_class {
+            attributes.insert(Attribute::StorageClass, class.into());
+        }
+        Ok(ObjectSink {
             target: Target {
                 store: self.store,
+                backend: self.backend,
                 bucket: self.bucket,
+                attributes,
                 part_bytes: self.part_bytes,
             },
             prefix: self.prefix,
@@ -208,16 +235,25 @@ impl S3SinkBuilder {
             in_flight: HashMap::new(),
             failed: Vec::new(),
             buf: Vec::with_capacity(64 * 1024),
-            stats: S3Stats::default(),
+            stats: ObjectStats::default(),
             describe,
         })
     }
 }
 
-/// What an [`S3Sink`] uploaded so far.
+/// The older name of [`ObjectSinkBuilder`].
+pub type S3SinkBuilder = ObjectSinkBuilder;
+
+/// The older name of [`ObjectSink`].
+pub type S3Sink = ObjectSink;
+
+/// The older name of [`ObjectStats`].
+pub type S3Stats = ObjectStats;
+
+/// What an [`ObjectSink`] uploaded so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct S3Stats {
+pub struct ObjectStats {
     /// Objects uploaded.
     pub objects: u64,
     /// Of those, objects uploaded in parts.
@@ -234,7 +270,7 @@ pub struct S3Stats {
 ///
 /// Needs a tokio runtime: uploads run as tasks.
 #[derive(Debug)]
-pub struct S3Sink {
+pub struct ObjectSink {
     target: Target,
     prefix: String,
     layout: Layout,
@@ -255,35 +291,36 @@ pub struct S3Sink {
     /// Objects whose upload failed: not delivered, uploaded again by the next commit.
     failed: Vec<(FinishedObject, UploadFailure)>,
     buf: Vec<u8>,
-    stats: S3Stats,
+    stats: ObjectStats,
     describe: String,
 }
 
-impl S3Sink {
+impl ObjectSink {
     /// A builder for a sink writing into `store`.
-    pub fn builder(store: Arc<dyn ObjectStore>, bucket: impl Into<String>) -> S3SinkBuilder {
-        S3SinkBuilder::new(store, bucket)
+    pub fn builder(store: Arc<dyn ObjectStore>, bucket: impl Into<String>) -> ObjectSinkBuilder {
+        ObjectSinkBuilder::new(store, bucket)
     }
 
-    /// Builds the sink and its S3 client from a configuration.
+    /// Builds the sink and its client from a configuration.
     ///
     /// # Errors
-    /// As [`S3Config::validated`], or the client's configuration errors.
-    pub fn from_config(config: &S3Config) -> Result<Self, SinkError> {
+    /// As [`ObjectStoreConfig::validated`], or the client's configuration errors.
+    pub fn from_config(config: &ObjectStoreConfig) -> Result<Self, SinkError> {
         Self::from_valid(&config.validated()?)
     }
 
-    /// Builds the sink and its S3 client from a checked configuration.
+    /// Builds the sink and its client ([`open_store`](crate::object::open_store)) from a
+    /// checked configuration.
     ///
     /// # Errors
     /// The client's configuration errors.
-    pub fn from_valid(valid: &ValidS3Config) -> Result<Self, SinkError> {
-        let store = upload::s3_store(valid)?;
-        S3SinkBuilder::from_valid(store, valid).build()
+    pub fn from_valid(valid: &ValidObjectStoreConfig) -> Result<Self, SinkError> {
+        let store = crate::object::open_store(valid)?;
+        ObjectSinkBuilder::from_valid(store, valid).build()
     }
 
     /// What was uploaded so far.
-    pub fn stats(&self) -> S3Stats {
+    pub fn stats(&self) -> ObjectStats {
         self.stats
     }
 
@@ -402,6 +439,7 @@ impl S3Sink {
             message,
             "the object is uploaded again by the next commit",
         )
+        .with_scheme(self.target.backend.scheme())
     }
 
     /// The first recorded failure as an error, if any.
@@ -474,7 +512,7 @@ impl S3Sink {
 }
 
 #[async_trait]
-impl Sink for S3Sink {
+impl Sink for ObjectSink {
     async fn write(&mut self, batch: &LogBatch) -> Result<(), SinkError> {
         self.reap_ready()?;
         if batch.lines.is_empty() {

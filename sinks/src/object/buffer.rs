@@ -10,7 +10,7 @@ use kle_core::lines::Lines;
 use tokio::time::Instant;
 
 use crate::layout::ObjectStamp;
-use crate::s3::config::Compression;
+use crate::object::config::Compression;
 
 /// Compressed output is kept in chunks of at most this size, so a growing object never holds
 /// twice its size while a `Vec` doubles, and its parts go to the store without copying.

@@ -1,20 +1,14 @@
-//! Uploads (one PUT, or a multipart upload for large objects), the S3 client built from a
-//! configuration, and store errors turned into messages that say what to do.
+//! Uploads (one PUT, or a multipart upload for large objects), and store errors turned into
+//! messages that say what to do.
 
 use std::error::Error as StdError;
 use std::sync::Arc;
-use std::time::Duration;
 
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
-use object_store::{
-    BackoffConfig, ClientConfigKey, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, RetryConfig,
-    WriteMultipart,
-};
+use object_store::{Attributes, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, WriteMultipart};
 
-use super::object::FinishedObject;
-use crate::s3::config::ValidS3Config;
-use kle_core::SinkError;
+use super::buffer::FinishedObject;
+use crate::object::location::Backend;
 use kle_core::sinks::UploadFailure;
 
 /// Parts of one multipart upload in flight at once.
@@ -24,7 +18,10 @@ const PART_CONCURRENCY: usize = 4;
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) backend: Backend,
     pub(crate) bucket: String,
+    /// Set on every object: its storage class, when configured.
+    pub(crate) attributes: Attributes,
     /// Objects larger than this go up as multipart uploads, in parts of this size.
     pub(crate) part_bytes: usize,
 }
@@ -36,7 +33,14 @@ pub(crate) async fn upload(target: &Target, object: &FinishedObject) -> Result<(
         let payload: PutPayload = object.chunks.iter().cloned().collect();
         target
             .store
-            .put_opts(&path, payload, PutOptions::default())
+            .put_opts(
+                &path,
+                payload,
+                PutOptions {
+                    attributes: target.attributes.clone(),
+                    ..PutOptions::default()
+                },
+            )
             .await
             .map(drop)
     } else {
@@ -50,7 +54,13 @@ pub(crate) async fn upload(target: &Target, object: &FinishedObject) -> Result<(
 async fn upload_multipart(target: &Target, path: &Path, object: &FinishedObject) -> object_store::Result<()> {
     let upload = target
         .store
-        .put_multipart_opts(path, PutMultipartOptions::default())
+        .put_multipart_opts(
+            path,
+            PutMultipartOptions {
+                attributes: target.attributes.clone(),
+                ..PutMultipartOptions::default()
+            },
+        )
         .await?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, target.part_bytes);
     for chunk in &object.chunks {
@@ -64,64 +74,79 @@ async fn upload_multipart(target: &Target, path: &Path, object: &FinishedObject)
     writer.finish().await.map(drop)
 }
 
-/// Builds the S3 client: `AWS_*` from the environment, then the configuration's settings.
-pub(crate) fn s3_store(valid: &ValidS3Config) -> Result<Arc<dyn ObjectStore>, SinkError> {
-    let (config, bucket) = (valid.config(), valid.bucket());
-    let mut builder = AmazonS3Builder::from_env()
-        .with_bucket_name(bucket)
-        .with_virtual_hosted_style_request(config.virtual_hosted_style)
-        .with_retry(RetryConfig {
-            backoff: BackoffConfig {
-                init_backoff: Duration::from_millis(100),
-                max_backoff: Duration::from_secs(15),
-                base: 2.0,
-            },
-            max_retries: config.max_retries,
-            retry_timeout: Duration::from_secs(config.retry_timeout_secs),
-        })
-        .with_config(
-            AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
-            format!("{}s", config.request_timeout_secs),
-        )
-        .with_config(
-            AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
-            format!("{}s", config.connect_timeout_secs),
-        );
-    if let Some(endpoint) = &config.endpoint {
-        builder = builder.with_endpoint(endpoint);
-    }
-    if let Some(region) = &config.region {
-        builder = builder.with_region(region);
-    }
-    if config.allow_http {
-        builder = builder.with_allow_http(true);
-    }
-    let store = builder.build().map_err(|err| SinkError::InvalidConfig {
-        sink: "s3",
-        reason: format!("cannot configure the S3 client for bucket {bucket}: {err}"),
-    })?;
-    Ok(Arc::new(store))
-}
-
 /// Turns a store error into the bucket, key, S3 error code and message, and a hint.
 pub(crate) fn failure(target: &Target, object: &FinishedObject, err: &object_store::Error) -> UploadFailure {
-    let (code, message, hint) = explain(&target.bucket, err);
+    let (code, message, hint) = explain(target.backend, &target.bucket, err);
     UploadFailure::new(target.bucket.clone(), object.key.clone(), code, message, hint)
+        .with_scheme(target.backend.scheme())
 }
 
-/// The S3 error code, the store's message and what to do about it, for a request to `bucket`.
-pub(crate) fn explain(bucket: &str, err: &object_store::Error) -> (String, String, String) {
+/// The store's error code, its message and what to do about it, for a request to `bucket`.
+/// S3, Azure and GCS's XML API all answer with `<Code>` and `<Message>`.
+pub(crate) fn explain(backend: Backend, bucket: &str, err: &object_store::Error) -> (String, String, String) {
     let text = error_chain(err);
     let code = xml_field(&text, "Code");
     let message = xml_field(&text, "Message").unwrap_or_else(|| text.clone());
     let (code, hint) = match code {
         Some(code) => {
-            let hint = hint_for_code(&code, bucket);
+            let hint = match backend {
+                Backend::S3 => hint_for_code(&code, bucket),
+                Backend::Azure => azure_hint(&code, bucket),
+                Backend::Gcs => gcs_hint(&code, bucket),
+            };
             (code, hint)
         }
-        None => fallback(err, &text, bucket),
+        None => fallback(backend, err, &text, bucket),
     };
     (code, message, hint)
+}
+
+const GENERIC_HINT: &str =
+    "see the store's message; the lines were not delivered and are uploaded again by the next commit or run";
+
+/// What to do about an Azure Blob error code.
+fn azure_hint(code: &str, container: &str) -> String {
+    match code {
+        "ContainerNotFound" => format!(
+            "the container {container} does not exist in this account: create it (az storage container create \
+             --name {container}) or fix the container in the az:// URL, and check the account and --object-endpoint"
+        ),
+        "AuthenticationFailed" | "InvalidAuthenticationInfo" => {
+            "the account key, SAS token or identity was refused: check AZURE_STORAGE_ACCOUNT_NAME with \
+             AZURE_STORAGE_ACCOUNT_KEY (or AZURE_STORAGE_SAS_KEY, or the workload identity)"
+                .into()
+        }
+        // Azurite answers a wrong account key with AuthorizationFailure, Azure with
+        // AuthenticationFailed: both causes are named.
+        "AuthorizationFailure" | "AuthorizationPermissionMismatch" | "InsufficientAccountPermissions" => format!(
+            "the credentials were refused or may not write there: check AZURE_STORAGE_ACCOUNT_KEY (or \
+             AZURE_STORAGE_SAS_KEY), or give this identity the role Storage Blob Data Contributor on the container \
+             {container}"
+        ),
+        "InvalidHeaderValue" => "Azure refused a header: with --storage-class (`storage_class`), the access tier \
+                                 must be one Azure has (Hot, Cool, Cold, Archive)"
+            .into(),
+        "InvalidResourceName" | "OutOfRangeInput" => {
+            format!("{container} is not a valid container name (3-63 lowercase letters, digits and `-`)")
+        }
+        _ => GENERIC_HINT.into(),
+    }
+}
+
+/// What to do about a GCS error code.
+fn gcs_hint(code: &str, bucket: &str) -> String {
+    match code {
+        "NoSuchBucket" => format!(
+            "the bucket {bucket} does not exist: create it (gcloud storage buckets create gs://{bucket}) or fix the \
+             bucket in the gs:// URL"
+        ),
+        "AccessDenied" => format!(
+            "this identity may not write there: grant it roles/storage.objectAdmin on gs://{bucket}, or use other \
+             credentials (GOOGLE_SERVICE_ACCOUNT, GOOGLE_APPLICATION_CREDENTIALS)"
+        ),
+        "InvalidBucketName" => format!("{bucket} is not a valid bucket name"),
+        _ => GENERIC_HINT.into(),
+    }
 }
 
 fn hint_for_code(code: &str, bucket: &str) -> String {
@@ -148,16 +173,23 @@ fn hint_for_code(code: &str, bucket: &str) -> String {
         "AuthorizationHeaderMalformed" | "PermanentRedirect" | "IllegalLocationConstraintException" => {
             format!("the bucket {bucket} is in another region: set --s3-region (or AWS_REGION) to the bucket's region")
         }
+        "InvalidStorageClass" => "the store does not offer this storage class: fix --storage-class \
+                                  (`storage_class`) or leave it out for the bucket's default"
+            .into(),
+        "KMS.NotFoundException" | "KMS.DisabledException" | "KMS.KMSInvalidStateException" => {
+            "the KMS key of --s3-sse-kms-key-id (`sse_kms_key_id`) cannot be used: check its id, alias or ARN, \
+             its region, and that it is enabled"
+                .into()
+        }
         "EntityTooSmall" => "the store refused a multipart part as too small: it needs parts of at least 5 MiB; \
                              report this as a bug"
             .into(),
-        _ => "see the store's message; the lines were not delivered and are uploaded again by the next commit or run"
-            .into(),
+        _ => GENERIC_HINT.into(),
     }
 }
 
-/// No S3 error code in the response: a connection problem, or a store that sent no body.
-fn fallback(err: &object_store::Error, text: &str, bucket: &str) -> (String, String) {
+/// No error code in the response: a connection problem, or a store that sent no body.
+fn fallback(backend: Backend, err: &object_store::Error, text: &str, bucket: &str) -> (String, String) {
     let unreachable = [
         "error sending request",
         "Connect",
@@ -171,18 +203,49 @@ fn fallback(err: &object_store::Error, text: &str, bucket: &str) -> (String, Str
     if unreachable {
         return (
             "unreachable".into(),
-            "the endpoint did not answer, even after the retries: check --s3-endpoint (or AWS_ENDPOINT), the \
-             network and that the store is up; --s3-allow-http is needed for http:// endpoints"
+            "the endpoint did not answer, even after the retries: check --s3-endpoint (or AWS_ENDPOINT, \
+             AZURITE_BLOB_STORAGE_URL), the network and that the store is up; --s3-allow-http is needed for http:// \
+             endpoints"
                 .into(),
         );
     }
+    let by_code = |code: &str| match backend {
+        Backend::S3 => hint_for_code(code, bucket),
+        Backend::Azure => azure_hint(code, bucket),
+        Backend::Gcs => gcs_hint(code, bucket),
+    };
+    let missing = if backend == Backend::Azure {
+        "ContainerNotFound"
+    } else {
+        "NoSuchBucket"
+    };
     match err {
-        object_store::Error::NotFound { .. } => ("NoSuchBucket".into(), hint_for_code("NoSuchBucket", bucket)),
-        object_store::Error::PermissionDenied { .. } => ("AccessDenied".into(), hint_for_code("AccessDenied", bucket)),
+        object_store::Error::NotFound { .. } => (missing.into(), by_code(missing)),
+        object_store::Error::PermissionDenied { .. } => {
+            let denied = if backend == Backend::Azure {
+                "AuthorizationFailure"
+            } else {
+                "AccessDenied"
+            };
+            (denied.into(), by_code(denied))
+        }
         object_store::Error::Unauthenticated { .. } => (
             "Unauthenticated".into(),
-            "no valid credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role is available"
-                .into(),
+            match backend {
+                Backend::S3 => {
+                    "no valid credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where \
+                                a role is available"
+                }
+                Backend::Azure => {
+                    "no valid credentials: set AZURE_STORAGE_ACCOUNT_KEY or AZURE_STORAGE_SAS_KEY, or \
+                                   run where a managed or workload identity is available"
+                }
+                Backend::Gcs => {
+                    "no valid credentials: set GOOGLE_SERVICE_ACCOUNT or \
+                                 GOOGLE_APPLICATION_CREDENTIALS, or run where a service account is attached"
+                }
+            }
+            .into(),
         ),
         _ => (
             "error".into(),
@@ -236,8 +299,10 @@ mod tests {
     fn target() -> Target {
         Target {
             store: Arc::new(object_store::memory::InMemory::new()),
+            backend: Backend::S3,
             bucket: "logs".into(),
-            part_bytes: crate::s3::DEFAULT_PART_BYTES,
+            attributes: Attributes::new(),
+            part_bytes: crate::object::DEFAULT_PART_BYTES,
         }
     }
 
@@ -264,7 +329,7 @@ mod tests {
         let failure = failure(&target(), &object(), &err);
         assert_eq!(failure.code, "NoSuchBucket");
         assert_eq!(failure.message, "The specified bucket does not exist");
-        let text = SinkError::Upload(Box::new(failure)).to_string();
+        let text = kle_core::SinkError::Upload(Box::new(failure)).to_string();
         assert!(
             text.starts_with("uploading s3://logs/a/shop/web-1/app/x.log.zst failed: NoSuchBucket:")
                 && text.contains("aws s3 mb s3://logs"),

@@ -10,33 +10,39 @@ use kle_core::ownership::{LeaseTiming, LeasedOwnership, OwnerRecord, Ownership, 
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 
+use crate::object::location::{Backend, StoreLocation};
+
 /// The checkpoint object's name under the URL's prefix.
 pub const CHECKPOINT_OBJECT: &str = ".kube-log-exporter-checkpoint.json";
 
 /// What is added to the checkpoint object's key to name its owner record.
 pub const OWNER_SUFFIX: &str = ".owner";
 
-/// A checkpoint in an object store: one JSON object, replaced whole by every save (an S3 PUT
-/// is atomic: readers see the old object or the new one).
+/// A checkpoint in an object store: one JSON object, replaced whole by every save (a PUT is
+/// atomic in S3, Azure Blob and GCS: readers see the old object or the new one).
 ///
-/// Saves are conditional: the first creates the object only if there is none (`If-None-Match:
-/// *`), later ones replace it only at the ETag this run last read or wrote (`If-Match`), so a
-/// deposed owner's late save fails instead of overwriting its successor's. Its owner is
-/// recorded in [`ObjectOwnerRecord`] beside it (the key plus [`OWNER_SUFFIX`]), with a lease
-/// the owning run renews.
+/// Saves are conditional (compare-and-swap): the first creates the object only if there is
+/// none (S3 and Azure `If-None-Match: *`, GCS `x-goog-if-generation-match: 0`), later ones
+/// replace it only at the version this run last read or wrote (S3 and Azure `If-Match: ETag`,
+/// GCS the object's generation), so a deposed owner's late save fails instead of overwriting
+/// its successor's. All three stores (and object_store's in-memory one) do this; a store that
+/// ignored the conditions would weaken the fencing, which is why the tests run it against
+/// real servers. Its owner is recorded in [`ObjectOwnerRecord`] beside it (the key plus
+/// [`OWNER_SUFFIX`]), with a lease the owning run renews.
 ///
 /// ```no_run
 /// use kle_core::checkpoint::CheckpointStore;
-/// use kle_sinks::s3::{ObjectCheckpointStore, S3Config};
+/// use kle_sinks::object::{ObjectCheckpointStore, ObjectStoreConfig};
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// let store = ObjectCheckpointStore::from_config(&S3Config::new("s3://logs/prod"))?;
+/// let store = ObjectCheckpointStore::from_config(&ObjectStoreConfig::new("s3://logs/prod"))?;
 /// let checkpoint = store.load().await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct ObjectCheckpointStore {
     store: Arc<dyn ObjectStore>,
+    backend: Backend,
     bucket: String,
     key: Path,
     lease: LeaseTiming,
@@ -45,15 +51,24 @@ pub struct ObjectCheckpointStore {
 }
 
 impl ObjectCheckpointStore {
-    /// A checkpoint at `key` in `store` (whose bucket is named `bucket` in messages).
+    /// A checkpoint at `key` in `store` (whose bucket is named `bucket` in messages, as an
+    /// S3 bucket until [`in_backend`](Self::in_backend) says otherwise).
     pub fn new(store: Arc<dyn ObjectStore>, bucket: impl Into<String>, key: impl Into<Path>) -> Self {
         Self {
             store,
+            backend: Backend::S3,
             bucket: bucket.into(),
             key: key.into(),
             lease: LeaseTiming::default(),
             version: Arc::default(),
         }
+    }
+
+    /// Names the store as `backend`'s in messages (`az://container/key`).
+    #[must_use]
+    pub fn in_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
     }
 
     /// Holds the owner record for `timing` instead of the default (15 s, renewed every 5 s).
@@ -67,13 +82,14 @@ impl ObjectCheckpointStore {
         *self.version.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = version;
     }
 
-    /// The checkpoint beside the objects an [`S3Config`](crate::s3::S3Config) describes:
-    /// `<prefix>/.kube-log-exporter-checkpoint.json` in its bucket (a cluster's own,
-    /// [`ValidS3Config::own_key`](crate::s3::ValidS3Config::own_key), when keys have `{cluster}`).
+    /// The checkpoint beside the objects an [`ObjectStoreConfig`](crate::object::ObjectStoreConfig)
+    /// describes: `<prefix>/.kube-log-exporter-checkpoint.json` in its bucket (a cluster's own,
+    /// [`ValidObjectStoreConfig::own_key`](crate::object::ValidObjectStoreConfig::own_key), when
+    /// keys have `{cluster}`).
     ///
     /// # Errors
-    /// The configuration is invalid, or the S3 client cannot be configured.
-    pub fn from_config(config: &crate::s3::S3Config) -> Result<Self, kle_core::SinkError> {
+    /// The configuration is invalid, or the client cannot be configured.
+    pub fn from_config(config: &crate::object::ObjectStoreConfig) -> Result<Self, kle_core::SinkError> {
         Self::from_valid(&config.validated()?)
     }
 
@@ -81,10 +97,16 @@ impl ObjectCheckpointStore {
     /// [`from_config`](Self::from_config).
     ///
     /// # Errors
-    /// The S3 client cannot be configured.
-    pub fn from_valid(valid: &crate::s3::ValidS3Config) -> Result<Self, kle_core::SinkError> {
-        let store = super::upload::s3_store(valid)?;
-        Ok(Self::new(store, valid.bucket(), valid.own_key(CHECKPOINT_OBJECT)))
+    /// The client cannot be configured ([`open_store`](crate::object::open_store)).
+    pub fn from_valid(valid: &crate::object::ValidObjectStoreConfig) -> Result<Self, kle_core::SinkError> {
+        Self::at(valid, CHECKPOINT_OBJECT)
+    }
+
+    /// The checkpoint named `name` under the configuration's prefix, in its store.
+    fn at(valid: &crate::object::ValidObjectStoreConfig, name: &str) -> Result<Self, kle_core::SinkError> {
+        let store = crate::object::open_store(valid)?;
+        let location: &StoreLocation = valid.location();
+        Ok(Self::new(store, location.bucket(), valid.own_key(name)).in_backend(location.backend()))
     }
 
     /// The checkpoint of one shard of a sharded follow, beside the objects:
@@ -92,20 +114,18 @@ impl ObjectCheckpointStore {
     /// ([`kle_core::shards`]), so it needs no owner record of its own.
     ///
     /// # Errors
-    /// The configuration is invalid, or the S3 client cannot be configured.
+    /// The configuration is invalid, or the client cannot be configured.
     pub fn for_shard(
-        config: &crate::s3::S3Config,
+        config: &crate::object::ObjectStoreConfig,
         shard: kle_core::shards::Shard,
     ) -> Result<Self, kle_core::SinkError> {
-        let valid = config.validated()?;
-        let store = super::upload::s3_store(&valid)?;
         let name = CHECKPOINT_OBJECT.replace(".json", &format!(".shard-{}.json", shard.slug()));
-        Ok(Self::new(store, valid.bucket(), valid.own_key(&name)))
+        Self::at(&config.validated()?, &name)
     }
 
-    /// A store error with its S3 code and what to do about it.
+    /// A store error with its code and what to do about it.
     fn store_error(&self, action: &str, err: &object_store::Error) -> kle_core::Error {
-        let (code, message, hint) = super::upload::explain(&self.bucket, err);
+        let (code, message, hint) = super::upload::explain(self.backend, &self.bucket, err);
         self.error(action, format!("{code}: {message}; {hint}"))
     }
 
@@ -173,7 +193,7 @@ impl CheckpointStore for ObjectCheckpointStore {
     }
 
     fn describe(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.key)
+        format!("{}://{}/{}", self.backend.scheme(), self.bucket, self.key)
     }
 
     fn ownership(&self) -> Option<Arc<dyn Ownership>> {
@@ -181,7 +201,8 @@ impl CheckpointStore for ObjectCheckpointStore {
             Arc::clone(&self.store),
             self.bucket.as_str(),
             format!("{}{OWNER_SUFFIX}", self.key),
-        );
+        )
+        .in_backend(self.backend);
         Some(Arc::new(LeasedOwnership::new(record, self.lease)))
     }
 }
@@ -191,27 +212,38 @@ impl CheckpointStore for ObjectCheckpointStore {
 /// through; the later one wins, and the read-back tells the earlier writer it lost.
 const SETTLE: Duration = Duration::from_millis(150);
 
-/// An owner record in an object, written with conditional PUTs (`If-None-Match: *` to create,
-/// `If-Match: <ETag>` to replace) and read back after each write.
+/// An owner record in an object, written with conditional PUTs (create only if absent, replace
+/// only at the version read: the ETag for S3 and Azure, the generation for GCS) and read back
+/// after each write.
 #[derive(Debug, Clone)]
 pub struct ObjectOwnerRecord {
     store: Arc<dyn ObjectStore>,
+    backend: Backend,
     bucket: String,
     key: Path,
 }
 
 impl ObjectOwnerRecord {
-    /// The record at `key` in `store` (whose bucket is named `bucket` in messages).
+    /// The record at `key` in `store` (whose bucket is named `bucket` in messages, as an S3
+    /// bucket until [`in_backend`](Self::in_backend) says otherwise).
     pub fn new(store: Arc<dyn ObjectStore>, bucket: impl Into<String>, key: impl Into<Path>) -> Self {
         Self {
             store,
+            backend: Backend::S3,
             bucket: bucket.into(),
             key: key.into(),
         }
     }
 
+    /// Names the store as `backend`'s in messages.
+    #[must_use]
+    pub fn in_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
     fn error(&self, action: &str, err: &object_store::Error) -> kle_core::Error {
-        let (code, message, hint) = super::upload::explain(&self.bucket, err);
+        let (code, message, hint) = super::upload::explain(self.backend, &self.bucket, err);
         kle_core::Error::Checkpoint {
             store: self.describe(),
             action: action.to_owned(),
@@ -228,7 +260,7 @@ impl RecordStore for ObjectOwnerRecord {
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(err) => return Err(self.error("reading the owner record", &err)),
         };
-        let e_tag = object.meta.e_tag.clone().unwrap_or_default();
+        let version = record_version(object.meta.e_tag.clone(), object.meta.version.clone());
         let bytes = object
             .bytes()
             .await
@@ -238,7 +270,7 @@ impl RecordStore for ObjectOwnerRecord {
             action: "parsing the owner record (delete it when no run is active)".to_owned(),
             source: err.into(),
         })?;
-        Ok(Some((record, RecordVersion(e_tag))))
+        Ok(Some((record, version)))
     }
 
     async fn write(
@@ -252,10 +284,7 @@ impl RecordStore for ObjectOwnerRecord {
             source: err.into(),
         })?;
         let mode = match expected {
-            Some(version) => PutMode::Update(UpdateVersion {
-                e_tag: Some(version.0.clone()),
-                version: None,
-            }),
+            Some(version) => PutMode::Update(update_version(version)),
             None => PutMode::Create,
         };
         let put = match self
@@ -272,14 +301,38 @@ impl RecordStore for ObjectOwnerRecord {
         tokio::time::sleep(SETTLE).await;
         match self.read().await? {
             Some((stored, version)) if stored.run == record.run && stored.renewed == record.renewed => {
-                Ok(Some(put.e_tag.map(RecordVersion).unwrap_or(version)))
+                Ok(Some(if put.e_tag.is_some() || put.version.is_some() {
+                    record_version(put.e_tag, put.version)
+                } else {
+                    version
+                }))
             }
             _ => Ok(None),
         }
     }
 
     fn describe(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.key)
+        format!("{}://{}/{}", self.backend.scheme(), self.bucket, self.key)
+    }
+}
+
+/// An object's version as an owner record's [`RecordVersion`]: its ETag (what S3 and Azure
+/// compare) and, after a newline, its version (GCS's generation, what GCS compares).
+fn record_version(e_tag: Option<String>, version: Option<String>) -> RecordVersion {
+    RecordVersion(format!(
+        "{}\n{}",
+        e_tag.unwrap_or_default(),
+        version.unwrap_or_default()
+    ))
+}
+
+/// The [`UpdateVersion`] a [`record_version`] stands for.
+fn update_version(version: &RecordVersion) -> UpdateVersion {
+    let (e_tag, generation) = version.0.split_once('\n').unwrap_or((version.0.as_str(), ""));
+    let some = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+    UpdateVersion {
+        e_tag: some(e_tag),
+        version: some(generation),
     }
 }
 
@@ -327,6 +380,17 @@ mod tests {
             "other/.kube-log-exporter-checkpoint.json",
         );
         assert!(twin.save(&checkpoint).await.is_err());
+    }
+
+    /// GCS compares generations, S3 and Azure ETags: an owner record's version carries both.
+    #[test]
+    fn record_versions_carry_the_etag_and_the_generation() {
+        let version = record_version(Some("\"etag\"".into()), Some("1733100000000000".into()));
+        let update = update_version(&version);
+        assert_eq!(update.e_tag.as_deref(), Some("\"etag\""));
+        assert_eq!(update.version.as_deref(), Some("1733100000000000"));
+        let etag_only = update_version(&record_version(Some("e".into()), None));
+        assert_eq!((etag_only.e_tag.as_deref(), etag_only.version), (Some("e"), None));
     }
 
     #[tokio::test]
