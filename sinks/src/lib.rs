@@ -7,6 +7,8 @@
 //!   [`file`] (feature `file`, one file per container laid out by a [`layout::Layout`]
 //!   template), both on by default, and [`s3`] (feature `s3`: compressed objects in S3 or an
 //!   S3-compatible store, through `object_store`).
+//! - [`archive`] (feature `read`) reads an archive back: the objects a store holds under a
+//!   prefix, or the file sink's directory, each line once, per container or merged by time.
 //! - [`encode`] turns batches into bytes (text like stern, raw like `kubectl logs`, NDJSON with
 //!   metadata, or a line template such as `{namespace}/{pod} {message}`), into one reused
 //!   buffer.
@@ -29,6 +31,8 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+#[cfg(feature = "read")]
+pub mod archive;
 mod config;
 pub mod encode;
 mod export_config;

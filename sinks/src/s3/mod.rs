@@ -75,13 +75,13 @@
 
 #[cfg(feature = "s3")]
 mod checkpoint;
-mod config;
+pub(crate) mod config;
 #[cfg(feature = "s3")]
 mod object;
 #[cfg(feature = "s3")]
 mod sink;
 #[cfg(feature = "s3")]
-mod upload;
+pub(crate) mod upload;
 
 #[cfg(feature = "s3")]
 pub use checkpoint::{CHECKPOINT_OBJECT, OWNER_SUFFIX, ObjectCheckpointStore, ObjectOwnerRecord};

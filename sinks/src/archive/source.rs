@@ -1,0 +1,229 @@
+//! Where an archive is: a prefix of an object store, or the file sink's directory. Listing
+//! and opening, and the one function that turns a URL into a store.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt as _, TryStreamExt as _};
+use object_store::{ObjectStore, ObjectStoreExt as _};
+use object_store::path::Path as ObjectPath;
+use tokio::io::AsyncReadExt as _;
+
+use super::{ReadError, StoreFailure};
+use crate::s3::S3Config;
+use crate::s3::config::prefixed;
+
+/// Bytes read from a file at once.
+const FILE_CHUNK: usize = 256 * 1024;
+
+/// An archive's location.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Objects under a prefix of a store, as the S3 sink writes them.
+    Store {
+        /// The store (any `object_store` backend: S3, in-memory, ...).
+        store: Arc<dyn ObjectStore>,
+        /// The bucket or container, for messages.
+        bucket: String,
+        /// The key prefix, without leading or trailing `/`; empty for none.
+        prefix: String,
+    },
+    /// The directory the file sink wrote.
+    Directory(PathBuf),
+}
+
+impl Source {
+    /// Objects under `prefix` of `store`; `bucket` names it in messages.
+    pub fn store(store: Arc<dyn ObjectStore>, bucket: impl Into<String>, prefix: impl Into<String>) -> Self {
+        Source::Store {
+            store,
+            bucket: bucket.into(),
+            prefix: prefix.into().trim_matches('/').to_owned(),
+        }
+    }
+
+    /// The file sink's directory `dir`.
+    pub fn directory(dir: impl Into<PathBuf>) -> Self {
+        Source::Directory(dir.into())
+    }
+
+    /// The source a user names: `s3://bucket[/prefix]` (the client configured as the S3 sink
+    /// configures it from `s3`: endpoint, region, credentials from `AWS_*`), or a directory
+    /// path. `az://`, `azure://` and `gs://` are not built in this version.
+    ///
+    /// # Errors
+    /// [`ReadError::InvalidSource`] for another scheme, a URL without a bucket, or a client
+    /// that cannot be configured.
+    pub fn open(source: &str, s3: &S3Config) -> Result<Self, ReadError> {
+        let invalid = |reason: String| ReadError::InvalidSource {
+            source_name: source.to_owned(),
+            reason,
+        };
+        let Some((scheme, _)) = source.split_once("://") else {
+            return Ok(Source::directory(source));
+        };
+        match scheme {
+            "s3" => {
+                let config = S3Config {
+                    url: source.to_owned(),
+                    ..s3.clone()
+                };
+                let valid = config.validated().map_err(|err| invalid(err.to_string()))?;
+                let store = crate::s3::upload::s3_store(&valid).map_err(|err| invalid(err.to_string()))?;
+                Ok(Source::store(store, valid.bucket(), valid.prefix()))
+            }
+            "az" | "azure" | "gs" => Err(invalid(format!(
+                "{scheme}:// stores are not built into this version of kube-log-exporter; read s3:// URLs or a \
+                 directory, or copy the objects to one of them"
+            ))),
+            other => Err(invalid(format!(
+                "unknown scheme {other}://: give s3://bucket/prefix or a directory the file sink wrote"
+            ))),
+        }
+    }
+
+    /// How messages name it: `s3://bucket/prefix` or the directory.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Store { bucket, prefix, .. } if prefix.is_empty() => format!("s3://{bucket}"),
+            Source::Store { bucket, prefix, .. } => format!("s3://{bucket}/{prefix}"),
+            Source::Directory(dir) => dir.display().to_string(),
+        }
+    }
+
+    /// Every object (file) under `under` (relative to the prefix or directory; empty for all),
+    /// with its size: keys relative to the prefix.
+    pub(crate) async fn list(&self, under: &str) -> Result<Vec<(String, u64)>, ReadError> {
+        match self {
+            Source::Store { store, bucket, prefix } => {
+                let full = prefixed(prefix, under.trim_end_matches('/'));
+                let location = (!full.is_empty()).then(|| ObjectPath::from(full.as_str()));
+                let strip = if prefix.is_empty() { 0 } else { prefix.len() + 1 };
+                store
+                    .list(location.as_ref())
+                    .map_ok(|meta| (meta.location.as_ref().get(strip..).unwrap_or_default().to_owned(), meta.size))
+                    .try_collect()
+                    .await
+                    .map_err(|err| store_error(bucket, &full, &err))
+            }
+            Source::Directory(dir) => {
+                let root = dir.join(under);
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || list_dir(&dir, &root))
+                    .await
+                    .map_err(|err| ReadError::Io {
+                        path: PathBuf::new(),
+                        source: std::io::Error::other(err),
+                    })?
+            }
+        }
+    }
+
+    /// The bytes of the object (file) `key`, as they arrive.
+    pub(crate) async fn fetch(&self, key: &str) -> Result<BoxStream<'static, Result<Bytes, ReadError>>, ReadError> {
+        match self {
+            Source::Store { store, bucket, prefix } => {
+                let full = prefixed(prefix, key);
+                let result = store
+                    .get(&ObjectPath::from(full.as_str()))
+                    .await
+                    .map_err(|err| store_error(bucket, &full, &err))?;
+                let bucket = bucket.clone();
+                Ok(result
+                    .into_stream()
+                    .map_err(move |err| store_error(&bucket, &full, &err))
+                    .boxed())
+            }
+            Source::Directory(dir) => {
+                let path = dir.join(key);
+                let file = tokio::fs::File::open(&path).await.map_err(|source| ReadError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                Ok(futures::stream::try_unfold((file, path), |(mut file, path)| async move {
+                    let mut buf = vec![0; FILE_CHUNK];
+                    let read = file.read(&mut buf).await.map_err(|source| ReadError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    buf.truncate(read);
+                    Ok((read > 0).then(|| (Bytes::from(buf), (file, path))))
+                })
+                .boxed())
+            }
+        }
+    }
+}
+
+fn list_dir(dir: &Path, root: &Path) -> Result<Vec<(String, u64)>, ReadError> {
+    if !dir.is_dir() {
+        return Err(ReadError::Store {
+            target: dir.display().to_string(),
+            failure: StoreFailure::Missing,
+            message: "no such directory".into(),
+            hint: "give a directory the file sink wrote (--dir of the export), or s3://bucket/prefix".into(),
+        });
+    }
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(root).follow_links(false) {
+        let entry = match entry {
+            Ok(entry) => entry,
+            // A sub-directory named by the selection that does not exist: nothing there.
+            Err(err) if err.io_error().is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) => continue,
+            Err(err) => {
+                let path = err.path().map(Path::to_path_buf).unwrap_or_default();
+                return Err(ReadError::Io {
+                    path,
+                    source: err.into(),
+                });
+            }
+        };
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let Ok(relative) = entry.path().strip_prefix(dir) else {
+            continue;
+        };
+        let key: Vec<_> = relative.iter().map(|part| part.to_string_lossy()).collect();
+        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        files.push((key.join("/"), size));
+    }
+    Ok(files)
+}
+
+/// A store's error as what the user can do about it.
+fn store_error(bucket: &str, key: &str, err: &object_store::Error) -> ReadError {
+    let (code, message, _) = crate::s3::upload::explain(bucket, err);
+    let target = format!("s3://{bucket}/{key}");
+    let (failure, hint) = match code.as_str() {
+        "NoSuchBucket" => (
+            StoreFailure::Missing,
+            format!("the bucket {bucket} does not exist at this endpoint: check the URL, --s3-endpoint and --s3-region"),
+        ),
+        "AccessDenied" | "AllAccessDisabled" | "AccountProblem" => (
+            StoreFailure::Denied,
+            format!("these credentials may not read there: grant s3:ListBucket on arn:aws:s3:::{bucket} and s3:GetObject on its objects, or use other credentials"),
+        ),
+        "InvalidAccessKeyId" | "NotSignedUp" | "SignatureDoesNotMatch" | "ExpiredToken" | "TokenRefreshRequired"
+        | "InvalidToken" | "Unauthenticated" => (
+            StoreFailure::Denied,
+            "the store refused the credentials: check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and \
+             AWS_SESSION_TOKEN), and that --s3-endpoint is the store they belong to"
+                .to_owned(),
+        ),
+        "unreachable" => (
+            StoreFailure::Unreachable,
+            "the endpoint did not answer, even after the retries: check --s3-endpoint (or AWS_ENDPOINT), the network, \
+             and --s3-allow-http for http:// endpoints"
+                .to_owned(),
+        ),
+        _ => (StoreFailure::Other, format!("the store answered {code}")),
+    };
+    ReadError::Store {
+        target,
+        failure,
+        message,
+        hint,
+    }
+}
