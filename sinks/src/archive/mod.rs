@@ -62,6 +62,8 @@ mod key;
 mod plan;
 mod source;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::io::Write as _;
