@@ -258,7 +258,6 @@ impl FilterBuilder {
 
 /// What reading gives: lines, or a gap.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub enum Record {
     /// Lines of one container, in order.
     Lines(LogBatch),
@@ -282,11 +281,13 @@ pub struct ArchivedGap {
 
 impl fmt::Display for ArchivedGap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "gap in {}", self.container)?;
+        let name = self.container.to_string();
+        write!(f, "gap in {name}")?;
         if let Some(at) = self.at {
             write!(f, " at {at}")?;
         }
-        write!(f, ": {}", self.text)
+        let text = self.text.strip_prefix(&name).and_then(|t| t.strip_prefix(": ")).unwrap_or(&self.text);
+        write!(f, ": {text}")
     }
 }
 
@@ -299,16 +300,18 @@ impl ArchivedGap {
         let at = self.at.map(|at| format!("{at:.9}"));
         match format {
             Format::Json => {
-                let value = serde_json::json!({
-                    "timestamp": at,
-                    "namespace": c.namespace(),
-                    "pod": c.pod_name(),
-                    "container": c.name,
-                    "gap": self.reason,
-                    "message": text,
-                });
-                let _ = serde_json::to_writer(&mut *out, &value);
-                out.push(b'\n');
+                // The fields in the order the JSON encoder writes them.
+                let string = |value: &str| serde_json::Value::from(value).to_string();
+                let _ = writeln!(
+                    out,
+                    "{{\"timestamp\":{},\"namespace\":{},\"pod\":{},\"container\":{},\"gap\":{},\"message\":{}}}",
+                    at.as_deref().map_or("null".into(), string),
+                    string(c.namespace()),
+                    string(c.pod_name()),
+                    string(&c.name),
+                    string(&self.reason),
+                    string(&text)
+                );
             }
             Format::Raw { timestamps } => {
                 if let (true, Some(at)) = (timestamps, &at) {

@@ -195,7 +195,13 @@ fn list_dir(dir: &Path, root: &Path) -> Result<Vec<(String, u64)>, ReadError> {
 /// A store's error as what the user can do about it.
 fn store_error(bucket: &str, key: &str, err: &object_store::Error) -> ReadError {
     let (code, message, _) = crate::s3::upload::explain(bucket, err);
-    let target = format!("s3://{bucket}/{key}");
+    let target = if key.is_empty() {
+        format!("s3://{bucket}")
+    } else {
+        format!("s3://{bucket}/{key}")
+    };
+    // No credentials anywhere: object_store asked the instance metadata service last.
+    let no_credentials = message.contains("169.254.169.254") || message.contains("credential");
     let (failure, hint) = match code.as_str() {
         "NoSuchBucket" => (
             StoreFailure::Missing,
@@ -210,6 +216,12 @@ fn store_error(bucket: &str, key: &str, err: &object_store::Error) -> ReadError 
             StoreFailure::Denied,
             "the store refused the credentials: check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and \
              AWS_SESSION_TOKEN), and that --s3-endpoint is the store they belong to"
+                .to_owned(),
+        ),
+        _ if no_credentials => (
+            StoreFailure::Denied,
+            "no credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or run \
+             where a role is available"
                 .to_owned(),
         ),
         "unreachable" => (
