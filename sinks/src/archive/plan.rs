@@ -40,14 +40,16 @@ pub(crate) struct Plan {
 
 /// Groups `listed` by container (those the filter selects), keeps of the objects that share a
 /// container and a `{first_ts}` the one with the latest `{last_ts}` (then the most lines), and
-/// drops the objects entirely outside the time range; containers in name order, objects by
-/// first timestamp.
+/// drops the objects entirely outside the time range; containers by namespace, pod and
+/// container name, objects by first timestamp.
 pub(crate) fn plan(listed: Vec<Listed>, filter: &Filter) -> Plan {
     let mut groups: BTreeMap<_, Vec<Listed>> = BTreeMap::new();
     for object in listed {
         if filter.selects(&object.parsed) {
-            let identity = object.parsed.identity.clone();
-            groups.entry(identity).or_default().push(object);
+            let p = &object.parsed;
+            let name = |placeholder| p.get(placeholder).unwrap_or_default().to_owned();
+            let order = (name("namespace"), name("pod"), name("container"), p.identity.clone());
+            groups.entry(order).or_default().push(object);
         }
     }
     let mut plan = Plan::default();
