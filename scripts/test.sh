@@ -23,8 +23,8 @@ s3s_fs=$(tests/s3/up.sh)
 step "unit, doc and fake-API-server tests"
 cargo test --workspace --locked
 
-step "S3 sink against a real S3 server (s3s-fs)"
-KLE_S3S_FS="$s3s_fs" cargo test -p kle-tests --locked --test s3 -- --ignored
+step "S3 sink and `read` against a real S3 server (s3s-fs)"
+KLE_S3S_FS="$s3s_fs" cargo test -p kle-tests --locked --test s3 --test read -- --ignored
 
 if [[ "${KLE_SKIP_CLUSTER:-0}" == 1 ]]; then
   step "KLE_SKIP_CLUSTER=1: end-to-end tests against the real cluster skipped"

@@ -261,7 +261,8 @@ impl Merge {
         let Some(Reverse((_, index))) = self.heap.pop() else {
             return Ok(None);
         };
-        let bound = self.heap.peek().map(|Reverse((key, _))| *key);
+        // The next container's position: lines at the same time go in container order.
+        let bound = self.heap.peek().map(|Reverse(key)| *key);
         let Some(mut head) = self.heads[index].take() else {
             return Ok(None);
         };
@@ -277,7 +278,7 @@ impl Merge {
                 let mut end = start + 1;
                 while end < len {
                     let next = batch.lines.get(end).and_then(|line| line.timestamp()).unwrap_or(Timestamp::MIN);
-                    if bound.is_some_and(|bound| next > bound) {
+                    if bound.is_some_and(|bound| (next, index) > bound) {
                         break;
                     }
                     end += 1;
