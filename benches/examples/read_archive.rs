@@ -39,7 +39,18 @@ const LINES_PER_BATCH: usize = 2000;
 /// vocabulary and a random id (as `examples/s3_sink.rs` writes them).
 fn lines(seed: u64, from: usize, count: usize) -> Lines {
     const WORDS: [&str; 12] = [
-        "GET", "POST", "/api/v1/orders", "/healthz", "200", "404", "user", "cart", "latency_ms", "db", "cache", "hit",
+        "GET",
+        "POST",
+        "/api/v1/orders",
+        "/healthz",
+        "200",
+        "404",
+        "user",
+        "cart",
+        "latency_ms",
+        "db",
+        "cache",
+        "hit",
     ];
     let start: Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
     let mut state = (seed + from as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
@@ -113,7 +124,7 @@ async fn plain(endpoint: &str, bucket: &str, prefix: &str) {
 }
 
 /// Runs `command` under `/usr/bin/time` with stdout to /dev/null: wall seconds and peak RSS KiB.
-fn measure(server: &S3Server, mut command: Command) -> (f64, u64) {
+fn measure(server: &S3Server, command: Command) -> (f64, u64) {
     let program = command.get_program().to_owned();
     let args: Vec<_> = command.get_args().map(ToOwned::to_owned).collect();
     let output = Command::new("/usr/bin/time")
@@ -186,7 +197,10 @@ async fn main() {
     eprintln!("both print the same bytes (cksum {ours})");
     println!("| reader | wall s | MiB/s | peak RSS MiB |");
     println!("|---|---|---|---|");
-    for (name, command) in [("kube-log-exporter read", read()), ("list + get + zstd::decode_all", plain())] {
+    for (name, command) in [
+        ("kube-log-exporter read", read()),
+        ("list + get + zstd::decode_all", plain()),
+    ] {
         let (seconds, kib) = measure(&server, command);
         println!(
             "| {name} | {seconds:.2} | {:.0} | {:.0} |",

@@ -111,7 +111,15 @@ fn export_command(testbed: &Testbed, server: &S3Server, extra: &[&str]) -> Comma
     command
         .arg("--kubeconfig")
         .arg(testbed.kubeconfig())
-        .args(["export", "-n", NAMESPACE, "--sink", "s3", "--s3-url", "s3://logs/archive"])
+        .args([
+            "export",
+            "-n",
+            NAMESPACE,
+            "--sink",
+            "s3",
+            "--s3-url",
+            "s3://logs/archive",
+        ])
         .args(["--max-object-bytes", "4096", "--max-object-age", "1s"])
         .args(["--lease-duration", "2s", "--wait-for-lock", "60s"])
         .args(extra);
@@ -194,13 +202,25 @@ fn read_prints_a_sigkilled_and_resumed_s3_export_exactly_once() {
     let objects = server.root().join("logs/archive").join(NAMESPACE);
     let count = walk(&objects);
     eprintln!("{kills} SIGKILLs ({killed_running} while running); {count} objects in the bucket");
-    assert!(killed_running > 0, "no kill landed during a run: the test proved nothing");
+    assert!(
+        killed_running > 0,
+        "no kill landed during a run: the test proved nothing"
+    );
 
     let mut checked = 0;
     for (pod, container, total) in CONTAINERS {
         let printed = read(
             &server,
-            &["-n", NAMESPACE, &format!("^{pod}$"), "-c", &format!("^{container}$"), "-o", "raw", "--timestamps"],
+            &[
+                "-n",
+                NAMESPACE,
+                &format!("^{pod}$"),
+                "-c",
+                &format!("^{container}$"),
+                "-o",
+                "raw",
+                "--timestamps",
+            ],
         );
         assert!(
             printed.status.success(),
@@ -214,7 +234,10 @@ fn read_prints_a_sigkilled_and_resumed_s3_export_exactly_once() {
             "{pod}/{container}: lines 1..{total} once each, in order"
         );
         if printed.stdout != kubectl {
-            let (ours, theirs) = (String::from_utf8_lossy(&printed.stdout), String::from_utf8_lossy(&kubectl));
+            let (ours, theirs) = (
+                String::from_utf8_lossy(&printed.stdout),
+                String::from_utf8_lossy(&kubectl),
+            );
             let at = ours.lines().zip(theirs.lines()).position(|(a, b)| a != b).unwrap_or(0);
             panic!(
                 "{pod}/{container}: read differs from kubectl logs --timestamps at line {}: {:?} vs {:?}",

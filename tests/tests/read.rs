@@ -130,7 +130,14 @@ fn read(server: &S3Server, url: &str, args: &[&str]) -> Output {
 
 fn read_with_keys(server: &S3Server, url: &str, args: &[&str], access: &str, secret: &str) -> Output {
     exporter()
-        .args(["read", url, "--s3-endpoint", &server.endpoint(), "--s3-allow-http", "-q"])
+        .args([
+            "read",
+            url,
+            "--s3-endpoint",
+            &server.endpoint(),
+            "--s3-allow-http",
+            "-q",
+        ])
         .args(args)
         .env("AWS_ACCESS_KEY_ID", access)
         .env("AWS_SECRET_ACCESS_KEY", secret)
@@ -189,16 +196,31 @@ fn each_selector_and_time_bound_prints_exactly_its_lines_once() {
     check(&["-n", "shop"], &|l| l.namespace == "shop", None, None);
     check(&["-n", "ops", "-n", "dev"], &|l| l.namespace != "shop", None, None);
     check(&["^web-"], &|l| l.pod.starts_with("web-"), None, None);
-    check(&["--exclude-pod", "web-1", "--exclude-pod", "^job"], &|l| l.pod != "web-1" && l.pod != "job-x", None, None);
+    check(
+        &["--exclude-pod", "web-1", "--exclude-pod", "^job"],
+        &|l| l.pod != "web-1" && l.pod != "job-x",
+        None,
+        None,
+    );
     check(&["-c", "^app$"], &|l| l.container == "app", None, None);
-    check(&["-E", "istio", "-E", "postgres"], &|l| !matches!(l.container, "istio-proxy" | "postgres"), None, None);
+    check(
+        &["-E", "istio", "-E", "postgres"],
+        &|l| !matches!(l.container, "istio-proxy" | "postgres"),
+        None,
+        None,
+    );
     // Across midnight, and bounds inside objects.
     let since = day("2026-11-23T23:55:30Z");
     let until = day("2026-11-24T00:20:00Z");
     check(&["--since-time", "2026-11-23T23:55:30Z"], &|_| true, Some(since), None);
     check(&["--until", "2026-11-24T00:20:00Z"], &|_| true, None, Some(until));
     check(
-        &["--since-time", "2026-11-23T23:55:30Z", "--until", "2026-11-24T00:20:00Z"],
+        &[
+            "--since-time",
+            "2026-11-23T23:55:30Z",
+            "--until",
+            "2026-11-24T00:20:00Z",
+        ],
         &|_| true,
         Some(since),
         Some(until),
@@ -208,7 +230,10 @@ fn each_selector_and_time_bound_prints_exactly_its_lines_once() {
     let recent = &archive[4].lines;
     let printed = stdout(&read(&server, url, &["-o", "raw", "--timestamps", "--since", "65m"]));
     let hour_ago = recent[6].0;
-    assert_eq!(printed, expected(&archive, |l| l.namespace == "dev", Some(hour_ago), None));
+    assert_eq!(
+        printed,
+        expected(&archive, |l| l.namespace == "dev", Some(hour_ago), None)
+    );
 
     // Merged: every line once, in time order.
     let merged = stdout(&read(&server, url, &["-o", "raw", "--timestamps", "--merge"]));
@@ -217,7 +242,11 @@ fn each_selector_and_time_bound_prints_exactly_its_lines_once() {
     containers.sort_by_key(|l| (l.namespace, l.pod, l.container));
     let mut all: Vec<(Timestamp, String)> = containers
         .iter()
-        .flat_map(|l| l.lines.iter().map(|(ts, raw)| (*ts, String::from_utf8(raw.clone()).unwrap())))
+        .flat_map(|l| {
+            l.lines
+                .iter()
+                .map(|(ts, raw)| (*ts, String::from_utf8(raw.clone()).unwrap()))
+        })
         .collect();
     all.sort_by_key(|(ts, _)| *ts);
     let merged_lines: Vec<&str> = merged.lines().collect();
@@ -245,7 +274,11 @@ fn bad_input_gets_a_clear_error_and_its_exit_code() {
 
     let unknown = read(&server, "ftp://logs/cluster-a", &[]);
     assert_eq!(code(&unknown), Some(2), "{}", stderr(&unknown));
-    assert!(stderr(&unknown).contains("unknown scheme ftp://"), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("unknown scheme ftp://"),
+        "{}",
+        stderr(&unknown)
+    );
     let azure = read(&server, "az://logs/cluster-a", &[]);
     assert_eq!(code(&azure), Some(2));
     assert!(stderr(&azure).contains("not built"), "{}", stderr(&azure));
@@ -265,7 +298,8 @@ fn bad_input_gets_a_clear_error_and_its_exit_code() {
     assert_eq!(code(&bad_regex), Some(2), "{}", stderr(&bad_regex));
 
     // An object under an archive key that is not zstd.
-    let key = "cluster-a/shop/web-9/app/2026-11-23/20261123T100000.000000000Z-20261123T100000.000000000Z-1-00000000.log.zst";
+    let key =
+        "cluster-a/shop/web-9/app/2026-11-23/20261123T100000.000000000Z-20261123T100000.000000000Z-1-00000000.log.zst";
     let store = server.store(BUCKET);
     runtime.block_on(async {
         use object_store::ObjectStoreExt as _;
@@ -304,9 +338,22 @@ fn a_file_sink_directory_reads_back_with_its_layout() {
             .output()
             .unwrap()
     };
-    assert_eq!(stdout(&run(&["-o", "raw", "--timestamps"])), expected(&archive, |_| true, None, None));
     assert_eq!(
-        stdout(&run(&["-o", "raw", "--timestamps", "-n", "shop", "-c", "app", "--until", "2026-11-23T10:00:00Z"])),
+        stdout(&run(&["-o", "raw", "--timestamps"])),
+        expected(&archive, |_| true, None, None)
+    );
+    assert_eq!(
+        stdout(&run(&[
+            "-o",
+            "raw",
+            "--timestamps",
+            "-n",
+            "shop",
+            "-c",
+            "app",
+            "--until",
+            "2026-11-23T10:00:00Z"
+        ])),
         expected(
             &archive,
             |l| l.namespace == "shop" && l.container == "app",
@@ -315,9 +362,11 @@ fn a_file_sink_directory_reads_back_with_its_layout() {
         )
     );
     let per_container: BTreeMap<String, usize> =
-        stdout(&run(&["-o", "text"])).lines().fold(BTreeMap::new(), |mut counts, line| {
-            *counts.entry(line.split(' ').next().unwrap().to_owned()).or_default() += 1;
-            counts
-        });
+        stdout(&run(&["-o", "text"]))
+            .lines()
+            .fold(BTreeMap::new(), |mut counts, line| {
+                *counts.entry(line.split(' ').next().unwrap().to_owned()).or_default() += 1;
+                counts
+            });
     assert_eq!(per_container["shop/web-2/app"], 200);
 }

@@ -143,7 +143,11 @@ impl LineDecoder {
     pub(crate) fn push(&mut self, bytes: &[u8], each: &mut impl FnMut(Decoded<'_>)) -> Result<(), String> {
         if self.encoding.is_none() && !bytes.is_empty() {
             let first = self.carry.first().or(bytes.first());
-            self.encoding = Some(if first == Some(&b'{') { Encoding::Json } else { Encoding::Lines });
+            self.encoding = Some(if first == Some(&b'{') {
+                Encoding::Json
+            } else {
+                Encoding::Lines
+            });
         }
         let mut start = 0;
         for newline in memchr::memchr_iter(b'\n', bytes) {
@@ -183,14 +187,19 @@ impl LineDecoder {
         if line.is_empty() {
             return Ok(());
         }
-        let json: JsonLine = serde_json::from_slice(line).map_err(|err| format!("a line is not the JSON the sinks write: {err}"))?;
+        let json: JsonLine =
+            serde_json::from_slice(line).map_err(|err| format!("a line is not the JSON the sinks write: {err}"))?;
         let timestamp = json.timestamp.as_deref().and_then(|t| t.parse::<Timestamp>().ok());
         if let Some(reason) = json.gap {
             let reason = match reason {
                 serde_json::Value::String(text) => text,
                 other => other.to_string(),
             };
-            let text = json.message.strip_prefix("[kube-log-exporter] GAP: ").unwrap_or(&json.message).to_owned();
+            let text = json
+                .message
+                .strip_prefix("[kube-log-exporter] GAP: ")
+                .unwrap_or(&json.message)
+                .to_owned();
             each(Decoded::Gap {
                 at: timestamp,
                 reason,
@@ -207,11 +216,9 @@ impl LineDecoder {
         };
         let continuation = self.json_open;
         let mut raw = Vec::with_capacity(message.len() + 32);
-        if !continuation {
-            if let Some(text) = &json.timestamp {
-                raw.extend_from_slice(text.as_bytes());
-                raw.push(b' ');
-            }
+        if !continuation && let Some(text) = &json.timestamp {
+            raw.extend_from_slice(text.as_bytes());
+            raw.push(b' ');
         }
         raw.extend_from_slice(&message);
         let kind = match (json.partial, continuation) {
@@ -245,7 +252,11 @@ fn decode_raw(line: &[u8], terminated: bool) -> Decoded<'_> {
     Decoded::Line {
         raw: Cow::Borrowed(line),
         timestamp: split.map(|(t, _)| t),
-        kind: if terminated { LineKind::Full } else { LineKind::Unterminated },
+        kind: if terminated {
+            LineKind::Full
+        } else {
+            LineKind::Unterminated
+        },
     }
 }
 
@@ -370,7 +381,10 @@ mod tests {
             ],
         );
         assert_eq!(out[0], "Full 2026-11-23T10:00:00.000000001Z hi");
-        assert_eq!(out[1], "Fragment { last: false } 2026-11-23T10:00:00.000000002Z \u{fffd}");
+        assert_eq!(
+            out[1],
+            "Fragment { last: false } 2026-11-23T10:00:00.000000002Z \u{fffd}"
+        );
         assert_eq!(out[2], "Fragment { last: true } rest");
         assert_eq!(out[3], "gap pod_deleted");
         let mut decoder = LineDecoder::new(Some(Encoding::Json));
@@ -401,7 +415,11 @@ mod tests {
     fn copies_cut_at_other_points_are_skipped_and_new_lines_kept() {
         let t = |s: u32| format!("2026-11-23T10:00:{s:02}.000000000Z");
         let mut position = Position::default();
-        let a = admitted(&mut position, &t(1), &[(&t(1), "a"), (&t(2), "b"), (&t(3), "c"), (&t(3), "d")]);
+        let a = admitted(
+            &mut position,
+            &t(1),
+            &[(&t(1), "a"), (&t(2), "b"), (&t(3), "c"), (&t(3), "d")],
+        );
         assert_eq!(a.len(), 4);
         // A resumed run's object: from b to f, cut elsewhere.
         let b = admitted(
@@ -429,11 +447,12 @@ mod tests {
             let mut inflater = Inflater::new(packing).unwrap();
             let mut out = Vec::new();
             for byte in &bytes {
-                inflater.push(std::slice::from_ref(byte), |piece| {
-                    out.extend_from_slice(piece);
-                    Ok(())
-                })
-                .unwrap();
+                inflater
+                    .push(std::slice::from_ref(byte), |piece| {
+                        out.extend_from_slice(piece);
+                        Ok(())
+                    })
+                    .unwrap();
             }
             inflater
                 .finish(|piece| {

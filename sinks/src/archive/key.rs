@@ -84,7 +84,9 @@ pub(crate) struct KeyMatcher {
 
 /// Sinks write these beside the lines: not archive objects.
 pub(crate) fn is_own_file(key: &str) -> bool {
-    key.rsplit('/').next().is_some_and(|name| name.starts_with(".kube-log-exporter"))
+    key.rsplit('/')
+        .next()
+        .is_some_and(|name| name.starts_with(".kube-log-exporter"))
 }
 
 impl KeyMatcher {
@@ -174,7 +176,11 @@ impl KeyMatcher {
         if self.objects {
             let count = captures.len();
             let base = captures.get(count - 2)?.as_str();
-            parsed.encoding = Some(if base == ".ndjson" { Encoding::Json } else { Encoding::Lines });
+            parsed.encoding = Some(if base == ".ndjson" {
+                Encoding::Json
+            } else {
+                Encoding::Lines
+            });
             parsed.packing = match captures.get(count - 1).map(|m| m.as_str()) {
                 Some(".gz") => Packing::Gzip,
                 Some(".zst") => Packing::Zstd,
@@ -270,7 +276,10 @@ mod tests {
         assert_eq!(parsed.last, Some(ts("2026-11-23T10:00:00.5Z")));
         assert_eq!((parsed.lines, parsed.hash.as_deref()), (Some(42), Some("0000beef")));
         assert_eq!(parsed.date, Some(jiff::civil::date(2026, 11, 23)));
-        assert_eq!((parsed.encoding, parsed.packing), (Some(Encoding::Lines), Packing::Zstd));
+        assert_eq!(
+            (parsed.encoding, parsed.packing),
+            (Some(Encoding::Lines), Packing::Zstd)
+        );
         assert_eq!(parsed.container().to_string(), container.to_string());
 
         let json = key.replace(".log.zst", ".ndjson.gz");
@@ -288,9 +297,10 @@ mod tests {
 
     #[test]
     fn user_templates_with_labels_and_partitions() {
-        let layout =
-            Layout::parse("dt={date}/hour={hour}/{label:app}/{namespace}_{pod}_{container}_{first_ts}_{last_ts}_{hash}")
-                .unwrap();
+        let layout = Layout::parse(
+            "dt={date}/hour={hour}/{label:app}/{namespace}_{pod}_{container}_{first_ts}_{last_ts}_{hash}",
+        )
+        .unwrap();
         let matcher = KeyMatcher::for_objects(&layout).unwrap();
         let container = container_in("shop", "web_1", "app", &[("app", "web")], None);
         let first = ts("2026-11-23T10:00:00Z");
@@ -307,7 +317,10 @@ mod tests {
 
     #[test]
     fn templates_that_cannot_be_read_back_are_refused() {
-        for template in ["{namespace}/{pod}/{container}/{date}", "{pod}/{first_ts}-{last_ts}-{hash}"] {
+        for template in [
+            "{namespace}/{pod}/{container}/{date}",
+            "{pod}/{first_ts}-{last_ts}-{hash}",
+        ] {
             let err = KeyMatcher::for_objects(&Layout::parse(template).unwrap()).unwrap_err();
             assert!(err.to_string().contains("must contain"), "{template}: {err}");
         }
@@ -321,7 +334,10 @@ mod tests {
         let matcher = KeyMatcher::for_files(&layout).unwrap();
         let parsed = matcher.parse("shop/web-1/2026-11-23/app.log").unwrap();
         assert_eq!(parsed.date, Some(jiff::civil::date(2026, 11, 23)));
-        assert_eq!((parsed.first, parsed.packing, parsed.encoding), (None, Packing::Plain, None));
+        assert_eq!(
+            (parsed.first, parsed.packing, parsed.encoding),
+            (None, Packing::Plain, None)
+        );
         assert!(matcher.parse("shop/web-1/2026-11-23/app.txt").is_none());
         assert!(is_own_file(".kube-log-exporter-checkpoint.json") && is_own_file("a/.kube-log-exporter-x"));
     }

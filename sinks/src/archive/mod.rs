@@ -286,7 +286,11 @@ impl fmt::Display for ArchivedGap {
         if let Some(at) = self.at {
             write!(f, " at {at}")?;
         }
-        let text = self.text.strip_prefix(&name).and_then(|t| t.strip_prefix(": ")).unwrap_or(&self.text);
+        let text = self
+            .text
+            .strip_prefix(&name)
+            .and_then(|t| t.strip_prefix(": "))
+            .unwrap_or(&self.text);
         write!(f, ": {text}")
     }
 }
@@ -462,7 +466,10 @@ impl ArchiveReader {
 /// Where to list: under each selected namespace when the template starts with `{namespace}/`.
 fn listing_prefixes(layout: &Layout, filter: &Filter) -> Vec<String> {
     let starts_with_namespace = layout.components().len() > 1
-        && matches!(layout.components()[0].as_slice(), [Segment::Placeholder(Placeholder::Namespace)]);
+        && matches!(
+            layout.components()[0].as_slice(),
+            [Segment::Placeholder(Placeholder::Namespace)]
+        );
     match &filter.namespaces {
         Some(namespaces) if starts_with_namespace => {
             let mut namespaces: Vec<_> = namespaces

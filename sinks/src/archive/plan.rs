@@ -98,24 +98,24 @@ impl Filter {
     /// Whether an object with this key can hold a line in the time range: its timestamps, or
     /// without them its date, overlap the range. Untimed objects are kept.
     pub(crate) fn may_hold_lines_in_range(&self, key: &ParsedKey) -> bool {
-        if let (Some(since), Some(last)) = (self.since, key.last) {
-            if last < since {
-                return false;
-            }
+        if let (Some(since), Some(last)) = (self.since, key.last)
+            && last < since
+        {
+            return false;
         }
-        if let (Some(until), Some(first)) = (self.until, key.first) {
-            if first > until {
-                return false;
-            }
+        if let (Some(until), Some(first)) = (self.until, key.first)
+            && first > until
+        {
+            return false;
         }
-        if key.first.is_none() {
-            if let Some(date) = key.date {
-                let day = |t: Timestamp| Offset::UTC.to_datetime(t).date();
-                // A file named by its first line's date holds lines of later days too.
-                if self.until.is_some_and(|until| date > day(until)) {
-                    return false;
-                }
-            }
+        // A file named by its first line's date holds lines of later days too: only a date
+        // after the range's end rules it out.
+        let day = |t: Timestamp| Offset::UTC.to_datetime(t).date();
+        if key.first.is_none()
+            && let (Some(date), Some(until)) = (key.date, self.until)
+            && date > day(until)
+        {
+            return false;
         }
         true
     }

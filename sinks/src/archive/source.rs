@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt as _, TryStreamExt as _};
-use object_store::{ObjectStore, ObjectStoreExt as _};
 use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt as _};
 use tokio::io::AsyncReadExt as _;
 
 use super::{ReadError, StoreFailure};
@@ -102,7 +102,12 @@ impl Source {
                 let strip = if prefix.is_empty() { 0 } else { prefix.len() + 1 };
                 store
                     .list(location.as_ref())
-                    .map_ok(|meta| (meta.location.as_ref().get(strip..).unwrap_or_default().to_owned(), meta.size))
+                    .map_ok(|meta| {
+                        (
+                            meta.location.as_ref().get(strip..).unwrap_or_default().to_owned(),
+                            meta.size,
+                        )
+                    })
                     .try_collect()
                     .await
                     .map_err(|err| store_error(bucket, &full, &err))
@@ -141,16 +146,18 @@ impl Source {
                     path: path.clone(),
                     source,
                 })?;
-                Ok(futures::stream::try_unfold((file, path), |(mut file, path)| async move {
-                    let mut buf = vec![0; FILE_CHUNK];
-                    let read = file.read(&mut buf).await.map_err(|source| ReadError::Io {
-                        path: path.clone(),
-                        source,
-                    })?;
-                    buf.truncate(read);
-                    Ok((read > 0).then(|| (Bytes::from(buf), (file, path))))
-                })
-                .boxed())
+                Ok(
+                    futures::stream::try_unfold((file, path), |(mut file, path)| async move {
+                        let mut buf = vec![0; FILE_CHUNK];
+                        let read = file.read(&mut buf).await.map_err(|source| ReadError::Io {
+                            path: path.clone(),
+                            source,
+                        })?;
+                        buf.truncate(read);
+                        Ok((read > 0).then(|| (Bytes::from(buf), (file, path))))
+                    })
+                    .boxed(),
+                )
             }
         }
     }
@@ -205,14 +212,23 @@ fn store_error(bucket: &str, key: &str, err: &object_store::Error) -> ReadError 
     let (failure, hint) = match code.as_str() {
         "NoSuchBucket" => (
             StoreFailure::Missing,
-            format!("the bucket {bucket} does not exist at this endpoint: check the URL, --s3-endpoint and --s3-region"),
+            format!(
+                "the bucket {bucket} does not exist at this endpoint: check the URL, --s3-endpoint and --s3-region"
+            ),
         ),
         "AccessDenied" | "AllAccessDisabled" | "AccountProblem" => (
             StoreFailure::Denied,
-            format!("these credentials may not read there: grant s3:ListBucket on arn:aws:s3:::{bucket} and s3:GetObject on its objects, or use other credentials"),
+            format!(
+                "these credentials may not read there: grant s3:ListBucket on arn:aws:s3:::{bucket} and s3:GetObject on its objects, or use other credentials"
+            ),
         ),
-        "InvalidAccessKeyId" | "NotSignedUp" | "SignatureDoesNotMatch" | "ExpiredToken" | "TokenRefreshRequired"
-        | "InvalidToken" | "Unauthenticated" => (
+        "InvalidAccessKeyId"
+        | "NotSignedUp"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "TokenRefreshRequired"
+        | "InvalidToken"
+        | "Unauthenticated" => (
             StoreFailure::Denied,
             "the store refused the credentials: check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and \
              AWS_SESSION_TOKEN), and that --s3-endpoint is the store they belong to"

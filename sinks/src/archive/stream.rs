@@ -155,10 +155,10 @@ impl<'a> Assembler<'a> {
         if !self.position.admit(&decoded) {
             return;
         }
-        if let Some(t) = decoded.timestamp() {
-            if self.filter.since.is_some_and(|since| t < since) || self.filter.until.is_some_and(|until| t > until) {
-                return;
-            }
+        if let Some(t) = decoded.timestamp()
+            && (self.filter.since.is_some_and(|since| t < since) || self.filter.until.is_some_and(|until| t > until))
+        {
+            return;
         }
         match decoded {
             Decoded::Line { raw, kind, .. } => {
@@ -180,8 +180,10 @@ impl<'a> Assembler<'a> {
 
     fn flush(&mut self) {
         if let Some(builder) = self.lines.take() {
-            self.ready
-                .push_back(Record::Lines(LogBatch::new(Arc::clone(self.container), builder.build())));
+            self.ready.push_back(Record::Lines(LogBatch::new(
+                Arc::clone(self.container),
+                builder.build(),
+            )));
         }
     }
 
@@ -277,7 +279,11 @@ impl Merge {
                 let start = head.at;
                 let mut end = start + 1;
                 while end < len {
-                    let next = batch.lines.get(end).and_then(|line| line.timestamp()).unwrap_or(Timestamp::MIN);
+                    let next = batch
+                        .lines
+                        .get(end)
+                        .and_then(|line| line.timestamp())
+                        .unwrap_or(Timestamp::MIN);
                     if bound.is_some_and(|bound| (next, index) > bound) {
                         break;
                     }
@@ -287,7 +293,10 @@ impl Merge {
                 if start == 0 && end == len {
                     None
                 } else {
-                    Some(LogBatch::new(Arc::clone(&batch.container), batch.lines.slice(start..end)))
+                    Some(LogBatch::new(
+                        Arc::clone(&batch.container),
+                        batch.lines.slice(start..end),
+                    ))
                 }
             }
         };

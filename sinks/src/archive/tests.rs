@@ -25,7 +25,10 @@ fn test_line(tag: &str, i: i64) -> TestLine {
 }
 
 fn raw(lines: &[TestLine]) -> Vec<u8> {
-    lines.iter().flat_map(|TestLine(raw, _)| [&raw[..], b"\n"].concat()).collect()
+    lines
+        .iter()
+        .flat_map(|TestLine(raw, _)| [&raw[..], b"\n"].concat())
+        .collect()
 }
 
 fn store() -> (Arc<InMemory>, Source) {
@@ -156,9 +159,16 @@ async fn selectors_and_time_bounds() {
         .cloned()
         .collect();
     assert_eq!(out, BTreeMap::from([("shop/web-1/app".to_owned(), raw(&lines))]));
-    assert!(stats.out_of_range > 0, "objects outside the range are not fetched: {stats:?}");
+    assert!(
+        stats.out_of_range > 0,
+        "objects outside the range are not fetched: {stats:?}"
+    );
 
-    let filter = Filter::builder().with_pod("^db-").with_container("post").build().unwrap();
+    let filter = Filter::builder()
+        .with_pod("^db-")
+        .with_container("post")
+        .build()
+        .unwrap();
     let (out, _, _) = read(ArchiveReader::new(source).with_filter(filter)).await;
     assert_eq!(out.keys().collect::<Vec<_>>(), ["ops/db-0/postgres"]);
 }
@@ -205,7 +215,9 @@ async fn gaps_come_out_as_gaps_not_lines() {
 #[tokio::test]
 async fn json_archives_give_back_the_api_bytes() {
     let (_, source) = store();
-    let Source::Store { store, .. } = &source else { unreachable!() };
+    let Source::Store { store, .. } = &source else {
+        unreachable!()
+    };
     let mut sink = S3Sink::builder(Arc::clone(store), "logs")
         .with_prefix("cluster-a")
         .with_format(Format::Json)
@@ -228,8 +240,12 @@ async fn foreign_keys_are_skipped_and_a_foreign_object_under_an_archive_key_is_a
     let (_, _, stats) = read(ArchiveReader::new(source.clone())).await;
     assert_eq!(stats.foreign, 1, "the checkpoint is the sinks' own, not foreign");
 
-    let key = "cluster-a/shop/web-9/app/2026-11-23/20261123T230000.000000000Z-20261123T230000.000000000Z-1-00000000.log.zst";
-    memory.put(&key.into(), PutPayload::from_static(b"not zstd")).await.unwrap();
+    let key =
+        "cluster-a/shop/web-9/app/2026-11-23/20261123T230000.000000000Z-20261123T230000.000000000Z-1-00000000.log.zst";
+    memory
+        .put(&key.into(), PutPayload::from_static(b"not zstd"))
+        .await
+        .unwrap();
     let filter = Filter::builder().with_pod("web-9").build().unwrap();
     let mut reading = ArchiveReader::new(source).with_filter(filter).open().await.unwrap();
     let err = reading.next().await.unwrap_err();
@@ -266,7 +282,11 @@ async fn a_file_sink_directory() {
     assert_eq!(out, expected);
     assert_eq!(order.iter().filter(|o| o.starts_with("GAP")).count(), 1, "{order:?}");
     let until = start() + SignedDuration::from_mins(30);
-    let filter = Filter::builder().with_namespaces(["ops"]).with_until(until).build().unwrap();
+    let filter = Filter::builder()
+        .with_namespaces(["ops"])
+        .with_until(until)
+        .build()
+        .unwrap();
     let reader = ArchiveReader::new(source)
         .with_template("{namespace}/{pod}/{date}/{container}.log")
         .with_filter(filter);
@@ -289,9 +309,18 @@ async fn sources_by_url() {
         let err = Source::open(url, &s3).unwrap_err();
         assert!(err.to_string().contains(needle), "{url}: {err}");
     }
-    let missing = ArchiveReader::new(Source::directory("/nonexistent/kle")).open().await.unwrap_err();
+    let missing = ArchiveReader::new(Source::directory("/nonexistent/kle"))
+        .open()
+        .await
+        .unwrap_err();
     assert!(
-        matches!(missing, ReadError::Store { failure: StoreFailure::Missing, .. }),
+        matches!(
+            missing,
+            ReadError::Store {
+                failure: StoreFailure::Missing,
+                ..
+            }
+        ),
         "{missing}"
     );
 }
