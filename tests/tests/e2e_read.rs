@@ -134,13 +134,16 @@ fn read(server: &S3Server, args: &[&str]) -> Output {
     command.output().unwrap()
 }
 
-/// The numbers of `<label> <n>` lines, in order.
+/// The numbers of `<label> <n>` lines (with or without a timestamp before), in order.
 fn numbers(bytes: &[u8], label: &str) -> Vec<usize> {
     let prefix = format!("{label} ");
     String::from_utf8_lossy(bytes)
         .lines()
         .filter_map(|line| {
-            let message = line.split_once(' ').map_or(line, |(_, rest)| rest);
+            let message = match line.split_once(' ') {
+                Some((first, rest)) if first.parse::<jiff::Timestamp>().is_ok() => rest,
+                _ => line,
+            };
             message.strip_prefix(&prefix)?.trim().parse().ok()
         })
         .collect()
@@ -200,8 +203,12 @@ fn read_prints_a_sigkilled_and_resumed_s3_export_exactly_once() {
         String::from_utf8_lossy(&output.stderr)
     );
     let objects = server.root().join("logs/archive").join(NAMESPACE);
-    let count = walk(&objects);
-    eprintln!("{kills} SIGKILLs ({killed_running} while running); {count} objects in the bucket");
+    let (count, same_first, recut) = copies(&objects);
+    eprintln!(
+        "{kills} SIGKILLs ({killed_running} while running); {count} objects in the bucket, {same_first} sharing \
+         a first timestamp with another (the overlap rule), {recut} starting before the previous one ended \
+         (re-cut copies)"
+    );
     assert!(
         killed_running > 0,
         "no kill landed during a run: the test proved nothing"
@@ -256,15 +263,42 @@ fn read_prints_a_sigkilled_and_resumed_s3_export_exactly_once() {
     testbed.kubectl_output(&["delete", "namespace", NAMESPACE, "--wait=false"], None);
 }
 
-/// Files under `dir`, recursively.
-fn walk(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir).map_or(0, |entries| {
-        entries
-            .flatten()
-            .map(|entry| {
-                let path = entry.path();
-                if path.is_dir() { walk(&path) } else { 1 }
-            })
-            .sum()
-    })
+/// Objects under `dir` (s3s-fs keeps one file per object), and the copies among them: objects
+/// of one container and day with the same `{first_ts}`, and objects that start before the end
+/// of the one before them (keys sort by first timestamp).
+fn copies(dir: &std::path::Path) -> (usize, usize, usize) {
+    let mut names = Vec::new();
+    collect(dir, &mut names);
+    names.sort();
+    let (mut same_first, mut recut) = (0, 0);
+    for pair in names.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let split = |key: &str| {
+            let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
+            let mut parts = name.split('-');
+            (
+                dir.to_owned(),
+                parts.next().unwrap_or("").to_owned(),
+                parts.next().unwrap_or("").to_owned(),
+            )
+        };
+        let ((dir_a, first_a, last_a), (dir_b, first_b, _)) = (split(a), split(b));
+        if dir_a == dir_b && first_a == first_b {
+            same_first += 1;
+        } else if dir_a == dir_b && first_b < last_a {
+            recut += 1;
+        }
+    }
+    (names.len(), same_first, recut)
+}
+
+fn collect(dir: &std::path::Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect(&path, out);
+        } else if path.extension().is_some_and(|e| e == "zst") {
+            out.push(path.to_string_lossy().into_owned());
+        }
+    }
 }
