@@ -294,6 +294,9 @@ impl Position {
     /// A new object whose first timestamp is `first` starts.
     pub(crate) fn start_object(&mut self, first: Option<Timestamp>) {
         self.replay = match (first, self.last) {
+            // At the very timestamp too: copies start there as often as anywhere. The price:
+            // the next object of a run cut inside a burst of lines sharing one timestamp, whose
+            // first lines repeat byte for byte the burst's first lines, loses those lines.
             (Some(first), Some(last)) if first <= last => Some(0),
             _ => None,
         };
