@@ -30,8 +30,8 @@ duckdb_python=$(tests/duckdb/up.sh)
 step "unit, doc and fake-API-server tests"
 cargo test --workspace --locked
 
-step "S3 sink against a real S3 server (s3s-fs)"
-KLE_S3S_FS="$s3s_fs" cargo test -p kle-tests --locked --test s3 -- --ignored
+step "S3 sink and read against a real S3 server (s3s-fs)"
+KLE_S3S_FS="$s3s_fs" cargo test -p kle-tests --locked --test s3 --test read -- --ignored
 
 step "object sink against Azurite (Azure Blob); DuckDB reads a partitioned archive"
 KLE_AZURITE="$azurite" cargo test -p kle-tests --locked --test azure -- --ignored

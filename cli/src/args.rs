@@ -26,6 +26,9 @@ Examples:
   # Export a Deployment and a StatefulSet on one node, running containers only
   kube-log-exporter export -n shop deploy/web sts/db --node node-7 --container-state running
 
+  # Read back what an S3 export archived for namespace shop since 10:00, merged by time
+  kube-log-exporter read s3://my-logs/cluster-a -n shop --since-time 2026-11-23T10:00:00Z --merge
+
   # Print the RBAC an in-cluster CronJob needs for namespaces a and b
   kube-log-exporter rbac -n a -n b --service-account kle --sa-namespace logging
 
@@ -33,7 +36,8 @@ Examples:
   kube-log-exporter export -A --sink file --dir /archive --checkpoint configmap:logging/kle-checkpoint
 
 Exit codes: 0 success, 1 error, 2 usage error, 3 nothing matched, 4 permission denied,
-5 lines lost (with --fail-on-gap), 6 another run owns the checkpoint (see --wait-for-lock).";
+5 lines lost (with --fail-on-gap), 6 another run owns the checkpoint (see --wait-for-lock),
+7 read: no such bucket or directory, 8 read: an object that is not an archive.";
 
 /// Export Kubernetes container logs through the API to files or stdout.
 #[derive(Debug, Parser)]
@@ -55,6 +59,9 @@ pub(crate) enum Command {
     Rbac(RbacArgs),
     /// Check with the API server whether the current identity may run an export with these flags.
     Check(CheckArgs),
+    /// Read an archive back: the objects an S3 export wrote (s3://bucket/prefix) or the
+    /// directory a file export wrote, each line once, per container or merged by time.
+    Read(ReadArgs),
     /// Configuration files (`--config`): `config example` prints a commented one with every key.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -417,6 +424,91 @@ pub(crate) enum ColorArg {
     Auto,
     Always,
     Never,
+}
+
+/// `read SOURCE`: which lines of an archive, and how to print them.
+#[derive(Debug, Args)]
+pub(crate) struct ReadArgs {
+    /// The archive: s3://bucket/prefix (as --s3-url of the export), or the directory of a file
+    /// export (--dir). az:// and gs:// are not built into this version.
+    #[arg(value_name = "SOURCE")]
+    pub(crate) source: String,
+    /// A regular expression pod names must match.
+    #[arg(value_name = "POD_REGEX")]
+    pub(crate) pod: Option<String>,
+    /// Namespace to read; repeatable [default: all]
+    #[arg(short, long = "namespace", value_name = "NAMESPACE")]
+    pub(crate) namespaces: Vec<String>,
+    /// Read all namespaces (the default).
+    #[arg(short = 'A', long, conflicts_with = "namespaces")]
+    pub(crate) all_namespaces: bool,
+    /// Regular expression of pod names to leave out; repeatable.
+    #[arg(long, value_name = "REGEX")]
+    pub(crate) exclude_pod: Vec<String>,
+    /// Regular expression container names must match.
+    #[arg(short, long, value_name = "REGEX")]
+    pub(crate) container: Option<String>,
+    /// Regular expression of container names to leave out; repeatable.
+    #[arg(short = 'E', long, value_name = "REGEX")]
+    pub(crate) exclude_container: Vec<String>,
+    /// Only lines newer than this (`30m`, `2h`, `7days`).
+    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "since_time")]
+    pub(crate) since: Option<Duration>,
+    /// Only lines at or after this RFC 3339 time (`2026-11-23T10:00:00Z`).
+    #[arg(long)]
+    pub(crate) since_time: Option<Timestamp>,
+    /// Only lines at or before this RFC 3339 time.
+    #[arg(long)]
+    pub(crate) until: Option<Timestamp>,
+    /// Merge the containers' lines by timestamp instead of printing one container after another.
+    #[arg(long)]
+    pub(crate) merge: bool,
+    /// Output format: text (prefixed lines), raw (like kubectl logs), json, template (see --template)
+    #[arg(short, long, value_enum, default_value_t = FormatArg::Text)]
+    pub(crate) output: FormatArg,
+    /// The line template of `-o template`, as for export.
+    #[arg(long, value_name = "TEMPLATE", required_if_eq("output", "template"))]
+    pub(crate) template: Option<String>,
+    /// Prefix text and raw lines with their timestamp.
+    #[arg(long)]
+    pub(crate) timestamps: bool,
+    /// Colour the text prefix: auto (when stdout is a terminal), always, never
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    pub(crate) color: ColorArg,
+    /// The key template the S3 export used (its --s3-key-template)
+    /// [default: {namespace}/{pod}/{container}/{date}/{first_ts}-{last_ts}-{lines}-{hash}]
+    #[arg(long, value_name = "TEMPLATE")]
+    pub(crate) s3_key_template: Option<String>,
+    /// The layout the file export used (its --layout) [default: {namespace}/{pod}/{container}.log]
+    #[arg(long, value_name = "TEMPLATE")]
+    pub(crate) layout: Option<String>,
+    /// S3-compatible endpoint (default: $AWS_ENDPOINT, else AWS).
+    #[arg(long, value_name = "URL")]
+    pub(crate) s3_endpoint: Option<String>,
+    /// Region (default: $AWS_REGION, else us-east-1).
+    #[arg(long, value_name = "REGION")]
+    pub(crate) s3_region: Option<String>,
+    /// Allow an http:// endpoint.
+    #[arg(long)]
+    pub(crate) s3_allow_http: bool,
+    /// S3: the SSE-C key file the export used (base64 of 32 bytes).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) s3_sse_customer_key_file: Option<PathBuf>,
+    /// Azure: the storage account (default: $AZURE_STORAGE_ACCOUNT_NAME).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub(crate) azure_account: Option<String>,
+    /// Azure: talk to Azurite with its well-known account and key, at --s3-endpoint or $AZURITE_BLOB_STORAGE_URL.
+    #[arg(long)]
+    pub(crate) azure_emulator: bool,
+    /// GCS: send requests unsigned, without credentials (an emulator, a public bucket).
+    #[arg(long)]
+    pub(crate) gcs_anonymous: bool,
+    /// Exit with code 5 when the lines read hold gaps (lines the export could not export).
+    #[arg(long)]
+    pub(crate) fail_on_gap: bool,
+    /// No progress line or summary on a terminal.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
 }
 
 /// A follow split across replicas.

@@ -15,6 +15,11 @@ pub(crate) const EXIT_GAPS: u8 = 5;
 /// Another run owns the checkpoint: this run wrote nothing, or stopped writing when it lost
 /// ownership.
 pub(crate) const EXIT_OWNED: u8 = 6;
+/// `read`: the source does not exist (no such bucket or directory).
+pub(crate) const EXIT_NO_SOURCE: u8 = 7;
+/// `read`: an object whose key the template wrote holds something else (corrupt, cut short, or
+/// not written by kube-log-exporter).
+pub(crate) const EXIT_NOT_ARCHIVE: u8 = 8;
 
 /// Why a command failed.
 #[derive(Debug)]
@@ -38,6 +43,9 @@ pub(crate) enum Failure {
         cluster: String,
         failure: Box<Failure>,
     },
+    /// An archive that cannot be read.
+    #[cfg(feature = "read")]
+    Read(kle_sinks::archive::ReadError),
 }
 
 impl Failure {
@@ -72,6 +80,10 @@ impl Failure {
     }
 
     pub(crate) fn exit_code(&self) -> u8 {
+        #[cfg(feature = "read")]
+        if let Failure::Read(error) = self {
+            return read_exit_code(error);
+        }
         match self {
             Failure::InCluster { failure, .. } => failure.exit_code(),
             Failure::Forbidden { .. } => EXIT_FORBIDDEN,
@@ -103,6 +115,28 @@ impl Failure {
     }
 }
 
+/// The exit code of a failed `read`.
+#[cfg(feature = "read")]
+fn read_exit_code(error: &kle_sinks::archive::ReadError) -> u8 {
+    use kle_sinks::archive::{ReadError, StoreFailure};
+    match error {
+        ReadError::InvalidSource { .. }
+        | ReadError::Template { .. }
+        | ReadError::Layout(_)
+        | ReadError::Pattern { .. } => EXIT_USAGE,
+        ReadError::Store {
+            failure: StoreFailure::Denied,
+            ..
+        } => EXIT_FORBIDDEN,
+        ReadError::Store {
+            failure: StoreFailure::Missing,
+            ..
+        } => EXIT_NO_SOURCE,
+        ReadError::NotAnArchive { .. } => EXIT_NOT_ARCHIVE,
+        _ => EXIT_ERROR,
+    }
+}
+
 /// The subject when the API server did not say who we are.
 pub(crate) fn unknown_user() -> Subject {
     Subject::User("<your user>".into())
@@ -120,6 +154,8 @@ impl fmt::Display for Failure {
             Failure::NothingMatched(what) => write!(f, "no container matched {what}"),
             Failure::Usage(what) | Failure::Output(what) => f.write_str(what),
             Failure::InCluster { cluster, failure } => write!(f, "cluster {cluster}: {failure}"),
+            #[cfg(feature = "read")]
+            Failure::Read(e) => write!(f, "{e}"),
             Failure::Gaps(gaps) => {
                 write!(f, "{} gap(s): lines that could not be exported:", gaps.len())?;
                 gaps.iter().try_for_each(|gap| write!(f, "\n  {gap}"))

@@ -1,6 +1,6 @@
 //! `kube-log-exporter`: parses arguments, wires the crates, maps outcomes to exit codes.
 //!
-//! One module per command (`export`, `rbac`, `check`, `config`, `docs`), `failure` for what
+//! One module per command (`export`, `rbac`, `check`, `config`, `docs`, `read`), `failure` for what
 //! went wrong and its exit code; the work is done by the libraries.
 
 mod args;
@@ -16,6 +16,8 @@ mod output;
 mod preflight;
 mod progress;
 mod rbac;
+#[cfg(feature = "read")]
+mod read;
 mod serve;
 mod settings;
 mod sharded;
@@ -65,6 +67,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Config(command) => config::config(command),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man => docs::man(),
+        #[cfg(feature = "read")]
+        Command::Read(args) => read::read(args).await,
+        #[cfg(not(feature = "read"))]
+        Command::Read(_) => Err(Failure::Usage(
+            "this build has no `read`: rebuild kube-log-exporter with the cargo feature `read`".into(),
+        )),
     }
 }
 

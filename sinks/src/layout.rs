@@ -179,6 +179,12 @@ impl Layout {
         Placeholder::from_name(name).is_some_and(|wanted| self.placeholders().any(|placeholder| *placeholder == wanted))
     }
 
+    /// The parsed path components, for the archive reader's key matcher.
+    #[cfg(feature = "read")]
+    pub(crate) fn components(&self) -> &[Vec<Segment>] {
+        &self.components
+    }
+
     fn placeholders(&self) -> impl Iterator<Item = &Placeholder> {
         self.components.iter().flatten().filter_map(|segment| match segment {
             Segment::Placeholder(placeholder) => Some(placeholder),

@@ -9,6 +9,8 @@
 //!   S3 or an S3-compatible store with feature `s3`, Azure Blob with `azure`, Google Cloud
 //!   Storage with `gcp`; [`object::open_store`] makes the client from a URL, for the sink, its
 //!   checkpoint and readers alike). The module's older name, `s3`, still works.
+//! - [`archive`] (feature `read`) reads an archive back: the objects a store holds under a
+//!   prefix, or the file sink's directory, each line once, per container or merged by time.
 //! - [`encode`] turns batches into bytes (text like stern, raw like `kubectl logs`, NDJSON with
 //!   metadata, or a line template such as `{namespace}/{pod} {message}`), into one reused
 //!   buffer.
@@ -31,6 +33,8 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+#[cfg(feature = "read")]
+pub mod archive;
 pub mod cluster;
 mod config;
 pub mod encode;

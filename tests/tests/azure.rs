@@ -165,6 +165,20 @@ async fn the_cli_exports_to_azure_and_resumes() {
     let all: Vec<_> = app.iter().chain(&more).cloned().collect();
     assert_eq!(shared::concatenated(&objects, "cli/"), render(&all, true));
 
+    // `read` gives the archive back from Azure, each line once.
+    let endpoint = server.endpoint();
+    let read = tokio::task::spawn_blocking(move || {
+        exporter()
+            .args(["read", &format!("az://{CONTAINER}/cli"), "-o", "raw", "--timestamps"])
+            .args(["--s3-endpoint", &endpoint, "--azure-emulator"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stderr));
+    assert_eq!(read.stdout, render(&all, true));
+
     // A setting of another store is refused before the cluster is contacted.
     let output = run(vec!["--s3-region".into(), "eu-west-1".into()]).await.unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -507,7 +507,7 @@ fn state_arg(state: StateFilter) -> ContainerStateArg {
     }
 }
 
-fn format_kind(format: FormatArg) -> FormatKind {
+pub(crate) fn format_kind(format: FormatArg) -> FormatKind {
     match format {
         FormatArg::Text => FormatKind::Text,
         FormatArg::Raw => FormatKind::Raw,
@@ -516,7 +516,7 @@ fn format_kind(format: FormatArg) -> FormatKind {
     }
 }
 
-fn color_choice(color: ColorArg) -> ColorChoice {
+pub(crate) fn color_choice(color: ColorArg) -> ColorChoice {
     match color {
         ColorArg::Auto => ColorChoice::Auto,
         ColorArg::Always => ColorChoice::Always,

@@ -84,14 +84,14 @@
 mod buffer;
 #[cfg(feature = "objects")]
 mod checkpoint;
-mod config;
-mod location;
+pub(crate) mod config;
+pub(crate) mod location;
 #[cfg(feature = "objects")]
 mod sink;
 #[cfg(feature = "objects")]
 mod store;
 #[cfg(feature = "objects")]
-mod upload;
+pub(crate) mod upload;
 
 #[cfg(feature = "objects")]
 pub use checkpoint::{CHECKPOINT_OBJECT, OWNER_SUFFIX, ObjectCheckpointStore, ObjectOwnerRecord};
