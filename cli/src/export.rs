@@ -80,6 +80,7 @@ async fn one_cluster(global: GlobalArgs, args: &ExportSettings, sink: SinkConfig
     let Some(finished) = finished? else {
         return Ok(EXIT_OK);
     };
+    finished.log();
     if interactive {
         eprint!("{}", summary_table(&finished.report));
     }
@@ -138,6 +139,9 @@ async fn several_clusters(
         let (metrics, cancel) = (metrics.clone(), cancel.clone());
         async move {
             let finished = cluster.run(metrics, cancel.clone()).await;
+            if let Ok(Some(finished)) = &finished {
+                finished.log();
+            }
             if finished.is_err() {
                 // A failed export ends the run: the others commit what they have and stop.
                 cancel.cancel();
@@ -263,6 +267,18 @@ impl Prepared {
             Err(kle_core::Error::Sink(e)) if e.is_closed() => return Ok(None),
             other => other.map_err(|e| Failure::from_core(e, || needed.clone()))?,
         };
+        Ok(Some(Finished {
+            report,
+            selection,
+            needed,
+        }))
+    }
+}
+
+impl Finished {
+    /// Says in the log what the export did (after a terminal's progress line is gone).
+    fn log(&self) {
+        let report = &self.report;
         info!(
             containers = report.summary.matched,
             lines = report.delivery.lines,
@@ -272,11 +288,6 @@ impl Prepared {
             checkpoint = report.checkpoint.as_deref().unwrap_or("none"),
             "export finished"
         );
-        Ok(Some(Finished {
-            report,
-            selection,
-            needed,
-        }))
     }
 }
 
