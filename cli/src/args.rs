@@ -341,6 +341,56 @@ pub(crate) struct OutputArgs {
     pub(crate) s3: S3Args,
 }
 
+/// How to reach a store (S3, Azure Blob, GCS), the same for writing (`--sink s3`) and reading
+/// (`read`); credentials and other settings come from the store's environment (AWS_*,
+/// AZURE_*, GOOGLE_*).
+#[derive(Debug, Args)]
+pub(crate) struct StoreArgs {
+    /// Endpoint: an S3-compatible store (default: $AWS_ENDPOINT, else AWS), the Azure account's blob service or Azurite, a GCS emulator.
+    #[arg(long, visible_alias = "object-endpoint", value_name = "URL")]
+    pub(crate) s3_endpoint: Option<String>,
+    /// S3 region (default: $AWS_REGION, else us-east-1).
+    #[arg(long, value_name = "REGION")]
+    pub(crate) s3_region: Option<String>,
+    /// Allow an http:// endpoint.
+    #[arg(long, visible_alias = "object-allow-http")]
+    pub(crate) s3_allow_http: bool,
+    /// S3: SSE-C, the key read from this file (base64 of 32 bytes); an archive written with it is read with it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) s3_sse_customer_key_file: Option<PathBuf>,
+    /// Azure: the storage account (default: $AZURE_STORAGE_ACCOUNT_NAME).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub(crate) azure_account: Option<String>,
+    /// Azure: talk to Azurite with its well-known account and key, at --s3-endpoint or $AZURITE_BLOB_STORAGE_URL (default http://127.0.0.1:10000).
+    #[arg(long)]
+    pub(crate) azure_emulator: bool,
+    /// GCS: send requests unsigned, without credentials (an emulator, a public bucket).
+    #[arg(long)]
+    pub(crate) gcs_anonymous: bool,
+}
+
+impl StoreArgs {
+    /// These flags over `config` (each given one wins; the switches only switch on).
+    pub(crate) fn overlay(&self, config: &mut kle_sinks::object::ObjectStoreConfig) {
+        let StoreArgs {
+            s3_endpoint,
+            s3_region,
+            s3_allow_http,
+            s3_sse_customer_key_file,
+            azure_account,
+            azure_emulator,
+            gcs_anonymous,
+        } = self;
+        config.endpoint = s3_endpoint.clone().or(config.endpoint.take());
+        config.region = s3_region.clone().or(config.region.take());
+        config.allow_http |= s3_allow_http;
+        config.sse_customer_key_file = s3_sse_customer_key_file.clone().or(config.sse_customer_key_file.take());
+        config.account = azure_account.clone().or(config.account.take());
+        config.use_emulator |= azure_emulator;
+        config.anonymous |= gcs_anonymous;
+    }
+}
+
 /// The object sink's flags (S3, Azure Blob, GCS); credentials and other settings come from the
 /// store's environment (AWS_*, AZURE_*, GOOGLE_*).
 #[derive(Debug, Args)]
@@ -353,33 +403,14 @@ pub(crate) struct S3Args {
         required_if_eq_any([("sink", "s3"), ("sink", "object")])
     )]
     pub(crate) s3_url: Option<String>,
-    /// Endpoint: an S3-compatible store (default: $AWS_ENDPOINT, else AWS), the Azure account's blob service or Azurite, a GCS emulator.
-    #[arg(long, visible_alias = "object-endpoint", value_name = "URL")]
-    pub(crate) s3_endpoint: Option<String>,
-    /// S3 region (default: $AWS_REGION, else us-east-1).
-    #[arg(long, value_name = "REGION")]
-    pub(crate) s3_region: Option<String>,
-    /// Allow an http:// endpoint.
-    #[arg(long, visible_alias = "object-allow-http")]
-    pub(crate) s3_allow_http: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
     /// Storage class of the exported objects: S3 (STANDARD_IA, GLACIER_IR...), GCS (NEARLINE...), Azure access tier (Cool...) [default: the bucket's]
     #[arg(long, value_name = "CLASS")]
     pub(crate) storage_class: Option<String>,
     /// S3: encrypt with SSE-KMS under this KMS key (id, alias or ARN).
     #[arg(long, value_name = "KEY")]
     pub(crate) s3_sse_kms_key_id: Option<String>,
-    /// S3: encrypt with SSE-C, the key read from this file (base64 of 32 bytes); every read needs it too.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) s3_sse_customer_key_file: Option<PathBuf>,
-    /// Azure: the storage account (default: $AZURE_STORAGE_ACCOUNT_NAME).
-    #[arg(long, value_name = "ACCOUNT")]
-    pub(crate) azure_account: Option<String>,
-    /// Azure: talk to Azurite with its well-known account and key, at --s3-endpoint or $AZURITE_BLOB_STORAGE_URL (default http://127.0.0.1:10000).
-    #[arg(long)]
-    pub(crate) azure_emulator: bool,
-    /// GCS: send requests unsigned, without credentials (an emulator, a public bucket).
-    #[arg(long)]
-    pub(crate) gcs_anonymous: bool,
     /// Object key template under the prefix; the extension is appended. Placeholders as --layout, plus {first_ts} {last_ts} {lines} {hash} {hour}
     /// [default: {namespace}/{pod}/{container}/{date}/{first_ts}-{last_ts}-{lines}-{hash}]
     #[arg(long, value_name = "TEMPLATE")]
@@ -429,8 +460,8 @@ pub(crate) enum ColorArg {
 /// `read SOURCE`: which lines of an archive, and how to print them.
 #[derive(Debug, Args)]
 pub(crate) struct ReadArgs {
-    /// The archive: s3://bucket/prefix (as --s3-url of the export), or the directory of a file
-    /// export (--dir). az:// and gs:// are not built into this version.
+    /// The archive: s3://bucket/prefix, az://container/prefix or gs://bucket/prefix (as
+    /// --s3-url of the export), or the directory of a file export (--dir).
     #[arg(value_name = "SOURCE")]
     pub(crate) source: String,
     /// A regular expression pod names must match.
@@ -482,27 +513,8 @@ pub(crate) struct ReadArgs {
     /// The layout the file export used (its --layout) [default: {namespace}/{pod}/{container}.log]
     #[arg(long, value_name = "TEMPLATE")]
     pub(crate) layout: Option<String>,
-    /// S3-compatible endpoint (default: $AWS_ENDPOINT, else AWS).
-    #[arg(long, value_name = "URL")]
-    pub(crate) s3_endpoint: Option<String>,
-    /// Region (default: $AWS_REGION, else us-east-1).
-    #[arg(long, value_name = "REGION")]
-    pub(crate) s3_region: Option<String>,
-    /// Allow an http:// endpoint.
-    #[arg(long)]
-    pub(crate) s3_allow_http: bool,
-    /// S3: the SSE-C key file the export used (base64 of 32 bytes).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) s3_sse_customer_key_file: Option<PathBuf>,
-    /// Azure: the storage account (default: $AZURE_STORAGE_ACCOUNT_NAME).
-    #[arg(long, value_name = "ACCOUNT")]
-    pub(crate) azure_account: Option<String>,
-    /// Azure: talk to Azurite with its well-known account and key, at --s3-endpoint or $AZURITE_BLOB_STORAGE_URL.
-    #[arg(long)]
-    pub(crate) azure_emulator: bool,
-    /// GCS: send requests unsigned, without credentials (an emulator, a public bucket).
-    #[arg(long)]
-    pub(crate) gcs_anonymous: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
     /// Exit with code 5 when the lines read hold gaps (lines the export could not export).
     #[arg(long)]
     pub(crate) fail_on_gap: bool,

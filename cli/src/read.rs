@@ -82,19 +82,7 @@ pub(crate) async fn read(args: ReadArgs) -> Result<u8, Failure> {
 /// (`AWS_*`, `AZURE_*`, `GOOGLE_*`), as for export.
 fn s3_settings(args: &ReadArgs) -> S3Config {
     let mut config = S3Config::new("s3://unused");
-    config.sse_customer_key_file.clone_from(&args.s3_sse_customer_key_file);
-    config.account.clone_from(&args.azure_account);
-    config.use_emulator = args.azure_emulator;
-    config.anonymous = args.gcs_anonymous;
-    if let Some(endpoint) = &args.s3_endpoint {
-        config = config.with_endpoint(endpoint, args.s3_allow_http);
-    }
-    if args.s3_allow_http {
-        config.allow_http = true;
-    }
-    if let Some(region) = &args.s3_region {
-        config = config.with_region(region);
-    }
+    args.store.overlay(&mut config);
     config
 }
 

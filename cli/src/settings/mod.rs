@@ -463,30 +463,18 @@ fn complete(sink: &mut SinkConfig, output: OutputArgs) {
         SinkConfig::S3(config) => {
             let S3Args {
                 s3_url,
-                s3_endpoint,
-                s3_region,
-                s3_allow_http,
+                store,
                 storage_class,
                 s3_sse_kms_key_id,
-                s3_sse_customer_key_file,
-                azure_account,
-                azure_emulator,
-                gcs_anonymous,
                 s3_key_template,
                 compression,
                 max_object_bytes,
                 max_object_age,
             } = s3;
             overlay(&mut config.url, s3_url);
-            config.endpoint = s3_endpoint.or(config.endpoint.take());
-            config.region = s3_region.or(config.region.take());
-            config.allow_http |= s3_allow_http;
+            store.overlay(config);
             config.storage_class = storage_class.or(config.storage_class.take());
             config.sse_kms_key_id = s3_sse_kms_key_id.or(config.sse_kms_key_id.take());
-            config.sse_customer_key_file = s3_sse_customer_key_file.or(config.sse_customer_key_file.take());
-            config.account = azure_account.or(config.account.take());
-            config.use_emulator |= azure_emulator;
-            config.anonymous |= gcs_anonymous;
             overlay(&mut config.key_template, s3_key_template);
             overlay(&mut config.compression, compression.map(compression_kind));
             overlay(&mut config.max_object_bytes, max_object_bytes);
