@@ -13,12 +13,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use futures::TryStreamExt as _;
+use object_store::ObjectStore;
 use object_store::azure::MicrosoftAzureBuilder;
-use object_store::{ObjectStore, ObjectStoreExt as _};
 
 use crate::process::{ServerProcess, tool};
-use crate::s3::{decompress, quick_retries};
+use crate::s3::quick_retries;
 
 /// Azurite's well-known account.
 pub const ACCOUNT: &str = "devstoreaccount1";
@@ -129,20 +128,6 @@ impl Azurite {
 
     /// Every blob in `container`, decompressed by its extension (`.zst`, `.gz`), by key.
     pub async fn objects(&self, container: &str) -> BTreeMap<String, Vec<u8>> {
-        let store = self.store(container);
-        let metas: Vec<_> = store.list(None).try_collect().await.expect("listing the container");
-        let mut out = BTreeMap::new();
-        for meta in metas {
-            let key = meta.location.to_string();
-            let bytes = store
-                .get(&meta.location)
-                .await
-                .expect("getting a blob")
-                .bytes()
-                .await
-                .expect("reading a blob");
-            out.insert(key.clone(), decompress(&key, &bytes));
-        }
-        out
+        crate::s3::decompressed_objects(self.store(container).as_ref()).await
     }
 }

@@ -143,21 +143,7 @@ impl S3Server {
 
     /// Every object in `bucket`, decompressed by its extension (`.zst`, `.gz`), by key.
     pub async fn objects(&self, bucket: &str) -> BTreeMap<String, Vec<u8>> {
-        let store = self.store(bucket);
-        let metas: Vec<_> = store.list(None).try_collect().await.expect("listing the bucket");
-        let mut out = BTreeMap::new();
-        for meta in metas {
-            let key = meta.location.to_string();
-            let bytes = store
-                .get(&meta.location)
-                .await
-                .expect("getting an object")
-                .bytes()
-                .await
-                .expect("reading an object");
-            out.insert(key.clone(), decompress(&key, &bytes));
-        }
-        out
+        decompressed_objects(self.store(bucket).as_ref()).await
     }
 
     /// Sizes of the objects in `bucket` as stored (compressed), by key.
@@ -189,6 +175,24 @@ pub fn quick_retries() -> RetryConfig {
         max_retries: 2,
         retry_timeout: Duration::from_secs(5),
     }
+}
+
+/// Every object in `store`, decompressed by its extension (`.zst`, `.gz`), by key.
+pub async fn decompressed_objects(store: &dyn ObjectStore) -> BTreeMap<String, Vec<u8>> {
+    let metas: Vec<_> = store.list(None).try_collect().await.expect("listing the objects");
+    let mut out = BTreeMap::new();
+    for meta in metas {
+        let key = meta.location.to_string();
+        let bytes = store
+            .get(&meta.location)
+            .await
+            .expect("getting an object")
+            .bytes()
+            .await
+            .expect("reading an object");
+        out.insert(key.clone(), decompress(&key, &bytes));
+    }
+    out
 }
 
 /// Decompresses by extension: `.zst`, `.gz`, else as is.
