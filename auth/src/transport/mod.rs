@@ -56,8 +56,8 @@ pub enum HttpVersion {
     /// HTTP/2 where the server offers it in the TLS handshake (ALPN), else HTTP/1.1; HTTP/1.1
     /// to a plain `http://` server, as kubectl does.
     Auto,
-    /// HTTP/1.1 only: one connection per stream. The default until HTTP/2's CPU per GiB with
-    /// many busy streams is measured in a release build (BENCHMARKS.md, HTTP/2).
+    /// HTTP/1.1 only: one connection per stream. The default until HTTP/2's CPU cost for one
+    /// stream is settled (BENCHMARKS.md, HTTP/2).
     #[default]
     Http1,
     /// HTTP/2 only: over TLS the server must offer `h2`; to a plain `http://` server, h2
