@@ -1,6 +1,6 @@
 //! A storage server process for a test: started on a free loopback port with a directory of
-//! its own, waited for until it listens, killed on drop. [`crate::azure`] runs Azurite
-//! through it.
+//! its own, waited for until it listens, killed on drop. [`crate::s3`] runs s3s-fs and
+//! [`crate::azure`] runs Azurite through it.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

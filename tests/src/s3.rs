@@ -8,15 +8,15 @@
 
 use std::collections::BTreeMap;
 use std::io::Read as _;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::TryStreamExt as _;
 use object_store::aws::AmazonS3Builder;
 use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt as _, RetryConfig};
+
+use crate::process::{ServerProcess, tool};
 
 /// The access key every test server accepts.
 pub const ACCESS_KEY: &str = "KLETESTACCESSKEY";
@@ -26,99 +26,59 @@ pub const SECRET_KEY: &str = "kle-test-secret-key";
 /// A running `s3s-fs` process.
 #[derive(Debug)]
 pub struct S3Server {
-    child: Option<Child>,
-    root: tempfile::TempDir,
-    /// The server's stderr, kept apart from its data.
-    logs: tempfile::TempDir,
-    port: u16,
+    process: ServerProcess,
 }
 
 impl S3Server {
     /// The `s3s-fs` binary: `KLE_S3S_FS`, else the cache `tests/s3/up.sh` installs into.
     /// Panics with what to run when it is missing: a test that needs S3 must not pass without it.
     pub fn binary() -> PathBuf {
-        let path = std::env::var_os("KLE_S3S_FS").map(PathBuf::from).unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-            home.join(".cache/kube-log-exporter/s3s-fs/bin/s3s-fs")
-        });
-        assert!(
-            path.is_file(),
-            "the S3 tests need the s3s-fs server, not found at {}: run scripts/test.sh, or \
-             KLE_S3S_FS=$(tests/s3/up.sh) cargo test -p kle-tests --test s3 -- --ignored",
-            path.display()
-        );
-        path
+        tool("KLE_S3S_FS", "s3s-fs/bin/s3s-fs", "tests/s3/up.sh", "s3")
     }
 
     /// Starts a server with an empty directory on a free port.
     pub fn start() -> Self {
-        let root = tempfile::tempdir().expect("creating the S3 server's directory");
-        let logs = tempfile::tempdir().expect("creating the S3 server's log directory");
-        let port = free_port();
-        let mut server = Self {
-            child: None,
-            root,
-            logs,
-            port,
-        };
-        server.spawn();
-        server
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.logs.path().join("s3s-fs.log"))
-            .map_or_else(|_| Stdio::null(), Stdio::from);
-        let child = Command::new(Self::binary())
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .arg(self.root.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting s3s-fs");
-        self.child = Some(child);
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("s3s-fs exited at start with {status} (port {} taken?)", self.port);
-            }
-            assert!(Instant::now() < deadline, "s3s-fs did not listen on {addr} within 20 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let process = ServerProcess::start(
+            "s3s-fs",
+            Self::binary(),
+            &[
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "{port}",
+                "--access-key",
+                ACCESS_KEY,
+                "--secret-key",
+                SECRET_KEY,
+                "{dir}",
+            ],
+        );
+        Self { process }
     }
 
     /// Kills the server; its data stays for [`S3Server::restart`].
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 
     /// Starts the server again on the same port and directory.
     pub fn restart(&mut self) {
-        self.stop();
-        self.spawn();
+        self.process.restart();
     }
 
     /// `http://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.process.port())
     }
 
     /// The directory the server stores buckets in.
     pub fn root(&self) -> &Path {
-        self.root.path()
+        self.process.dir()
     }
 
     /// Creates a bucket (a directory, for s3s-fs).
     pub fn create_bucket(&self, bucket: &str) {
-        std::fs::create_dir_all(self.root.path().join(bucket)).expect("creating a bucket directory");
+        std::fs::create_dir_all(self.root().join(bucket)).expect("creating a bucket directory");
     }
 
     /// A client for `bucket` with the server's keys and quick retries.
@@ -155,12 +115,6 @@ impl S3Server {
             .await
             .expect("listing the bucket");
         metas.into_iter().map(|m| (m.location.to_string(), m.size)).collect()
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -208,9 +162,4 @@ pub fn decompress(key: &str, bytes: &[u8]) -> Vec<u8> {
     } else {
         bytes.to_vec()
     }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
-    listener.local_addr().expect("the bound address").port()
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use kle_tests::binary::{exporter, run_against as run};
 use kle_tests::fake_api::{FakeApiServer, FakeContainer, FakePod, LogLine, lines, lines_every, render};
+use kle_tests::process::free_port;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 fn start() -> Timestamp {
@@ -74,15 +75,6 @@ fn sigterm(child: &Child) {
         .status()
         .unwrap();
     assert!(status.success());
-}
-
-/// A free loopback port (bound, then released for the exporter to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `GET path` on the metrics endpoint: the status code and the body; `None` while nothing listens.
