@@ -383,3 +383,33 @@ mod tests {
         assert!(one_timestamp_per_line(&stamped) == expected);
     }
 }
+
+/// A small xorshift generator for kill trials' timing, reproducible from the seed it prints:
+/// `KLE_E2E_SEED` repeats a run's kill times.
+#[derive(Debug)]
+pub struct KillRng(u64);
+
+impl KillRng {
+    /// Seeded from `KLE_E2E_SEED`, else the clock; prints the seed.
+    pub fn seeded() -> Self {
+        let seed = std::env::var("KLE_E2E_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            })
+            | 1;
+        eprintln!("kill-trial seed: {seed} (KLE_E2E_SEED={seed} repeats it)");
+        KillRng(seed)
+    }
+
+    /// The next number below `bound` (0 for a bound of 0).
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound.max(1)
+    }
+}

@@ -14,7 +14,7 @@ use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
 use kle_tests::binary::exporter;
-use kle_tests::testbed::{Testbed, restart_component};
+use kle_tests::testbed::{KillRng, Testbed, restart_component};
 
 const STEADY_LINES: usize = 1500;
 const BURST_LINES: usize = 20_000;
@@ -161,32 +161,6 @@ fn start_workloads(testbed: &Testbed, namespace: &str) {
     });
 }
 
-/// A small xorshift generator: the trials' kill times, reproducible from the printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn seeded() -> Self {
-        let seed = std::env::var("KLE_E2E_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-            })
-            | 1;
-        eprintln!("kill-trial seed: {seed} (KLE_E2E_SEED={seed} repeats it)");
-        Rng(seed)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % bound.max(1)
-    }
-}
-
 #[test]
 #[ignore = "needs the test cluster: scripts/test.sh runs it"]
 fn cron_like_runs_export_every_line_exactly_once() {
@@ -234,7 +208,7 @@ fn sigkilled_runs_resume_exactly_once() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
-    let mut rng = Rng::seeded();
+    let mut rng = KillRng::seeded();
     let (mut kills, mut killed_mid_run, mut checked) = (0, 0, 0);
     for trial in 0..trials {
         let out = tempfile::tempdir().unwrap();

@@ -14,7 +14,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use kle_tests::binary::{exporter, exporter_binary};
-use kle_tests::testbed::Testbed;
+use kle_tests::testbed::{KillRng, Testbed};
 
 /// containerd's default `max_container_log_line_size`, which the test cluster keeps.
 const PART: usize = 16 * 1024;
@@ -442,32 +442,6 @@ fn decode_base64(text: &str) -> Vec<u8> {
     out
 }
 
-/// A small xorshift generator: the trials' kill times, reproducible from the printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn seeded() -> Self {
-        let seed = std::env::var("KLE_E2E_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-            })
-            | 1;
-        eprintln!("kill-trial seed: {seed} (KLE_E2E_SEED={seed} repeats it)");
-        Rng(seed)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % bound.max(1)
-    }
-}
-
 /// Starts an export into `dir` and SIGKILLs it after `after`; returns whether it was running.
 fn killed_export(testbed: &Testbed, namespace: &str, dir: &Path, after: Duration) -> bool {
     let mut child = export_to(testbed, namespace, dir)
@@ -495,7 +469,7 @@ fn sigkilled_exports_of_long_lines_resume_exactly_once() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
-    let mut rng = Rng::seeded();
+    let mut rng = KillRng::seeded();
 
     // A finished container with the 5 MB line: runs killed while they read it.
     let namespace = "kle-e2e-long-kill";

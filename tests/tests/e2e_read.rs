@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use kle_tests::binary::exporter;
 use kle_tests::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
-use kle_tests::testbed::Testbed;
+use kle_tests::testbed::{KillRng, Testbed};
 
 const NAMESPACE: &str = "kle-e2e-read";
 const STEADY_LINES: usize = 1200;
@@ -70,32 +70,6 @@ fn workloads() -> String {
         ),
     ]
     .concat()
-}
-
-/// A small xorshift generator: the kill times, reproducible from the printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn seeded() -> Self {
-        let seed = std::env::var("KLE_E2E_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-            })
-            | 1;
-        eprintln!("kill seed: {seed} (KLE_E2E_SEED={seed} repeats it)");
-        Rng(seed)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % bound.max(1)
-    }
 }
 
 fn with_s3(command: &mut Command, server: &S3Server) {
@@ -179,7 +153,7 @@ fn read_prints_a_sigkilled_and_resumed_s3_export_exactly_once() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(12);
-    let mut rng = Rng::seeded();
+    let mut rng = KillRng::seeded();
     let mut killed_running = 0;
     for _ in 0..kills {
         let mut child = export_command(&testbed, &server, &[])

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use kle_tests::binary::exporter;
-use kle_tests::testbed::Testbed;
+use kle_tests::testbed::{KillRng, Testbed};
 use serde_json::Value;
 
 const NS: &str = "kle-e2e-select";
@@ -271,29 +271,6 @@ fn pods_in(dir: &Path) -> BTreeSet<String> {
     }
 }
 
-/// A small xorshift generator for the kill times, reproducible from the printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn seeded() -> Self {
-        let seed = setting(
-            "KLE_E2E_SEED",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64),
-        ) | 1;
-        eprintln!("kill-trial seed: {seed} (KLE_E2E_SEED={seed} repeats it)");
-        Rng(seed)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % bound.max(1)
-    }
-}
-
 /// SIGTERM: the follow commits and checkpoints, then exits.
 fn terminate(mut child: Child) -> std::process::ExitStatus {
     let pid = child.id().to_string();
@@ -357,7 +334,7 @@ fn line_filter_kill_trials(testbed: &Testbed) {
         "--dir",
         dir,
     ];
-    let mut rng = Rng::seeded();
+    let mut rng = KillRng::seeded();
     let (mut kills, mut mid_run) = (0, 0);
     for _ in 0..setting("KLE_E2E_SELECT_KILLS", 4) {
         let mut child = exporter_in(testbed, &[&["follow"], &args[..]].concat())
