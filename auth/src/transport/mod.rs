@@ -279,6 +279,14 @@ fn h2_settings(read_buffer: usize) -> h2::client::Builder {
     builder
         .initial_window_size(window)
         .initial_connection_window_size(connection_window)
+        // The API server sends a followed log a line per DATA frame, so a window's worth of
+        // lines waiting for their reader is thousands of small frames. h2 closes a connection
+        // whose waiting small frames overrun a budget (ENHANCE_YOUR_CALM), by default half the
+        // connection window, counting 256 bytes less each frame's size per frame: 240 chatty
+        // follows on the test cluster overran it within seconds, again after every reconnect.
+        // Eight windows is what a full window of the shortest lines costs (a timestamp and a
+        // newline: 32 bytes, 224 counted each), so only a peer flooding frames below that is cut.
+        .data_frame_budget(usize::try_from(connection_window).unwrap_or(usize::MAX).saturating_mul(8))
         // Frames as large as the window allows (up to 1 MiB): a fast stream arrives in chunks
         // like HTTP/1.1's reads, not in the 16 KiB the protocol starts with.
         .max_frame_size(window.clamp(16_384, 1 << 20))
