@@ -31,6 +31,12 @@ use tracing_subscriber::EnvFilter;
 use crate::args::{Cli, Command, LogFormatArg};
 use crate::failure::Failure;
 
+/// jemalloc keeps freed pages for reuse a while, where glibc's malloc trims the heap and
+/// faults the pages in again for the next HTTP/2 frame (see cli/Cargo.toml).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.global.verbose, cli.global.log_format);
