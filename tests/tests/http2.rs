@@ -1,6 +1,7 @@
-//! kle-auth's HTTP/2 transport against the loopback fake API server: HTTP/1.1 fallback, more
-//! streams than one connection allows, a connection cut mid-flight and one gone silent. Every
-//! followed line arrives exactly once.
+//! kle-auth's HTTP/2 transport against the loopback fake API server: HTTP/1.1 fallback from a
+//! plain-HTTP server and from a TLS server (or proxy) that offers only `http/1.1` in the handshake
+//! (ALPN), HTTP/2 negotiated over TLS, more streams than one connection allows, a connection cut
+//! mid-flight and one gone silent. Every followed line arrives exactly once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,7 +13,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kle_auth::{AuthMode, ClientOptions, HttpVersion, KeepAlive, TransportStats, connect};
 use kle_core::events::{ExportEvent, ExportRun, Exporter, Retry};
 use kle_core::{ExportOptions, Namespaces, Selection, StreamOptions};
-use kle_tests::fake_api::{FakeApiServer, FakeContainer, FakePod, LogLine, lines, render};
+use kle_tests::fake_api::{Alpn, FakeApiServer, FakeContainer, FakePod, LogLine, lines, render};
 
 fn start() -> Timestamp {
     "2026-11-23T10:00:00Z".parse().unwrap()
@@ -144,26 +145,74 @@ fn log_requests(server: &FakeApiServer) -> BTreeMap<String, usize> {
     counts
 }
 
-#[tokio::test]
-async fn a_server_without_http2_is_spoken_to_in_http1() {
-    let server = FakeApiServer::start().await;
-    add_pods(&server, 3, 5);
-    let (client, stats, _dir) = connect_to(&server, HttpVersion::Auto).await;
+/// Follows three pods' logs over `version` while they log 5 lines and 5 more, and checks that
+/// every line arrived exactly once. Returns the transport's figures and, taken while the
+/// follows were open, its streams per HTTP/2 connection.
+async fn follow_three_pods(server: &FakeApiServer, version: HttpVersion) -> (TransportStats, Vec<usize>) {
+    add_pods(server, 3, 5);
+    let (client, stats, _dir) = connect_to(server, version).await;
     let mut run = follow(client);
     let mut delivered = Delivered::default();
     delivered.until(&mut run, &expected(3, 5)).await;
-    append(&server, 3, 5, 5);
+    append(server, 3, 5, 5);
     delivered.until(&mut run, &expected(3, 10)).await;
+    let streaming = stats.streams_per_connection();
     run.cancellation().cancel();
+    while run.next_event().await.is_some() {}
     delivered.assert_exactly(&expected(3, 10));
+    (stats, streaming)
+}
+
+/// Lists pods with a client that insists on HTTP/2, and returns the error's message. Panics if
+/// the list succeeds or takes more than 20 s (a hang, not an error).
+async fn list_in_http2_only(server: &FakeApiServer) -> String {
+    let (client, _, _dir) = connect_to(server, HttpVersion::Http2).await;
+    let pods: kube::Api<Pod> = kube::Api::namespaced(client, "shop");
+    let listed = tokio::time::timeout(Duration::from_secs(20), pods.list(&Default::default()))
+        .await
+        .expect("an error within 20 s, not a hang");
+    listed
+        .expect_err("a server without HTTP/2 cannot list in HTTP/2")
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_server_without_http2_is_spoken_to_in_http1() {
+    let server = FakeApiServer::start().await;
+    let (stats, streaming) = follow_three_pods(&server, HttpVersion::Auto).await;
     assert_eq!(stats.http_version(), "1.1");
-    assert!(stats.streams_per_connection().is_empty());
+    assert!(streaming.is_empty(), "{streaming:?}");
 
     // Asked for HTTP/2 only, the same server is an error, not a hang.
-    let (client, _, _dir) = connect_to(&server, HttpVersion::Http2).await;
-    let pods: kube::Api<Pod> = kube::Api::namespaced(client, "shop");
-    let listed = tokio::time::timeout(Duration::from_secs(20), pods.list(&Default::default())).await;
-    assert!(matches!(listed, Ok(Err(_))), "{listed:?}");
+    list_in_http2_only(&server).await;
+}
+
+#[tokio::test]
+async fn a_tls_server_offering_only_http1_is_spoken_to_in_http1() {
+    let server = FakeApiServer::start_tls(Alpn::Http1Only).await;
+    let (stats, streaming) = follow_three_pods(&server, HttpVersion::Auto).await;
+    assert_eq!(stats.http_version(), "1.1");
+    assert_eq!(stats.connections_opened(), 0, "no HTTP/2 connection");
+    assert!(streaming.is_empty(), "{streaming:?}");
+
+    // Asked for HTTP/2 only, the error says why and what to do.
+    let error = list_in_http2_only(&server).await;
+    assert!(error.contains("did not offer HTTP/2 in the TLS handshake"), "{error}");
+    assert!(error.contains("use --http-version auto or 1.1"), "{error}");
+}
+
+#[tokio::test]
+async fn a_tls_server_offering_h2_is_spoken_to_in_http2() {
+    let server = FakeApiServer::start_tls(Alpn::H2AndHttp1 { max_streams: 100 }).await;
+    let (stats, streaming) = follow_three_pods(&server, HttpVersion::Auto).await;
+    assert_eq!(stats.http_version(), "2");
+    let streams: usize = streaming.iter().sum();
+    assert!(streams > 3, "three follows and the pod watch on HTTP/2: {streaming:?}");
+    assert!(
+        log_requests(&server).values().all(|&n| n == 1),
+        "{:?}",
+        log_requests(&server)
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,9 @@
 //! A loopback fake Kubernetes API server (and kubelet) for pods and their logs.
 //!
-//! [`FakeApiServer`] speaks plain HTTP/1.1 on `127.0.0.1` and answers kube-rs unmodified:
+//! [`FakeApiServer`] listens on `127.0.0.1` and answers kube-rs unmodified. It speaks plain HTTP/1.1,
+//! or beside it HTTP/2 with prior knowledge ([`FakeApiServer::start_http2`]), or HTTPS with a self-signed
+//! certificate offering `h2` and `http/1.1`, or `http/1.1` only, in the TLS handshake
+//! ([`FakeApiServer::start_tls`] with an [`Alpn`]). It serves:
 //!
 //! - `GET /api/v1/pods`, `/api/v1/namespaces/{ns}/pods`: `PodList` with `labelSelector` (`=`, `==`, `!=`,
 //!   exists, `!key`, `in`, `notin`, `>`/`<`), `fieldSelector` (`metadata.name`, `metadata.namespace`,
@@ -50,6 +53,7 @@ mod request;
 mod server;
 mod status;
 mod store;
+mod tls;
 
 pub use access::{AccessPolicy, AccessRule};
 pub use fault::Fault;
@@ -57,3 +61,4 @@ pub use lines::{LogLine, format_timestamp, lines, lines_every, render};
 pub use pod::{FakeContainer, FakePod};
 pub use request::{RecordedRequest, Route};
 pub use server::FakeApiServer;
+pub use tls::Alpn;

@@ -5,13 +5,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use k8s_openapi::api::core::v1::Pod;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 use super::access::AccessPolicy;
 use super::dispatch::handle;
@@ -21,13 +24,17 @@ use super::lines::LogLine;
 use super::pod::FakePod;
 use super::request::RecordedRequest;
 use super::store::Shared;
+use super::tls::{self, Alpn, SelfSigned};
 
-/// A loopback, plain-HTTP Kubernetes API server (and kubelet) for pods and their logs.
+/// A loopback Kubernetes API server (and kubelet) for pods and their logs.
 ///
-/// It speaks HTTP/1.1 only, as proxies and old servers do, unless started with
+/// It speaks plain HTTP/1.1 only, as proxies and old servers do, unless started with
 /// [`start_http2`](Self::start_http2): then also h2 without negotiation (prior knowledge), with
 /// a limit on the streams of one connection like the API server's
-/// `--http2-max-streams-per-connection`.
+/// `--http2-max-streams-per-connection`. Started with [`start_tls`](Self::start_tls), it serves
+/// HTTPS with a self-signed certificate (which its kubeconfig names as the CA) and offers in the
+/// TLS handshake what [`Alpn`] says: `h2` and `http/1.1` like the API server, or `http/1.1` only
+/// like an old server or a proxy.
 ///
 /// It serves what a log exporter uses — pod list/get/watch with selectors and pagination, `pods/log` with every
 /// option, SelfSubjectAccessReviews — from a model the test drives: pods built with [`FakePod`], log lines,
@@ -56,12 +63,15 @@ pub struct FakeApiServer {
     shared: Arc<Shared>,
     addr: SocketAddr,
     acceptor: Option<JoinHandle<()>>,
+    /// Set when serving HTTPS.
+    certificate: Option<SelfSigned>,
 }
 
 impl std::fmt::Debug for FakeApiServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeApiServer")
             .field("addr", &self.addr)
+            .field("tls", &self.certificate.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -72,31 +82,41 @@ impl FakeApiServer {
 
     /// Binds `127.0.0.1:0` and starts serving. Also installs the aws-lc-rs rustls provider that kube's client needs.
     pub async fn start() -> Self {
-        Self::start_with(None).await
+        Self::start_with(None, None).await
     }
 
     /// Like [`start`](Self::start), serving HTTP/2 (prior knowledge) beside HTTP/1.1, with at
     /// most `max_streams` concurrent streams on one HTTP/2 connection.
     pub async fn start_http2(max_streams: u32) -> Self {
-        Self::start_with(Some(max_streams)).await
+        Self::start_with(Some(max_streams), None).await
     }
 
-    async fn start_with(http2_max_streams: Option<u32>) -> Self {
+    /// Like [`start`](Self::start), serving HTTPS with a certificate for `127.0.0.1` and
+    /// `localhost` made now and signed by itself, offering `alpn` in the TLS handshake.
+    pub async fn start_tls(alpn: Alpn) -> Self {
+        Self::start_with(alpn.http2_max_streams(), Some(alpn)).await
+    }
+
+    async fn start_with(http2_max_streams: Option<u32>, alpn: Option<Alpn>) -> Self {
         install_crypto_provider();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding 127.0.0.1:0");
         let addr = listener.local_addr().expect("a bound listener has an address");
         let shared = Arc::new(Shared::new());
-        let acceptor = tokio::spawn(accept(listener, shared.clone(), http2_max_streams));
+        let (tls, certificate) = alpn.map(tls::self_signed).unzip();
+        let protocols = Protocols { http2_max_streams, tls };
+        let acceptor = tokio::spawn(accept(listener, shared.clone(), protocols));
         Self {
             shared,
             addr,
             acceptor: Some(acceptor),
+            certificate,
         }
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>`, or `https://...` when serving TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.certificate.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The address the server listens on.
@@ -104,25 +124,36 @@ impl FakeApiServer {
         self.addr
     }
 
-    /// A kube config for this server, default namespace `default`, no credentials.
+    /// A kube config for this server, default namespace `default`, no credentials; when serving
+    /// TLS, trusting the server's certificate (and only it).
     pub fn config(&self) -> kube::Config {
-        kube::Config::new(self.url().parse().expect("the server URL is a valid URI"))
+        let mut config = kube::Config::new(self.url().parse().expect("the server URL is a valid URI"));
+        config.root_cert = self
+            .certificate
+            .as_ref()
+            .map(|certificate| vec![certificate.der.to_vec()]);
+        config
     }
 
     /// A kube client for this server (see [`config`](Self::config)).
     pub fn client(&self) -> kube::Client {
         install_crypto_provider();
-        kube::Client::try_from(self.config()).expect("a client for a plain-HTTP loopback server builds")
+        kube::Client::try_from(self.config()).expect("a client for a loopback server builds")
     }
 
     /// Writes a kubeconfig whose only context, `context` (also the current one), points at this server with the
-    /// bearer token [`TOKEN`](Self::TOKEN) and namespace `default`.
+    /// bearer token [`TOKEN`](Self::TOKEN) and namespace `default`; when serving TLS, with the server's
+    /// certificate as the cluster's `certificate-authority-data`.
     pub fn write_kubeconfig(&self, path: impl AsRef<Path>, context: &str) -> std::io::Result<()> {
         let url = self.url();
         let token = Self::TOKEN;
+        let ca = self.certificate.as_ref().map_or_else(String::new, |certificate| {
+            let data = base64::engine::general_purpose::STANDARD.encode(&certificate.pem);
+            format!("\n    certificate-authority-data: {data}")
+        });
         let yaml = format!(
             "apiVersion: v1\nkind: Config\npreferences: {{}}\nclusters:\n- name: {context}\n  cluster:\n    \
-             server: {url}\nusers:\n- name: {context}\n  user:\n    token: {token}\ncontexts:\n- name: {context}\n  \
+             server: {url}{ca}\nusers:\n- name: {context}\n  user:\n    token: {token}\ncontexts:\n- name: {context}\n  \
              context:\n    cluster: {context}\n    user: {context}\n    namespace: default\ncurrent-context: {context}\n"
         );
         std::fs::write(path, yaml)
@@ -337,7 +368,16 @@ fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
-async fn accept(listener: TcpListener, shared: Arc<Shared>, http2_max_streams: Option<u32>) {
+/// How the server speaks on a connection.
+#[derive(Clone)]
+struct Protocols {
+    /// HTTP/2 beside HTTP/1.1, with this many concurrent streams on one connection at most.
+    http2_max_streams: Option<u32>,
+    /// A TLS handshake first, with the server's certificate and ALPN protocols.
+    tls: Option<TlsAcceptor>,
+}
+
+async fn accept(listener: TcpListener, shared: Arc<Shared>, protocols: Protocols) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -346,11 +386,29 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>, http2_max_streams: O
         let Ok((stream, _)) = accepted else { continue };
         let _ = stream.set_nodelay(true);
         shared.accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tokio::spawn(serve_connection(stream, shared.clone(), http2_max_streams));
+        tokio::spawn(serve_connection(stream, shared.clone(), protocols.clone()));
     }
 }
 
-async fn serve_connection(stream: tokio::net::TcpStream, shared: Arc<Shared>, http2_max_streams: Option<u32>) {
+async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, protocols: Protocols) {
+    let Some(tls) = protocols.tls else {
+        return serve(stream, shared, protocols.http2_max_streams).await;
+    };
+    let handshake = tokio::select! {
+        handshake = tls.accept(stream) => handshake,
+        () = shared.shutdown.cancelled() => return,
+    };
+    // A client that distrusts the certificate or shares no protocol has nothing to be served.
+    let Ok(stream) = handshake else { return };
+    // What ALPN chose needs no passing on: with HTTP/2 on, the auto builder tells h2 from
+    // HTTP/1.1 by the client's first bytes.
+    serve(stream, shared, protocols.http2_max_streams).await;
+}
+
+async fn serve<I>(stream: I, shared: Arc<Shared>, http2_max_streams: Option<u32>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut disconnects = shared.disconnects.subscribe();
     let mut freezes = shared.freezes.subscribe();
     let shutdown = shared.shutdown.clone();

@@ -1,8 +1,9 @@
-//! The server's own lifecycle: cutting connections, shutting down, replacing pods wholesale.
+//! The server's own lifecycle: cutting connections, shutting down, replacing pods wholesale,
+//! serving HTTPS.
 
 use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::Pod;
-use kle_tests::fake_api::{FakeApiServer, FakeContainer, FakePod, lines};
+use kle_tests::fake_api::{Alpn, FakeApiServer, FakeContainer, FakePod, lines};
 use kube::api::{Api, ListParams, LogParams};
 
 use crate::support::{NS, fetch_log, open_log, read_at_least, read_to_end, t0, within};
@@ -72,4 +73,20 @@ async fn set_pod_with_a_new_container_id_starts_an_empty_log() {
         server.container_id(NS, "web-0", "app").as_deref(),
         Some("containerd://replaced")
     );
+}
+
+#[tokio::test]
+async fn tls_serves_clients_that_trust_its_certificate_only() {
+    let server = FakeApiServer::start_tls(Alpn::Http1Only).await;
+    server.add_pod(web());
+    assert!(server.url().starts_with("https://127.0.0.1:"), "{}", server.url());
+    let pods: Api<Pod> = Api::namespaced(server.client(), NS);
+    assert_eq!(within(pods.list(&ListParams::default())).await.unwrap().items.len(), 1);
+
+    // The certificate is checked, not skipped: without it as the CA the handshake fails.
+    let mut untrusting = server.config();
+    untrusting.root_cert = None;
+    let pods: Api<Pod> = Api::namespaced(kube::Client::try_from(untrusting).unwrap(), NS);
+    let error = within(pods.list(&ListParams::default())).await.unwrap_err();
+    assert!(format!("{error:?}").contains("UnknownIssuer"), "{error:?}");
 }
