@@ -445,7 +445,10 @@ impl StreamTask {
                 permission: log_permission(&self.report.container),
                 message,
             }),
-            StatusCode::NOT_FOUND => StreamEnd::PodDeleted,
+            // The pod may be gone, or its kubelet, just restarted, may not know it yet (it
+            // answers 404 until it has synced its pods): the retry looks the pod up and ends
+            // the stream only if the pod is really gone.
+            StatusCode::NOT_FOUND => return Failure::Transient(format!("404: {message}"), None),
             StatusCode::BAD_REQUEST if message.contains("previous terminated container") => {
                 StreamEnd::NoPreviousInstance
             }

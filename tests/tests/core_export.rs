@@ -390,6 +390,28 @@ async fn transient_errors_are_retried() {
     assert_eq!(summary.unwrap().completed, 1);
 }
 
+/// A kubelet that has just restarted answers 404 for pods it has not synced yet; the pod is
+/// still there, so the stream retries instead of reporting it deleted (a gap that was not one).
+#[tokio::test]
+async fn a_log_404_for_a_pod_that_still_exists_is_retried_not_a_gap() {
+    let server = FakeApiServer::start().await;
+    let all = lines(start(), 30, |i| format!("line {i}"));
+    server.add_pod(FakePod::new("shop", "web-0").container(FakeContainer::new("app").logs(all.clone())));
+    server.inject(
+        Fault::pod_log("shop", "web-0")
+            .status(404)
+            .message("pod \"web-0\" not found")
+            .times(2),
+    );
+
+    let (collected, summary) = export(&server, selection("shop"), options(false)).await;
+    let summary = summary.unwrap();
+    assert_eq!(collected.of("shop/web-0/app"), render(&all, true).as_slice());
+    assert_eq!(summary.completed, 1);
+    assert!(summary.gaps.is_empty(), "{:?}", summary.gaps);
+    assert_eq!(collected.ended, [("shop/web-0/app".to_owned(), "Completed".to_owned())]);
+}
+
 #[tokio::test]
 async fn persistent_errors_give_up_with_a_reason() {
     let server = FakeApiServer::start().await;
