@@ -1,19 +1,23 @@
 //! kle-auth's HTTP/2 transport against the loopback fake API server: HTTP/1.1 fallback from a
 //! plain-HTTP server and from a TLS server (or proxy) that offers only `http/1.1` in the handshake
 //! (ALPN), HTTP/2 negotiated over TLS, more streams than one connection allows, a connection cut
-//! mid-flight and one gone silent. Every followed line arrives exactly once.
+//! mid-flight and one gone silent, follows that fall behind a server sending a line per DATA
+//! frame. Every followed line arrives exactly once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures::AsyncReadExt as _;
+use http_body_util::BodyExt as _;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 use kle_auth::{AuthMode, ClientOptions, HttpVersion, KeepAlive, TransportStats, connect};
 use kle_core::events::{ExportEvent, ExportRun, Exporter, Retry};
 use kle_core::{ExportOptions, Namespaces, Selection, StreamOptions};
 use kle_tests::fake_api::{Alpn, FakeApiServer, FakeContainer, FakePod, LogLine, lines, render};
+use kube::api::LogParams;
 
 fn start() -> Timestamp {
     "2026-11-23T10:00:00Z".parse().unwrap()
@@ -22,17 +26,24 @@ fn start() -> Timestamp {
 /// A client of `server` through kle-auth (the exporter's own transport), PINGing fast (a
 /// second for the answer: a busy machine does not make a live connection look dead).
 async fn connect_to(server: &FakeApiServer, version: HttpVersion) -> (kube::Client, TransportStats, tempfile::TempDir) {
+    connect_with(server, |options| options.with_http_version(version)).await
+}
+
+/// Like [`connect_to`], with the options as `configure` leaves them.
+async fn connect_with(
+    server: &FakeApiServer,
+    configure: impl FnOnce(ClientOptions) -> ClientOptions,
+) -> (kube::Client, TransportStats, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("config");
     server.write_kubeconfig(&kubeconfig, "fake").unwrap();
     let options = ClientOptions::new(AuthMode::Kubeconfig)
         .with_kubeconfig(&kubeconfig)
-        .with_http_version(version)
         .with_keep_alive(KeepAlive {
             interval: Duration::from_millis(250),
             timeout: Duration::from_secs(1),
         });
-    let connection = connect(&options).await.unwrap();
+    let connection = connect(&configure(options)).await.unwrap();
     (connection.client, connection.transport, dir)
 }
 
@@ -300,4 +311,156 @@ async fn streams_of_a_silent_connection_resume_after_the_ping_timeout() {
         "each follow resumed once: {:?}",
         log_requests(&server)
     );
+}
+
+/// The premise of the next test: asked to, the fake API server sends each line as a DATA
+/// frame of its own, as the API server sends a followed log; by default it gathers them.
+#[tokio::test]
+async fn the_fake_server_can_send_a_line_per_data_frame() {
+    let server = FakeApiServer::start_http2(100).await;
+    add_pods(&server, 1, 5);
+    let (client, _, _dir) = connect_to(&server, HttpVersion::Http2).await;
+    let lines: Vec<Vec<u8>> = batch("web-0", 0, 5).iter().map(|line| line.rendered(true)).collect();
+    assert_eq!(data_frames(&client, "web-0").await, vec![lines.concat()], "gathered");
+    server.send_lines_one_by_one(true);
+    assert_eq!(data_frames(&client, "web-0").await, lines, "a frame per line");
+}
+
+/// The DATA frames of `pod`'s log (with timestamps, not followed) as they arrived.
+async fn data_frames(client: &kube::Client, pod: &str) -> Vec<Vec<u8>> {
+    let params = LogParams {
+        timestamps: true,
+        ..LogParams::default()
+    };
+    let request = kube::api::Request::new("/api/v1/namespaces/shop/pods")
+        .logs(pod, &params)
+        .unwrap();
+    let response = client.send(request.map(kube::client::Body::from)).await.unwrap();
+    let mut body = response.into_body();
+    let mut frames = Vec::new();
+    while let Some(frame) = tokio::time::timeout(Duration::from_secs(20), body.frame())
+        .await
+        .unwrap()
+    {
+        // The empty frame that ends the stream carries no line.
+        if let Ok(data) = frame.unwrap().into_data().map(|data| data.to_vec())
+            && !data.is_empty()
+        {
+            frames.push(data);
+        }
+    }
+    frames
+}
+
+/// Follows that fall behind a server sending a line per DATA frame keep their connection.
+/// Each holds a window of small frames unread; h2 cuts a connection (GOAWAY
+/// ENHANCE_YOUR_CALM) whose unread small frames overrun a budget, by default half the
+/// connection window at 256 bytes less each frame's size per frame. Here a hundred 8 KiB
+/// windows of 75-byte lines are ~11,000 frames counted at 2 MB, nearly four times that default
+/// for the 1 MiB connection window: kle-auth sizes the budget for it (`h2_settings`).
+#[tokio::test]
+async fn follows_behind_on_a_line_per_frame_keep_their_connection() {
+    const PODS: usize = 100;
+    /// The smallest read buffer, so each stream's window (and the data) stays small.
+    const READ_BUFFER: usize = 8192;
+    /// Each backlog about two windows: reading one to its end waits behind the others' frames.
+    const LINES: usize = 200;
+    let server = FakeApiServer::start_http2(PODS as u32).await;
+    server.send_lines_one_by_one(true);
+    let mut expected = Vec::new();
+    for p in 0..PODS {
+        let pod = format!("web-{p}");
+        let logged = lines(start(), LINES, |i| {
+            format!("{pod} GET /api/v1/orders/{i} 200 OK in 3ms")
+        });
+        expected.push(render(&logged, true));
+        server.add_pod(FakePod::new("shop", &pod).container(FakeContainer::new("app").logs(logged)));
+    }
+    let (client, stats, _dir) = connect_with(&server, |options| {
+        options
+            .with_http_version(HttpVersion::Http2)
+            .with_read_buffer(READ_BUFFER)
+    })
+    .await;
+    let pods: kube::Api<Pod> = kube::Api::namespaced(client, "shop");
+    let params = LogParams {
+        follow: true,
+        timestamps: true,
+        ..LogParams::default()
+    };
+    let names: Vec<String> = (0..PODS).map(|p| format!("web-{p}")).collect();
+    let opened = names.iter().map(|name| pods.log_stream(name, &params));
+    let mut follows = Vec::new();
+    for follow in futures::future::join_all(opened).await {
+        follows.push(Box::pin(follow.unwrap()));
+    }
+
+    // Nobody reads until every window is taken; then one follow after another, so that the
+    // frames of all the others wait unread.
+    wait_for_log_bytes(&server, (PODS * READ_BUFFER) as u64).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut failures = Vec::new();
+    for (p, (follow, want)) in follows.iter_mut().zip(&expected).enumerate() {
+        let (got, error) = read_up_to(follow, want.len(), deadline).await;
+        if got != *want {
+            let order = if want.starts_with(&got) {
+                "in order"
+            } else {
+                "NOT as logged"
+            };
+            let error = error.as_deref().unwrap_or("no error");
+            failures.push(format!(
+                "web-{p}: {} of {} bytes {order}, then: {error}",
+                got.len(),
+                want.len()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {PODS} follows fell short, e.g. {:#?}\n{}",
+        failures.len(),
+        &failures[..failures.len().min(3)],
+        stats.render()
+    );
+    assert_eq!(stats.connections_opened(), 1, "no reconnects:\n{}", stats.render());
+    assert_eq!(
+        stats.streams_per_connection(),
+        vec![PODS],
+        "every follow still on the one connection"
+    );
+}
+
+/// Waits until the server's log responses have taken `bytes` for sending, or took nothing
+/// more for a second (a connection cut before then shows in what the follows read).
+async fn wait_for_log_bytes(server: &FakeApiServer, bytes: u64) {
+    let mut sent = server.log_bytes_sent();
+    let mut quiet_since = tokio::time::Instant::now();
+    while sent < bytes && quiet_since.elapsed() < Duration::from_secs(1) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = server.log_bytes_sent();
+        if now > sent {
+            (sent, quiet_since) = (now, tokio::time::Instant::now());
+        }
+    }
+}
+
+/// Reads `follow` until `wanted` bytes arrived, it ends or fails, or `deadline`; returns the
+/// bytes read and why it stopped short, if it did.
+async fn read_up_to(
+    follow: &mut (impl futures::AsyncRead + Unpin),
+    wanted: usize,
+    deadline: tokio::time::Instant,
+) -> (Vec<u8>, Option<String>) {
+    let mut got = Vec::new();
+    let mut buffer = vec![0; 64 * 1024];
+    while got.len() < wanted {
+        match tokio::time::timeout_at(deadline, follow.read(&mut buffer)).await {
+            Ok(Ok(0)) => return (got, Some("end of stream".into())),
+            Ok(Ok(n)) => got.extend_from_slice(&buffer[..n]),
+            Ok(Err(error)) => return (got, Some(error.to_string())),
+            Err(_) => return (got, Some("timed out".into())),
+        }
+    }
+    (got, None)
 }

@@ -1,9 +1,11 @@
 //! `pods/log`: the API server's checks, then the kubelet's streaming of one container instance's log.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
 use http::{Response, StatusCode};
+use http_body_util::BodyExt;
 use jiff::{SignedDuration, Timestamp};
 
 use super::body::{Body, BodyWriter, Delivery, bytes_response};
@@ -15,7 +17,8 @@ use super::store::Shared;
 
 /// Lines longer than this go out as their own chunk, without being copied.
 const LARGE_LINE: usize = 16 * 1024;
-/// Small lines are gathered into chunks of about this size.
+/// Small lines are gathered into chunks of about this size, unless the server sends every line
+/// as a chunk of its own ([`FakeApiServer::send_lines_one_by_one`](super::FakeApiServer::send_lines_one_by_one)).
 const CHUNK: usize = 32 * 1024;
 
 /// The `PodLogOptions` of a request.
@@ -98,7 +101,7 @@ pub(crate) fn serve(
     delivery: Delivery,
 ) -> Result<Response<Body>, ApiError> {
     let options = LogOptions::parse(name, query)?;
-    let (container_id, start) = {
+    let (container_id, start, line_chunks) = {
         let state = shared.read();
         let pod = state.pods.get(&(namespace.to_owned(), name.to_owned()));
         let pod = pod.ok_or_else(|| ApiError::not_found("pods", name))?;
@@ -110,11 +113,32 @@ pub(crate) fn serve(
         let id = kubelet::log_source(pod, &container, options.previous)?;
         let line_count = state.logs.get(&id).map_or(0, |log| log.lines.len());
         let start = options.tail_lines.map_or(0, |tail| line_count.saturating_sub(tail));
-        (id, start)
+        (id, start, state.line_chunks)
     };
     let (response, writer) = BodyWriter::response(StatusCode::OK, "text/plain", delivery);
-    tokio::spawn(stream(shared, container_id, start, options, writer));
+    let response = response.map(|body| counted(body, shared.clone()));
+    let renderer = Renderer {
+        timestamps: options.timestamps,
+        since: options.since,
+        budget: options.limit_bytes.unwrap_or(usize::MAX),
+        line_chunks,
+        pending: BytesMut::new(),
+    };
+    tokio::spawn(stream(shared, container_id, start, options.follow, renderer, writer));
     Ok(response)
+}
+
+/// `body`, adding what the connection takes of it to the server's log bytes sent. Over HTTP/2
+/// hyper takes a chunk only while the stream's window has room, so for an unread follow this
+/// stops growing once its window is full.
+fn counted(body: Body, shared: Arc<Shared>) -> Body {
+    body.map_frame(move |frame| {
+        if let Some(data) = frame.data_ref() {
+            shared.log_bytes_sent.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        frame
+    })
+    .boxed()
 }
 
 /// Writes the instance's lines from `cursor` on; with `follow`, then waits for more until the instance exits,
@@ -123,16 +147,11 @@ async fn stream(
     shared: Arc<Shared>,
     container_id: String,
     mut cursor: usize,
-    options: LogOptions,
+    follow: bool,
+    mut renderer: Renderer,
     mut writer: BodyWriter,
 ) {
     let mut changes = shared.subscribe();
-    let mut renderer = Renderer {
-        timestamps: options.timestamps,
-        since: options.since,
-        budget: options.limit_bytes.unwrap_or(usize::MAX),
-        pending: BytesMut::new(),
-    };
     loop {
         changes.borrow_and_update();
         let (batch, finished) = {
@@ -149,7 +168,7 @@ async fn stream(
         if renderer.write(&batch, &mut writer).await.is_err() || renderer.budget == 0 {
             return;
         }
-        if !options.follow || finished {
+        if !follow || finished {
             return;
         }
         tokio::select! {
@@ -163,6 +182,8 @@ struct Renderer {
     timestamps: bool,
     since: Option<Timestamp>,
     budget: usize,
+    /// Every line (or part) a chunk of its own instead of gathered into [`CHUNK`]s.
+    line_chunks: bool,
     pending: BytesMut,
 }
 
@@ -187,7 +208,7 @@ impl Renderer {
             if !line.partial {
                 self.push(Bytes::from_static(b"\n"));
             }
-            if self.pending.len() >= CHUNK || self.budget == 0 {
+            if self.line_chunks || self.pending.len() >= CHUNK || self.budget == 0 {
                 self.flush(writer).await?;
             }
             if self.budget == 0 {

@@ -13,7 +13,10 @@
 //!   `timeoutSeconds`, and `ERROR` 410 `Expired` for compacted versions.
 //! - `GET /api/v1/namespaces/{ns}/pods/{name}` and `.../log` with `container`, `follow`, `previous`,
 //!   `timestamps`, `sinceTime`, `sinceSeconds`, `tailLines`, `limitBytes`, choosing the container instance
-//!   the way the kubelet does.
+//!   the way the kubelet does. Small lines go out gathered into chunks of about 32 KiB, or each as a
+//!   chunk of its own (so an HTTP/2 DATA frame of its own), as the API server sends a followed log
+//!   ([`FakeApiServer::send_lines_one_by_one`]); [`FakeApiServer::log_bytes_sent`] tells how much the
+//!   connections have taken, so a test can wait until unread streams' windows are full.
 //! - `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`, answered by an [`AccessPolicy`] that can
 //!   also refuse the requests themselves (403 with the API server's message).
 //!

@@ -262,6 +262,21 @@ impl FakeApiServer {
         self.shared.write(|state| state.faults.clear());
     }
 
+    /// Sends every log line as a chunk of its own when `on` (an HTTP/2 DATA frame, an HTTP/1.1
+    /// chunk), as the API server does for a followed log: it flushes after every line. Off by
+    /// default, small lines are gathered into chunks of about 32 KiB, which keeps big logs fast.
+    /// Applies to log requests made afterwards.
+    pub fn send_lines_one_by_one(&self, on: bool) {
+        self.shared.write(|state| state.line_chunks = on);
+    }
+
+    /// Bytes of log responses the connections have taken for sending so far. Over HTTP/2 hyper
+    /// takes the next chunk only while the stream's flow-control window has room: a follow
+    /// nobody reads stops adding to this once the chunks taken fill its window.
+    pub fn log_bytes_sent(&self) -> u64 {
+        self.shared.log_bytes_sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Replaces the authorizer's policy (initially [`AccessPolicy::allow_all`]).
     pub fn set_access_policy(&self, policy: AccessPolicy) {
         self.shared.write(|state| state.access = policy);

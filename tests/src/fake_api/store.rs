@@ -57,6 +57,8 @@ pub(crate) struct State {
     pub(crate) required_token: Option<String>,
     pub(crate) watch_epoch: u64,
     pub(crate) bookmark_epoch: u64,
+    /// Every log line a chunk of its own, as the API server flushes a followed log.
+    pub(crate) line_chunks: bool,
 }
 
 impl State {
@@ -75,6 +77,7 @@ impl State {
             required_token: None,
             watch_epoch: 0,
             bookmark_epoch: 0,
+            line_chunks: false,
         }
     }
 
@@ -276,6 +279,8 @@ pub(crate) struct Shared {
     pub(crate) freezes: watch::Sender<u64>,
     /// Connections accepted so far.
     pub(crate) accepted: std::sync::atomic::AtomicU64,
+    /// Bytes of log responses the connections have taken from their bodies.
+    pub(crate) log_bytes_sent: std::sync::atomic::AtomicU64,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -287,6 +292,7 @@ impl Shared {
             disconnects: watch::Sender::new(0),
             freezes: watch::Sender::new(0),
             accepted: std::sync::atomic::AtomicU64::new(0),
+            log_bytes_sent: std::sync::atomic::AtomicU64::new(0),
             shutdown: CancellationToken::new(),
         }
     }
