@@ -506,3 +506,157 @@ fn a_configmap_checkpoint_resumes_runs_without_a_volume() {
     }
     testbed.kubectl_output(&["delete", "namespace", namespace, "--wait=false"], None);
 }
+
+/// Many log streams on a few HTTP/2 connections (the test cluster's API server allows 100
+/// streams on one, as current ones do): the pool opens a connection per hundred streams, and
+/// every stream resumes exactly once when the API server, then the kubelet, restarts.
+#[test]
+#[ignore = "needs the test cluster: scripts/test.sh runs it"]
+fn hundreds_of_http2_streams_survive_api_server_and_kubelet_restarts_exactly_once() {
+    const PODS: usize = 24;
+    const CONTAINERS_PER_POD: usize = 10;
+    const STREAMS: usize = PODS * CONTAINERS_PER_POD;
+    // ~60 s of logging each, ten lines a second: the restarts come while many still log.
+    const LINES: usize = 600;
+    let testbed = Testbed::from_env();
+    let namespace = "kle-e2e-h2-streams";
+    testbed.fresh_namespace(namespace);
+    let containers: Vec<(String, String)> = (0..CONTAINERS_PER_POD)
+        .map(|c| (format!("c{c}"), numbered(&format!("c{c}"), LINES, 1_000_000)))
+        .collect();
+    let containers: Vec<(&str, String)> = containers
+        .iter()
+        .map(|(name, script)| (name.as_str(), script.clone()))
+        .collect();
+    let pods: Vec<String> = (0..PODS).map(|p| format!("p{p:02}")).collect();
+    testbed.apply(
+        &pods
+            .iter()
+            .map(|pod| pod_yaml(namespace, pod, &containers))
+            .collect::<String>(),
+    );
+    testbed.wait_for(
+        &format!("{STREAMS} containers to run"),
+        Duration::from_secs(300),
+        || {
+            let phases = testbed.kubectl_output(
+                &[
+                    "get",
+                    "pods",
+                    "-n",
+                    namespace,
+                    "-o",
+                    "jsonpath={.items[*].status.phase}",
+                ],
+                None,
+            );
+            let phases = String::from_utf8_lossy(&phases.stdout).into_owned();
+            phases.split_whitespace().filter(|phase| *phase == "Running").count() == PODS
+        },
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let log = out.path().join("exporter.log");
+    let mut follow = exporter()
+        .arg("--kubeconfig")
+        .arg(testbed.kubeconfig())
+        .args(["--http-version", "2"])
+        .args([
+            "follow",
+            "-n",
+            namespace,
+            "--max-streams",
+            "1000",
+            "--sink",
+            "file",
+            "--dir",
+        ])
+        .arg(out.path().join("files"))
+        .env("RUST_LOG", "warn,kle_auth=debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let files = out.path().join("files");
+    let all: Vec<(String, String)> = pods
+        .iter()
+        .flat_map(|pod| (0..CONTAINERS_PER_POD).map(move |c| (pod.clone(), format!("c{c}"))))
+        .collect();
+    let exported =
+        |pod: &str, container: &str| numbers(&read(&file_of(&files, namespace, pod, container)), container).len();
+    // Every stream has delivered at least what one container in the middle shows now.
+    let mut catch_up = |after: &str| {
+        let shown = numbers(&testbed.logs(namespace, "p12", "c5", false), "c5").len();
+        testbed.wait_for(
+            &format!("all {STREAMS} streams to catch up after {after}"),
+            Duration::from_secs(240),
+            || {
+                if let Some(status) = follow.try_wait().unwrap() {
+                    panic!(
+                        "the follow ended ({status}): {}",
+                        std::fs::read_to_string(&log).unwrap()
+                    );
+                }
+                exported("p12", "c5") >= shown.max(10)
+                    && all.iter().all(|(pod, container)| exported(pod, container) > 0)
+            },
+        );
+    };
+    catch_up("starting");
+    let opened = std::fs::read_to_string(&log).unwrap();
+    restart_component("kube-apiserver");
+    catch_up("the API server restart");
+    restart_component("kubelet");
+    catch_up("the kubelet restart");
+    testbed.wait_for(
+        &format!("{STREAMS} containers to log {LINES} lines"),
+        Duration::from_secs(300),
+        || {
+            all.iter().all(|(pod, container)| {
+                let last =
+                    testbed.kubectl_output(&["logs", "-n", namespace, pod, "-c", container, "--tail", "1"], None);
+                numbers(&last.stdout, container).last() == Some(&LINES)
+            })
+        },
+    );
+    testbed.wait_for("the follow to deliver every line", Duration::from_secs(240), || {
+        all.iter().all(|(pod, container)| exported(pod, container) >= LINES)
+    });
+    sigterm(&mut follow);
+    let status = follow.wait().unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "follow exits cleanly on SIGTERM: {status}\n{stderr}");
+    // What the follow warned of, to read beside a failure below.
+    for warning in stderr.lines().filter(|line| line.contains("WARN")) {
+        eprintln!("{warning}");
+    }
+
+    // Before the restarts: 241 streams (and the pod watch) on ceil(241 / 100) = 3 connections.
+    let connections: Vec<usize> = opened
+        .lines()
+        .filter(|line| line.contains("HTTP/2 connection opened"))
+        .filter_map(|line| {
+            line.split("connections=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(opened.contains("stream_limit=100"), "{opened}");
+    assert!(
+        connections.iter().max().is_some_and(|&most| (3..=4).contains(&most)),
+        "connections as they were opened: {connections:?}\n{opened}"
+    );
+    let checked: usize = all
+        .iter()
+        .map(|(pod, container)| assert_exact(&testbed, namespace, &files, pod, container, LINES))
+        .sum();
+    eprintln!(
+        "{STREAMS} HTTP/2 streams on {} connections through an API server and a kubelet restart: \
+         checked {checked} lines exactly once",
+        connections.iter().max().unwrap_or(&0)
+    );
+    testbed.kubectl_output(&["delete", "namespace", namespace, "--wait=false"], None);
+}
