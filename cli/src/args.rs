@@ -100,8 +100,8 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value_t = AuthArg::Auto)]
     pub(crate) auth: AuthArg,
     /// HTTP version to the API server: 2 carries many log streams on each connection, 1.1 opens
-    /// one connection per stream, auto uses 2 where the server offers it (TLS ALPN) [default: 1.1,
-    /// until HTTP/2's CPU cost for one stream is settled; see BENCHMARKS.md].
+    /// one connection per stream, auto uses 2 where the server offers it (TLS ALPN), else 1.1
+    /// [default: auto].
     #[arg(long, global = true, value_enum, value_name = "VERSION")]
     pub(crate) http_version: Option<HttpVersionArg>,
     /// More logging on stderr (-v debug, -vv trace); RUST_LOG overrides.

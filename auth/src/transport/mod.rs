@@ -54,11 +54,15 @@ pub fn read_buffer_for(streams: usize) -> usize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HttpVersion {
     /// HTTP/2 where the server offers it in the TLS handshake (ALPN), else HTTP/1.1; HTTP/1.1
-    /// to a plain `http://` server, as kubectl does.
-    Auto,
-    /// HTTP/1.1 only: one connection per stream. The default until HTTP/2's CPU cost for one
-    /// stream is settled (BENCHMARKS.md, HTTP/2).
+    /// to a plain `http://` server, as kubectl does. The default.
+    ///
+    /// Many streams then cost the API server a few connections instead of one each, and this
+    /// process about half the memory. One busy stream costs as much CPU as over HTTP/1.1 with
+    /// jemalloc (the binary's allocator); under glibc's malloc about 20% more (BENCHMARKS.md,
+    /// HTTP/2).
     #[default]
+    Auto,
+    /// HTTP/1.1 only: one connection per stream.
     Http1,
     /// HTTP/2 only: over TLS the server must offer `h2`; to a plain `http://` server, h2
     /// without negotiation (prior knowledge).
@@ -286,7 +290,11 @@ fn h2_settings(read_buffer: usize) -> h2::client::Builder {
         // follows on the test cluster overran it within seconds, again after every reconnect.
         // Eight windows is what a full window of the shortest lines costs (a timestamp and a
         // newline: 32 bytes, 224 counted each), so only a peer flooding frames below that is cut.
-        .data_frame_budget(usize::try_from(connection_window).unwrap_or(usize::MAX).saturating_mul(8))
+        .data_frame_budget(
+            usize::try_from(connection_window)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(8),
+        )
         // Frames as large as the window allows (up to 1 MiB): a fast stream arrives in chunks
         // like HTTP/1.1's reads, not in the 16 KiB the protocol starts with.
         .max_frame_size(window.clamp(16_384, 1 << 20))
