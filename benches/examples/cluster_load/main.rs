@@ -8,8 +8,10 @@
 //!     cargo run --release -p kle-benches --example cluster_load -- --pods 50 --rate 100 --kubectl
 //! ```
 //!
-//! - Every pod runs `logger.c` (built here with `gcc -static`, imported as an image): `--rate`
-//!   lines a second of `--line-bytes` bytes, numbered, in bursts every 10 ms.
+//! - Every pod runs `--containers` (default 1) copies of `logger.c` (built here with
+//!   `gcc -static`, imported as an image): each `--rate` lines a second of `--line-bytes` bytes,
+//!   numbered, in bursts every 10 ms. The node runs at most 110 pods, so 1,000 follows are
+//!   `--pods 100 --containers 10`.
 //! - Lag: from a line's timestamp (the container runtime's, when it read the line from the
 //!   container) to its arrival on the tool's stdout, read here as it comes. Only lines that
 //!   arrive in the measured window count (after `--warmup`).
@@ -45,6 +47,8 @@ const TICKS: f64 = 100.0;
 struct Args {
     exporter: PathBuf,
     pods: usize,
+    /// Logger containers in each pod (one log stream each).
+    containers: usize,
     rate: usize,
     line_bytes: usize,
     seconds: u64,
@@ -58,6 +62,7 @@ fn parse_args() -> Args {
     let mut args = Args {
         exporter: PathBuf::from("target/release/kube-log-exporter"),
         pods: 50,
+        containers: 1,
         rate: 100,
         line_bytes: 150,
         seconds: 60,
@@ -72,6 +77,7 @@ fn parse_args() -> Args {
         match flag.as_str() {
             "--exporter" => args.exporter = value().into(),
             "--pods" => args.pods = value().parse().unwrap(),
+            "--containers" => args.containers = value().parse::<usize>().unwrap().max(1),
             "--rate" => args.rate = value().parse().unwrap(),
             "--line-bytes" => args.line_bytes = value().parse().unwrap(),
             "--seconds" => args.seconds = value().parse().unwrap(),
@@ -123,6 +129,26 @@ fn import_logger_image() {
 }
 
 fn deployment(args: &Args) -> String {
+    // Each container tags its lines `<pod>-c<i>` (the logger's HOSTNAME), so that every stream
+    // is numbered on its own.
+    let containers: String = (0..args.containers)
+        .map(|i| {
+            format!(
+                r#"      - name: logger-{i}
+        image: {IMAGE}
+        imagePullPolicy: Never
+        args: ["{rate}", "{bytes}"]
+        env:
+        - name: POD
+          valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}
+        - name: HOSTNAME
+          value: "$(POD)-c{i}"
+"#,
+                rate = args.rate,
+                bytes = args.line_bytes
+            )
+        })
+        .collect();
     format!(
         r#"apiVersion: apps/v1
 kind: Deployment
@@ -135,14 +161,8 @@ spec:
     spec:
       terminationGracePeriodSeconds: 1
       containers:
-      - name: logger
-        image: {IMAGE}
-        imagePullPolicy: Never
-        args: ["{rate}", "{bytes}"]
-"#,
+{containers}"#,
         pods = args.pods,
-        rate = args.rate,
-        bytes = args.line_bytes
     )
 }
 
@@ -442,7 +462,7 @@ fn main() {
     testbed.wait_for("the logger pods to run", Duration::from_secs(600), || {
         running_pods(&testbed) >= args.pods
     });
-    let streams = (args.pods + 10).to_string();
+    let streams = (args.pods * args.containers + 10).to_string();
     let argv = |parts: &[&str]| parts.iter().map(|part| (*part).to_owned()).collect::<Vec<_>>();
     let mut tools: Vec<(String, Vec<String>)> = args
         .http_versions
@@ -489,6 +509,7 @@ fn main() {
                 "-l",
                 "app=kle-load",
                 "--prefix",
+                "--all-containers",
                 "--timestamps",
                 "--tail=0",
                 "--max-log-requests",
@@ -496,10 +517,11 @@ fn main() {
             ]),
         ));
     }
-    let expected = (args.pods * args.rate) as f64;
+    let expected = (args.pods * args.containers * args.rate) as f64;
     println!(
-        "\n## {} pods x {} lines/s x {} bytes = {expected:.0} lines/s, {:.2} MiB/s logged; {} s measured after {} s\n",
+        "\n## {} pods x {} containers x {} lines/s x {} bytes = {expected:.0} lines/s, {:.2} MiB/s logged; {} s measured after {} s\n",
         args.pods,
+        args.containers,
         args.rate,
         args.line_bytes,
         expected * args.line_bytes as f64 / (1 << 20) as f64,
