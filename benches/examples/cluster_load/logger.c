@@ -3,8 +3,10 @@
  *     logger RATE BYTES
  *
  * Writes RATE lines a second to stdout, each about BYTES long and numbered from 1:
- * "<HOSTNAME> <n> xxxx...\n". Lines go out in bursts every 10 ms, one write(2) per burst, on
- * an absolute schedule, so the rate holds however long a burst takes. Static, no libc stdio. */
+ * "<HOSTNAME> <n> xxxx...\n". Lines go out in bursts every 10 ms (below 100 lines a second,
+ * one line every 1/RATE s: a thousand idle loggers must not wake a hundred times a second),
+ * one write(2) per burst, on an absolute schedule, so the rate holds however long a burst
+ * takes. Static, no libc stdio. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,9 +24,12 @@ int main(int argc, char **argv) {
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
     unsigned long long n = 0;
+    /* Ticks per second: 100, or RATE when that is fewer. */
+    long ticks = rate < 100 ? rate : 100;
+    long tick_ns = 1000000000L / ticks;
     for (unsigned long long tick = 1;; tick++) {
-        /* Lines due by this tick: rate * tick / 100, so the rate has no rounding drift. */
-        unsigned long long due = (unsigned long long)rate * tick / 100;
+        /* Lines due by this tick: rate * tick / ticks, so the rate has no rounding drift. */
+        unsigned long long due = (unsigned long long)rate * tick / (unsigned long long)ticks;
         size_t len = 0;
         while (n < due && len + bytes + 64 < sizeof buf) {
             n++;
@@ -46,8 +51,8 @@ int main(int argc, char **argv) {
             if (w <= 0) return 1;
             off += (size_t)w;
         }
-        next.tv_nsec += 10 * 1000 * 1000;
-        if (next.tv_nsec >= 1000000000L) {
+        next.tv_nsec += tick_ns;
+        while (next.tv_nsec >= 1000000000L) {
             next.tv_nsec -= 1000000000L;
             next.tv_sec++;
         }

@@ -23,7 +23,9 @@
 //!   since just before the tool started) at the end of the window.
 //! - The exporter runs once per `--http-versions` (default `2,1.1`, in that order: the API
 //!   server's heap grows and does not give memory back at once, so the later run's growth is
-//!   the one that may be undercounted). Each tool's
+//!   the one that may be undercounted; `--restart-apiserver` restarts it before each tool so
+//!   that each starts from the same point). `--settle-load X` waits before each tool until the
+//!   node's load average is below X (a thousand containers take minutes to start). Each tool's
 //!   stderr goes to `$TMPDIR/kle-cluster-load-<tool>.stderr`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -37,7 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use jiff::Timestamp;
-use kle_tests::testbed::Testbed;
+use kle_tests::testbed::{Testbed, restart_component};
 
 const NAMESPACE: &str = "kle-load";
 const IMAGE: &str = "kle.local/load-logger:1";
@@ -55,6 +57,11 @@ struct Args {
     warmup: u64,
     kubectl: bool,
     keep: bool,
+    /// Restart the API server (and let it settle) before each tool, so that each one's
+    /// growth of the API server's memory is measured from the same start.
+    restart_apiserver: bool,
+    /// Before measuring, wait until the node's 1-minute load average is below this.
+    settle_load: f64,
     http_versions: Vec<String>,
 }
 
@@ -69,6 +76,8 @@ fn parse_args() -> Args {
         warmup: 15,
         kubectl: false,
         keep: false,
+        restart_apiserver: false,
+        settle_load: f64::INFINITY,
         http_versions: vec!["2".to_owned(), "1.1".to_owned()],
     };
     let mut it = std::env::args().skip(1);
@@ -84,6 +93,8 @@ fn parse_args() -> Args {
             "--warmup" => args.warmup = value().parse().unwrap(),
             "--kubectl" => args.kubectl = true,
             "--keep" => args.keep = true,
+            "--restart-apiserver" => args.restart_apiserver = true,
+            "--settle-load" => args.settle_load = value().parse().unwrap(),
             "--http-versions" => args.http_versions = value().split(',').map(str::to_owned).collect(),
             _ => panic!("unknown flag {flag}"),
         }
@@ -374,6 +385,29 @@ fn api_server_rss() -> f64 {
         .map_or(0.0, |pids| pids.iter().map(|p| rss_mib(*p).0).sum())
 }
 
+/// The node's 1-minute load average.
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Restarts the API server if asked, then waits until the node is quiet enough to measure.
+fn settle(testbed: &Testbed, args: &Args) {
+    if args.restart_apiserver {
+        eprintln!("restarting the API server");
+        restart_component("kube-apiserver");
+        // Its caches fill from etcd and the kubelet and controllers reconnect.
+        std::thread::sleep(Duration::from_secs(20));
+    }
+    testbed.wait_for(
+        &format!("the load average to fall below {}", args.settle_load),
+        Duration::from_secs(1800),
+        || load_average() < args.settle_load,
+    );
+}
+
 fn measure(name: &str, argv: &[String], args: &Args) -> Measured {
     let name = name.to_owned();
     let api_rss_before = api_server_rss();
@@ -528,7 +562,13 @@ fn main() {
         args.seconds,
         args.warmup
     );
-    let results: Vec<Measured> = tools.iter().map(|(name, argv)| measure(name, argv, &args)).collect();
+    let results: Vec<Measured> = tools
+        .iter()
+        .map(|(name, argv)| {
+            settle(&testbed, &args);
+            measure(name, argv, &args)
+        })
+        .collect();
     println!(
         "| tool | lines/s arrived | MiB/s | lag p50 / p90 / p99 / p99.9 / max (ms) | p99 in last second | missing | twice | CPU % of a core | CPU s/GiB | RSS (peak) MiB |"
     );
