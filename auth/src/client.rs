@@ -81,8 +81,8 @@ impl ClientOptions {
         self
     }
 
-    /// Speaks this HTTP version to the API server (default [`HttpVersion::Auto`]: HTTP/2
-    /// where the server offers it, else HTTP/1.1).
+    /// Speaks this HTTP version to the API server (default [`HttpVersion::Http1`];
+    /// [`HttpVersion::Auto`] for HTTP/2 where the server offers it).
     pub fn with_http_version(mut self, version: HttpVersion) -> Self {
         self.http_version = version;
         self

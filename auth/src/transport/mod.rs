@@ -54,15 +54,17 @@ pub fn read_buffer_for(streams: usize) -> usize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HttpVersion {
     /// HTTP/2 where the server offers it in the TLS handshake (ALPN), else HTTP/1.1; HTTP/1.1
-    /// to a plain `http://` server, as kubectl does. The default.
+    /// to a plain `http://` server, as kubectl does.
     ///
     /// Many streams then cost the API server a few connections instead of one each, and this
     /// process about half the memory. One busy stream costs as much CPU as over HTTP/1.1 with
     /// jemalloc (the binary's allocator); under glibc's malloc about 20% more (BENCHMARKS.md,
     /// HTTP/2).
-    #[default]
     Auto,
-    /// HTTP/1.1 only: one connection per stream.
+    /// HTTP/1.1 only: one connection per stream. Still the default: one run of the sharded
+    /// replicas' end-to-end test over HTTP/2 lost a line, cause not yet found (BENCHMARKS.md,
+    /// HTTP/2).
+    #[default]
     Http1,
     /// HTTP/2 only: over TLS the server must offer `h2`; to a plain `http://` server, h2
     /// without negotiation (prior knowledge).
