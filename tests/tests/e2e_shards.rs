@@ -270,6 +270,26 @@ fn exported(objects: &BTreeMap<String, Vec<u8>>, pod: &str, container: &str) -> 
     (by_first.into_values().flatten().copied().collect(), dropped)
 }
 
+/// Each object of a container with the numbers of its first and last lines and its line
+/// count, to tell a failure's story: which writer's object lacked or doubled what.
+fn objects_of(objects: &BTreeMap<String, Vec<u8>>, pod: &str, container: &str, label: &str) -> String {
+    let prefix = format!("archive/{NAMESPACE}/{pod}/{container}/");
+    objects
+        .range(prefix.clone()..)
+        .take_while(|(key, _)| key.starts_with(&prefix))
+        .map(|(key, bytes)| {
+            let found = numbers(bytes, label);
+            format!(
+                "  {key}: lines {:?}..{:?} ({} lines, {} bytes)\n",
+                found.first(),
+                found.last(),
+                found.len(),
+                bytes.len()
+            )
+        })
+        .collect()
+}
+
 fn numbers(bytes: &[u8], label: &str) -> Vec<usize> {
     let prefix = format!("{label} ");
     String::from_utf8_lossy(bytes)
@@ -430,7 +450,8 @@ fn replicas_share_the_shards_and_export_every_line_once() {
             assert_eq!(
                 found,
                 (1..=LINES).collect::<Vec<_>>(),
-                "{label}: lines 1..{LINES} once each, in order"
+                "{label}: lines 1..{LINES} once each, in order; its objects:\n{}",
+                objects_of(&objects, &pod, &container, &label)
             );
             let kubectl = testbed.logs(NAMESPACE, &pod, &container, false);
             assert!(
