@@ -61,9 +61,9 @@ pub enum HttpVersion {
     /// jemalloc (the binary's allocator); under glibc's malloc about 20% more (BENCHMARKS.md,
     /// HTTP/2).
     Auto,
-    /// HTTP/1.1 only: one connection per stream. Still the default: one run of the sharded
-    /// replicas' end-to-end test over HTTP/2 lost a line, cause not yet found (BENCHMARKS.md,
-    /// HTTP/2).
+    /// HTTP/1.1 only: one connection per stream. Still the default: the sharded replicas'
+    /// end-to-end test lost a line in two of four runs over HTTP/2, cause not yet found
+    /// (BENCHMARKS.md, HTTP/2).
     #[default]
     Http1,
     /// HTTP/2 only: over TLS the server must offer `h2`; to a plain `http://` server, h2
