@@ -155,6 +155,25 @@ impl Testbed {
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
+    /// How many pods of `namespace` are in phase `Running`.
+    pub fn running_pods(&self, namespace: &str) -> usize {
+        let output = self.kubectl_output(
+            &[
+                "get",
+                "pods",
+                "-n",
+                namespace,
+                "-o",
+                "jsonpath={.items[*].status.phase}",
+            ],
+            None,
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .split_whitespace()
+            .filter(|phase| *phase == "Running")
+            .count()
+    }
+
     /// A token for the ServiceAccount `sa` of `namespace`: TokenRequest (a bound token) when
     /// kubectl supports it, else the legacy token Secret of 1.20.
     pub fn service_account_token(&self, namespace: &str, sa: &str) -> String {

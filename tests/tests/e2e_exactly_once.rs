@@ -538,21 +538,7 @@ fn hundreds_of_http2_streams_survive_api_server_and_kubelet_restarts_exactly_onc
     testbed.wait_for(
         &format!("{STREAMS} containers to run"),
         Duration::from_secs(300),
-        || {
-            let phases = testbed.kubectl_output(
-                &[
-                    "get",
-                    "pods",
-                    "-n",
-                    namespace,
-                    "-o",
-                    "jsonpath={.items[*].status.phase}",
-                ],
-                None,
-            );
-            let phases = String::from_utf8_lossy(&phases.stdout).into_owned();
-            phases.split_whitespace().filter(|phase| *phase == "Running").count() == PODS
-        },
+        || testbed.running_pods(namespace) == PODS,
     );
 
     let out = tempfile::tempdir().unwrap();

@@ -177,26 +177,6 @@ spec:
     )
 }
 
-fn running_pods(testbed: &Testbed) -> usize {
-    let out = testbed.kubectl_output(
-        &[
-            "get",
-            "pods",
-            "-n",
-            NAMESPACE,
-            "-l",
-            "app=kle-load",
-            "-o",
-            "jsonpath={.items[*].status.phase}",
-        ],
-        None,
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .filter(|phase| *phase == "Running")
-        .count()
-}
-
 /// CPU seconds (user+sys) of a process so far.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -494,7 +474,7 @@ fn main() {
     testbed.apply(&deployment(&args));
     eprintln!("waiting for {} pods", args.pods);
     testbed.wait_for("the logger pods to run", Duration::from_secs(600), || {
-        running_pods(&testbed) >= args.pods
+        testbed.running_pods(NAMESPACE) >= args.pods
     });
     let streams = (args.pods * args.containers + 10).to_string();
     let argv = |parts: &[&str]| parts.iter().map(|part| (*part).to_owned()).collect::<Vec<_>>();
