@@ -101,7 +101,7 @@ pub(crate) struct GlobalArgs {
     pub(crate) auth: AuthArg,
     /// HTTP version to the API server: 2 carries many log streams on each connection, 1.1 opens
     /// one connection per stream, auto uses 2 where the server offers it (TLS ALPN), else 1.1
-    /// [default: 1.1, until a lost line in one HTTP/2 test run is explained; see BENCHMARKS.md].
+    /// [default: 1.1, until the lines lost in HTTP/2 test runs are explained; see BENCHMARKS.md].
     #[arg(long, global = true, value_enum, value_name = "VERSION")]
     pub(crate) http_version: Option<HttpVersionArg>,
     /// More logging on stderr (-v debug, -vv trace); RUST_LOG overrides.
